@@ -1,0 +1,59 @@
+#include "comm/communicator.hpp"
+
+#include <cstring>
+#include <sstream>
+
+namespace lockstep::comm {
+
+std::string broadcast_string(Communicator& comm, const std::string& s, int root) {
+  uint64_t len = s.size();
+  std::vector<uint8_t> header(sizeof len);
+  std::memcpy(header.data(), &len, sizeof len);
+  comm.broadcast(std::span<uint8_t>(header), root);
+  std::memcpy(&len, header.data(), sizeof len);
+  std::vector<uint8_t> bytes(s.begin(), s.end());
+  bytes.resize(len);
+  comm.broadcast(std::span<uint8_t>(bytes), root);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+void agree_or_throw(Communicator& comm, const std::optional<std::string>& local_error) {
+  const uint64_t mine = local_error ? 1 : 0;
+  std::vector<uint64_t> flags(static_cast<size_t>(comm.size()));
+  comm.allgather(std::span<const uint64_t>(&mine, 1), flags);
+  int first = -1;
+  for (int r = 0; r < comm.size(); ++r) {
+    if (flags[static_cast<size_t>(r)] != 0) {
+      first = r;
+      break;
+    }
+  }
+  if (first < 0) return;
+  const std::string message = broadcast_string(comm, local_error.value_or(""), first);
+  if (local_error) throw CollectiveError(*local_error);
+  throw CollectiveError("rank " + std::to_string(first) + " failed: " + message);
+}
+
+void check_same_across_ranks(Communicator& comm, uint64_t hash, const std::string& what) {
+  std::vector<uint64_t> all(static_cast<size_t>(comm.size()));
+  comm.allgather(std::span<const uint64_t>(&hash, 1), all);
+  std::ostringstream differ;
+  int count = 0;
+  for (int r = 1; r < comm.size(); ++r) {
+    if (all[static_cast<size_t>(r)] != all[0]) differ << (count++ ? ", " : "") << r;
+  }
+  if (count == 0) return;
+  throw CollectiveError(what + " differs between ranks: expected every rank to match rank 0, but rank(s) " +
+                        differ.str() + " differ (same config and data on every rank?)");
+}
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+}  // namespace lockstep::comm

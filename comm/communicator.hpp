@@ -1,0 +1,76 @@
+#pragma once
+// Communicator: the collectives data-parallel training needs, behind one small
+// interface (DESIGN.md "Communication"). Typed spans at the boundary: counts are
+// always element counts. Async variants return a handle to wait on.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace lockstep::comm {
+
+/// An error every rank knows about (raised on all ranks by agree_or_throw):
+/// the job can end cleanly, without MPI_Abort.
+class CollectiveError : public Error {
+ public:
+  using Error::Error;
+};
+
+enum class ReduceOp { kSum, kAvg, kMax, kMin };
+
+/// A pending collective; wait() blocks until its buffers are final.
+class Request {
+ public:
+  virtual ~Request() = default;
+  virtual void wait() = 0;
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string backend() const = 0;
+
+  virtual void allreduce(std::span<float> data, ReduceOp op) = 0;
+  virtual void allreduce(std::span<double> data, ReduceOp op) = 0;
+  virtual void allreduce(std::span<int64_t> data, ReduceOp op) = 0;
+  /// Starts an in-place float all-reduce; the span must stay alive until wait().
+  virtual std::unique_ptr<Request> allreduce_async(std::span<float> data, ReduceOp op) = 0;
+
+  virtual void broadcast(std::span<float> data, int root) = 0;
+  virtual void broadcast(std::span<double> data, int root) = 0;
+  virtual void broadcast(std::span<uint8_t> data, int root) = 0;
+  /// out.size() == size() * in.size(); rank r's values land at [r*n, (r+1)*n).
+  virtual void allgather(std::span<const uint64_t> in, std::span<uint64_t> out) = 0;
+  virtual void barrier() = 0;
+};
+
+/// Broadcasts a string from root (length first, then bytes).
+std::string broadcast_string(Communicator& comm, const std::string& s, int root);
+
+/// Collective agreement on an error: every rank passes its own error (or none).
+/// If any rank has one, every rank throws CollectiveError — the failing rank with
+/// its own message, the others with the message of the lowest failing rank
+/// ("rank 1: ..."). Used before training so bad input ends every rank at once.
+void agree_or_throw(Communicator& comm, const std::optional<std::string>& local_error);
+
+/// Runs `check` on every rank and agrees on the outcome (see agree_or_throw).
+template <class F>
+void check_on_all_ranks(Communicator& comm, F&& check);
+
+/// Compares a 64-bit hash of `what` across ranks; on a mismatch every rank
+/// throws an error naming the ranks that differ from rank 0.
+void check_same_across_ranks(Communicator& comm, uint64_t hash, const std::string& what);
+
+/// FNV-1a of a string (for config hashes).
+uint64_t fnv1a(const std::string& s);
+
+}  // namespace lockstep::comm
+
+#include "comm/communicator_inl.hpp"

@@ -1,0 +1,181 @@
+#include "comm/mpi.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+
+namespace lockstep::comm {
+
+std::string mpi_error_string(int code) {
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (MPI_Error_string(code, text, &len) != MPI_SUCCESS) return "MPI error " + std::to_string(code);
+  return std::string(text, static_cast<size_t>(len));
+}
+
+MpiSession::MpiSession(int* argc, char*** argv) {
+  int initialized = 0;
+  LOCKSTEP_MPI_CHECK(MPI_Initialized(&initialized));
+  if (!initialized) {
+    int provided = 0;
+    LOCKSTEP_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+    owns_ = true;
+  }
+  LOCKSTEP_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+  LOCKSTEP_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
+  LOCKSTEP_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size_));
+  MPI_Comm local = MPI_COMM_NULL;
+  LOCKSTEP_MPI_CHECK(
+      MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local));
+  LOCKSTEP_MPI_CHECK(MPI_Comm_rank(local, &local_rank_));
+  LOCKSTEP_MPI_CHECK(MPI_Comm_size(local, &local_size_));
+  MPI_Comm_free(&local);
+}
+
+MpiSession::~MpiSession() {
+  if (!owns_) return;
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+void MpiSession::abort(int code) {
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized) MPI_Abort(MPI_COMM_WORLD, code);
+  std::exit(code);
+}
+
+namespace {
+
+MPI_Op to_mpi(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kSum:
+    case ReduceOp::kAvg: return MPI_SUM;  // kAvg divides afterwards
+    case ReduceOp::kMax: return MPI_MAX;
+    case ReduceOp::kMin: return MPI_MIN;
+  }
+  return MPI_SUM;
+}
+
+template <class T>
+MPI_Datatype mpi_type();
+template <>
+MPI_Datatype mpi_type<float>() { return MPI_FLOAT; }
+template <>
+MPI_Datatype mpi_type<double>() { return MPI_DOUBLE; }
+template <>
+MPI_Datatype mpi_type<int64_t>() { return MPI_INT64_T; }
+template <>
+MPI_Datatype mpi_type<uint8_t>() { return MPI_UINT8_T; }
+
+// MPI counts are int: larger buffers go in pieces.
+constexpr size_t kMaxPiece = static_cast<size_t>(INT_MAX) / 2;
+
+template <class T>
+void allreduce_impl(MPI_Comm comm, int size, std::span<T> data, ReduceOp op) {
+  for (size_t at = 0; at < data.size(); at += kMaxPiece) {
+    const size_t n = std::min(kMaxPiece, data.size() - at);
+    LOCKSTEP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data.data() + at, static_cast<int>(n),
+                                     mpi_type<T>(), to_mpi(op), comm));
+  }
+  if (op == ReduceOp::kAvg) {
+    for (T& v : data) v /= static_cast<T>(size);
+  }
+}
+
+template <class T>
+void broadcast_impl(MPI_Comm comm, std::span<T> data, int root) {
+  for (size_t at = 0; at < data.size(); at += kMaxPiece) {
+    const size_t n = std::min(kMaxPiece, data.size() - at);
+    LOCKSTEP_MPI_CHECK(
+        MPI_Bcast(data.data() + at, static_cast<int>(n), mpi_type<T>(), root, comm));
+  }
+}
+
+class MpiRequest final : public Request {
+ public:
+  MpiRequest(std::span<float> data, ReduceOp op, int size) : data_(data), op_(op), size_(size) {}
+  ~MpiRequest() override {
+    // A request must be waited on; if it is dropped during unwinding, complete
+    // it so that MPI does not write into freed memory later.
+    if (!done_) {
+      for (MPI_Request& r : requests_) MPI_Wait(&r, MPI_STATUS_IGNORE);
+    }
+  }
+  void wait() override {
+    if (done_) return;
+    LOCKSTEP_MPI_CHECK(MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(),
+                                   MPI_STATUSES_IGNORE));
+    done_ = true;
+    if (op_ == ReduceOp::kAvg) {
+      const float inv = 1.0f / static_cast<float>(size_);
+      for (float& v : data_) v *= inv;
+    }
+  }
+  std::vector<MPI_Request> requests_;
+
+ private:
+  std::span<float> data_;
+  ReduceOp op_;
+  int size_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+MpiCommunicator::MpiCommunicator(MPI_Comm comm) {
+  LOCKSTEP_MPI_CHECK(MPI_Comm_dup(comm, &comm_));
+  LOCKSTEP_MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
+  LOCKSTEP_MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
+  LOCKSTEP_MPI_CHECK(MPI_Comm_size(comm_, &size_));
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized && comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+}
+
+void MpiCommunicator::allreduce(std::span<float> data, ReduceOp op) {
+  allreduce_impl(comm_, size_, data, op);
+}
+void MpiCommunicator::allreduce(std::span<double> data, ReduceOp op) {
+  allreduce_impl(comm_, size_, data, op);
+}
+void MpiCommunicator::allreduce(std::span<int64_t> data, ReduceOp op) {
+  allreduce_impl(comm_, size_, data, op);
+}
+
+std::unique_ptr<Request> MpiCommunicator::allreduce_async(std::span<float> data, ReduceOp op) {
+  auto req = std::make_unique<MpiRequest>(data, op, size_);
+  for (size_t at = 0; at < data.size(); at += kMaxPiece) {
+    const size_t n = std::min(kMaxPiece, data.size() - at);
+    MPI_Request r = MPI_REQUEST_NULL;
+    LOCKSTEP_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data.data() + at, static_cast<int>(n),
+                                      MPI_FLOAT, to_mpi(op), comm_, &r));
+    req->requests_.push_back(r);
+  }
+  return req;
+}
+
+void MpiCommunicator::broadcast(std::span<float> data, int root) { broadcast_impl(comm_, data, root); }
+void MpiCommunicator::broadcast(std::span<double> data, int root) {
+  broadcast_impl(comm_, data, root);
+}
+void MpiCommunicator::broadcast(std::span<uint8_t> data, int root) {
+  broadcast_impl(comm_, data, root);
+}
+
+void MpiCommunicator::allgather(std::span<const uint64_t> in, std::span<uint64_t> out) {
+  LOCKSTEP_CHECK(out.size() == in.size() * static_cast<size_t>(size_),
+                 "allgather: expected an output of " << in.size() * static_cast<size_t>(size_)
+                                                     << " elements, got " << out.size());
+  LOCKSTEP_MPI_CHECK(MPI_Allgather(in.data(), static_cast<int>(in.size()), MPI_UINT64_T, out.data(),
+                                   static_cast<int>(in.size()), MPI_UINT64_T, comm_));
+}
+
+void MpiCommunicator::barrier() { LOCKSTEP_MPI_CHECK(MPI_Barrier(comm_)); }
+
+}  // namespace lockstep::comm

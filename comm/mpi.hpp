@@ -1,0 +1,77 @@
+#pragma once
+// MPI: the session (init/finalize owner), the check macro for MPI calls, and
+// the MPI communicator for host memory (CPU ranks).
+
+#include <mpi.h>
+
+#include "comm/communicator.hpp"
+#include "core/error.hpp"
+
+/// Every MPI call goes through this: names the call, file:line and the MPI error text.
+#define LOCKSTEP_MPI_CHECK(call)                                                             \
+  do {                                                                                       \
+    const int lockstep_mpi_rc_ = (call);                                                     \
+    if (lockstep_mpi_rc_ != MPI_SUCCESS)                                                     \
+      ::lockstep::detail::throw_call_failed("MPI", #call, __FILE__, __LINE__,                \
+                                            ::lockstep::comm::mpi_error_string(lockstep_mpi_rc_)); \
+  } while (0)
+
+namespace lockstep::comm {
+
+std::string mpi_error_string(int code);
+
+/// Owns MPI initialisation: MPI_Init_thread in the constructor (unless MPI is
+/// already initialised), MPI_Finalize in the destructor. Errors on
+/// MPI_COMM_WORLD return codes (MPI_ERRORS_RETURN) so they become exceptions.
+class MpiSession {
+ public:
+  MpiSession(int* argc, char*** argv);
+  ~MpiSession();
+  MpiSession(const MpiSession&) = delete;
+  MpiSession& operator=(const MpiSession&) = delete;
+
+  int world_rank() const { return rank_; }
+  int world_size() const { return size_; }
+  /// Rank among the processes on this host (MPI_COMM_TYPE_SHARED).
+  int local_rank() const { return local_rank_; }
+  int local_size() const { return local_size_; }
+
+  /// Ends every rank of the job (after an error on this rank).
+  [[noreturn]] static void abort(int code);
+
+ private:
+  bool owns_ = false;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+};
+
+/// Collectives over an MPI communicator (host memory). Holds a duplicate of
+/// the communicator it is given, so its traffic never mixes with others'.
+class MpiCommunicator final : public Communicator {
+ public:
+  explicit MpiCommunicator(MPI_Comm comm = MPI_COMM_WORLD);
+  ~MpiCommunicator() override;
+  MpiCommunicator(const MpiCommunicator&) = delete;
+  MpiCommunicator& operator=(const MpiCommunicator&) = delete;
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string backend() const override { return "mpi"; }
+
+  void allreduce(std::span<float> data, ReduceOp op) override;
+  void allreduce(std::span<double> data, ReduceOp op) override;
+  void allreduce(std::span<int64_t> data, ReduceOp op) override;
+  std::unique_ptr<Request> allreduce_async(std::span<float> data, ReduceOp op) override;
+  void broadcast(std::span<float> data, int root) override;
+  void broadcast(std::span<double> data, int root) override;
+  void broadcast(std::span<uint8_t> data, int root) override;
+  void allgather(std::span<const uint64_t> in, std::span<uint64_t> out) override;
+  void barrier() override;
+
+  MPI_Comm handle() const { return comm_; }
+
+ private:
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int rank_ = 0, size_ = 1;
+};
+
+}  // namespace lockstep::comm

@@ -1,0 +1,67 @@
+#include "comm/reducer.hpp"
+
+#include "core/error.hpp"
+
+namespace lockstep::comm {
+
+Reducer::Reducer(Communicator& comm, std::span<float> grads,
+                 const std::vector<std::pair<int64_t, int64_t>>& layer_ranges, size_t bucket_bytes)
+    : comm_(comm), grads_(grads), lowest_done_(layer_ranges.size()), num_layers_(layer_ranges.size()) {
+  LOCKSTEP_CHECK(bucket_bytes >= sizeof(float),
+                 "reducer: expected a bucket size of at least 4 bytes, got " << bucket_bytes);
+  const auto cap = static_cast<int64_t>(bucket_bytes / sizeof(float));
+  int64_t prev_begin = static_cast<int64_t>(grads.size());
+  Bucket open;
+  bool has_open = false;
+  for (size_t i = layer_ranges.size(); i-- > 0;) {
+    const auto [begin, end] = layer_ranges[i];
+    if (begin == end) continue;
+    LOCKSTEP_CHECK(end == prev_begin && begin < end,
+                   "reducer: layer " << i << " gradients [" << begin << ", " << end
+                                     << ") are not contiguous with the layers after it");
+    prev_begin = begin;
+    if (has_open && open.end - begin > cap) {
+      buckets_.push_back(std::move(open));
+      has_open = false;
+    }
+    if (!has_open) {
+      open = Bucket{};
+      open.end = end;
+      has_open = true;
+    }
+    open.begin = begin;
+    open.first_layer = i;
+  }
+  if (has_open) buckets_.push_back(std::move(open));
+  LOCKSTEP_CHECK(prev_begin == 0, "reducer: the layer ranges do not start at slab element 0");
+}
+
+void Reducer::launch_ready() {
+  while (next_launch_ < buckets_.size() && lowest_done_ <= buckets_[next_launch_].first_layer) {
+    Bucket& b = buckets_[next_launch_++];
+    if (comm_.size() > 1) {
+      b.request = comm_.allreduce_async(
+          grads_.subspan(static_cast<size_t>(b.begin), static_cast<size_t>(b.end - b.begin)),
+          ReduceOp::kAvg);
+    }
+  }
+}
+
+void Reducer::layer_done(size_t layer) {
+  LOCKSTEP_CHECK(layer < num_layers_, "reducer: layer " << layer << " of " << num_layers_);
+  if (layer < lowest_done_) lowest_done_ = layer;
+  launch_ready();
+}
+
+void Reducer::finalize() {
+  lowest_done_ = 0;  // everything is done now
+  launch_ready();
+  for (Bucket& b : buckets_) {
+    if (b.request) b.request->wait();
+    b.request.reset();
+  }
+  next_launch_ = 0;
+  lowest_done_ = num_layers_;
+}
+
+}  // namespace lockstep::comm

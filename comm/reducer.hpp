@@ -1,0 +1,58 @@
+#pragma once
+// Reducer: averages the gradient slab across ranks in buckets, overlapping
+// communication with the rest of backward (DESIGN.md "Communication").
+//
+// The slab is cut into contiguous buckets in reverse layer order (the order in
+// which backward finishes layers), each up to `bucket_bytes` (a layer larger
+// than the cap gets a bucket of its own). The bucket order is the same on every
+// rank and buckets are launched strictly in that order: a bucket starts as soon
+// as the last of its layers reports done. finalize() waits for all of them;
+// afterwards the slab holds the average over ranks.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "comm/communicator.hpp"
+
+namespace lockstep::comm {
+
+class Reducer {
+ public:
+  /// layer_ranges[i]: [begin, end) of layer i's gradients in the slab, in
+  /// layer order, contiguous and increasing (empty ranges for layers without
+  /// parameters).
+  Reducer(Communicator& comm, std::span<float> grads,
+          const std::vector<std::pair<int64_t, int64_t>>& layer_ranges,
+          size_t bucket_bytes = size_t{25} << 20);
+
+  /// Backward finished layer i (layers arrive from last to first).
+  void layer_done(size_t layer);
+  /// Waits for every bucket (launching any not yet launched); the slab then
+  /// holds the average over ranks. Resets for the next step.
+  void finalize();
+
+  size_t num_buckets() const { return buckets_.size(); }
+  std::pair<int64_t, int64_t> bucket_range(size_t b) const {
+    return {buckets_.at(b).begin, buckets_.at(b).end};
+  }
+
+ private:
+  struct Bucket {
+    int64_t begin = 0, end = 0;  // slab elements
+    size_t first_layer = 0;      // the lowest layer index in the bucket: done last
+    std::unique_ptr<Request> request;
+  };
+  void launch_ready();
+
+  Communicator& comm_;
+  std::span<float> grads_;
+  std::vector<Bucket> buckets_;  // in launch order (reverse layer order)
+  size_t next_launch_ = 0;
+  size_t lowest_done_;           // the smallest layer index reported done this step
+  size_t num_layers_;
+};
+
+}  // namespace lockstep::comm

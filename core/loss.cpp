@@ -1,0 +1,37 @@
+#include "core/loss.hpp"
+
+#include "core/ops.hpp"
+
+namespace lockstep {
+
+LossKind parse_loss(const std::string& name) {
+  if (name == "cross_entropy" || name == "softmax_cross_entropy") return LossKind::kCrossEntropy;
+  if (name == "mse") return LossKind::kMse;
+  LOCKSTEP_FAIL("loss: expected 'cross_entropy' or 'mse', got '" << name << "'");
+}
+
+const char* to_string(LossKind k) { return k == LossKind::kCrossEntropy ? "cross_entropy" : "mse"; }
+
+LossSums Loss::compute(const Tensor& out, const Tensor& targets, int64_t mean_over, Tensor* dout) {
+  LOCKSTEP_CHECK(out.rank() == 2, "loss: expected model output (N, K), got " << shape_str(out.shape()));
+  LOCKSTEP_CHECK(mean_over > 0, "loss: expected a positive row count for the mean, got " << mean_over);
+  const int64_t n = out.dim(0);
+  ensure_shape(loss_, {n}, DType::kF64, Device::kCpu);
+  ensure_shape(correct_, {n}, DType::kI32, Device::kCpu);
+  const double scale = 1.0 / static_cast<double>(mean_over);
+  LossSums sums;
+  sums.rows = n;
+  if (kind_ == LossKind::kCrossEntropy) {
+    ops::softmax_cross_entropy(out, targets, scale, loss_, correct_, dout);
+    const int32_t* c = correct_.data<int32_t>();
+    for (int64_t i = 0; i < n; ++i) sums.correct += c[i];
+  } else {
+    ops::mse(out, targets, scale, loss_, dout);
+    correct_.zero();
+  }
+  const double* l = loss_.data<double>();
+  for (int64_t i = 0; i < n; ++i) sums.loss += l[i];
+  return sums;
+}
+
+}  // namespace lockstep

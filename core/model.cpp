@@ -1,0 +1,104 @@
+#include "core/model.hpp"
+
+#include <cmath>
+
+#include "core/rng.hpp"
+
+namespace lockstep {
+
+Model::Model(const std::string& layers_spec, const Shape& input_shape, DType dtype, Device device)
+    : input_shape_(input_shape), dtype_(dtype), device_(device) {
+  LOCKSTEP_CHECK(dtype == DType::kF32 || dtype == DType::kF64,
+                 "model dtype: expected float32 or float64, got " << to_string(dtype));
+  LOCKSTEP_CHECK(!input_shape.empty() && shape_numel(input_shape) > 0,
+                 "model input: expected a non-empty sample shape, got " << shape_str(input_shape));
+  Shape shape = input_shape;
+  int64_t offset = 0;
+  for (const std::string& token : split_layer_spec(layers_spec)) {
+    auto layer = make_layer(token);
+    const size_t index = layers_.size();
+    try {
+      layer->set_input_shape(shape);
+    } catch (const Error& e) {
+      throw Error("model layer " + std::to_string(index) + " '" + token + "' on input " +
+                  shape_str(shape) + ": " + e.what());
+    }
+    const int64_t first = offset;
+    for (const ParamSpec& p : layer->param_specs(shape)) {
+      ParamInfo info{std::to_string(index) + "." + p.name, p.shape, offset, shape_numel(p.shape),
+                     p.init, p.fan_in, p.fan_out, index};
+      offset += info.numel;
+      layout_.push_back(std::move(info));
+    }
+    layer_ranges_.emplace_back(first, offset);
+    shape = layer->output_shape(shape);
+    layers_.push_back(std::move(layer));
+  }
+  output_shape_ = shape;
+  saved_.resize(layers_.size());
+  params_ = Tensor::zeros({offset}, dtype, device);
+  grads_ = Tensor::zeros({offset}, dtype, device);
+  // Bind each layer's views into the slabs.
+  size_t next = 0;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    std::vector<Tensor> p, g;
+    while (next < layout_.size() && layout_[next].layer == i) {
+      p.push_back(params_.view(layout_[next].offset, layout_[next].shape));
+      g.push_back(grads_.view(layout_[next].offset, layout_[next].shape));
+      ++next;
+    }
+    layers_[i]->bind(p, g);
+  }
+}
+
+std::string Model::spec() const {
+  std::string s;
+  for (size_t i = 0; i < layers_.size(); ++i) s += (i ? ", " : "") + layers_[i]->spec();
+  return s;
+}
+
+void Model::init_params(uint64_t seed, InitScheme scheme) {
+  LOCKSTEP_CHECK(device_ == Device::kCpu, "model init: parameters are initialised on the CPU");
+  for (size_t k = 0; k < layout_.size(); ++k) {
+    const ParamInfo& p = layout_[k];
+    Rng rng(hash_keys({seed, k}));
+    std::vector<double> values(static_cast<size_t>(p.numel), 0.0);
+    if (p.init != Init::kZeros) {
+      const bool he = p.init == Init::kHe && scheme == InitScheme::kHe;
+      if (he) {  // He (Kaiming) normal: std = sqrt(2 / fan_in)
+        const double sd = std::sqrt(2.0 / static_cast<double>(p.fan_in));
+        for (double& v : values) v = sd * rng.normal();
+      } else {  // Xavier (Glorot) uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out))
+        const double a = std::sqrt(6.0 / static_cast<double>(p.fan_in + p.fan_out));
+        for (double& v : values) v = a * (2.0 * rng.uniform() - 1.0);
+      }
+    }
+    Tensor view = params_.view(p.offset, {p.numel});
+    if (dtype_ == DType::kF32) {
+      float* d = view.data<float>();
+      for (size_t i = 0; i < values.size(); ++i) d[i] = static_cast<float>(values[i]);
+    } else {
+      double* d = view.data<double>();
+      for (size_t i = 0; i < values.size(); ++i) d[i] = values[i];
+    }
+  }
+}
+
+Tensor Model::forward(const Tensor& x, const RunContext& ctx) {
+  Tensor h = x;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    h = layers_[i]->forward(h, ctx, i, saved_[i]);
+  }
+  return h;
+}
+
+void Model::backward(const Tensor& dy, const std::function<void(size_t)>& on_layer_done) {
+  Tensor g = dy;
+  for (size_t i = layers_.size(); i-- > 0;) {
+    // The input of layer 0 is data: its gradient is never needed.
+    g = layers_[i]->backward(saved_[i], g, /*need_dx=*/i > 0);
+    if (on_layer_done) on_layer_done(i);
+  }
+}
+
+}  // namespace lockstep

@@ -1,0 +1,81 @@
+#pragma once
+// Model: a sequence of layers whose parameters live in one flat slab.
+//
+// All parameters are views into one contiguous buffer, all gradients into a
+// second one of the same layout (see DESIGN.md "Parameters live in one flat
+// slab"). The layout — name, shape, offset of every parameter, in layer order —
+// is data and is saved with the model. Backward reports, after each layer, that
+// the gradients of that layer are final: the hook a gradient reducer uses to
+// start communication while earlier layers still run.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/layer.hpp"
+
+namespace lockstep {
+
+struct ParamInfo {
+  std::string name;  // "2.weight": layer index and local name
+  Shape shape;
+  int64_t offset = 0;  // first element in the slab
+  int64_t numel = 0;
+  Init init = Init::kZeros;
+  int64_t fan_in = 0, fan_out = 0;
+  size_t layer = 0;
+};
+
+enum class InitScheme { kHe, kXavier };
+
+class Model {
+ public:
+  /// Builds the layers from a spec ("dense(256), relu, dense(10)") for the
+  /// per-sample input shape; allocates the parameter and gradient slabs (zero).
+  Model(const std::string& layers_spec, const Shape& input_shape, DType dtype = DType::kF32,
+        Device device = Device::kCpu);
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  /// Canonical spec of the layers (parsing it gives the same model).
+  std::string spec() const;
+  const Shape& input_shape() const { return input_shape_; }
+  const Shape& output_shape() const { return output_shape_; }
+  DType dtype() const { return dtype_; }
+  Device device() const { return device_; }
+  size_t num_layers() const { return layers_.size(); }
+  Layer& layer(size_t i) { return *layers_.at(i); }
+
+  const std::vector<ParamInfo>& layout() const { return layout_; }
+  int64_t num_params() const { return params_.numel(); }
+  Tensor& params() { return params_; }  // the slab (P,)
+  Tensor& grads() { return grads_; }    // the slab (P,)
+  const Tensor& params() const { return params_; }
+  /// [begin, end) of the slab holding layer i's parameters (empty when none).
+  std::pair<int64_t, int64_t> layer_slab_range(size_t i) const { return layer_ranges_.at(i); }
+
+  /// Initialises every parameter from `seed` (weights He or Xavier, biases 0).
+  void init_params(uint64_t seed, InitScheme scheme);
+  void zero_grad() { grads_.zero(); }
+
+  /// x (N, ...input_shape) -> (N, ...output_shape).
+  Tensor forward(const Tensor& x, const RunContext& ctx);
+  /// dy (N, ...output_shape): accumulates into the gradient slab; after each
+  /// layer (last to first) calls on_layer_done(i) when given.
+  void backward(const Tensor& dy, const std::function<void(size_t)>& on_layer_done = {});
+
+ private:
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<Saved> saved_;
+  Shape input_shape_;
+  Shape output_shape_;
+  DType dtype_;
+  Device device_;
+  std::vector<ParamInfo> layout_;
+  std::vector<std::pair<int64_t, int64_t>> layer_ranges_;
+  Tensor params_;
+  Tensor grads_;
+};
+
+}  // namespace lockstep

@@ -1,0 +1,308 @@
+// CPU reference implementations of core/ops.hpp (float32 and float64).
+// GEMM goes through CBLAS (OpenBLAS); the rest are plain loops the compiler
+// vectorises. Dispatch on dtype happens once per call.
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/ops.hpp"
+#include "core/rng.hpp"
+
+namespace lockstep::ops {
+namespace {
+
+void check_cpu(const Tensor& t, const char* op, const char* arg) {
+  LOCKSTEP_CHECK(t.defined(), op << ": argument '" << arg << "' is an undefined tensor");
+  LOCKSTEP_CHECK(t.device() == Device::kCpu,
+                 op << ": argument '" << arg << "' is on " << to_string(t.device())
+                    << ", expected cpu (this build has the CPU backend only)");
+}
+
+void check_same(const Tensor& a, const Tensor& b, const char* op) {
+  LOCKSTEP_CHECK(a.shape() == b.shape() && a.dtype() == b.dtype(),
+                 op << ": expected operands of equal shape and dtype, got "
+                    << shape_str(a.shape()) << " " << to_string(a.dtype()) << " and "
+                    << shape_str(b.shape()) << " " << to_string(b.dtype()));
+}
+
+bool is_real(DType t) { return t == DType::kF32 || t == DType::kF64; }
+
+// Calls f.template operator()<T>() with T = float or double per dtype.
+template <class F>
+void dispatch_real(DType t, const char* op, F&& f) {
+  LOCKSTEP_CHECK(is_real(t), op << ": expected float32 or float64, got " << to_string(t));
+  if (t == DType::kF32) {
+    f.template operator()<float>();
+  } else {
+    f.template operator()<double>();
+  }
+}
+
+int64_t cols_of(const Tensor& t) { return t.rank() == 0 || t.dim(0) == 0 ? 0 : t.numel() / t.dim(0); }
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
+          Tensor& c) {
+  check_cpu(a, "gemm", "a");
+  check_cpu(b, "gemm", "b");
+  check_cpu(c, "gemm", "c");
+  LOCKSTEP_CHECK(a.rank() == 2 && b.rank() == 2 && c.rank() == 2,
+                 "gemm: expected 2-D operands, got " << shape_str(a.shape()) << ", "
+                                                     << shape_str(b.shape()) << ", "
+                                                     << shape_str(c.shape()));
+  LOCKSTEP_CHECK(a.dtype() == b.dtype() && b.dtype() == c.dtype(),
+                 "gemm: operands differ in dtype");
+  const int64_t m = trans_a ? a.dim(1) : a.dim(0);
+  const int64_t k = trans_a ? a.dim(0) : a.dim(1);
+  const int64_t kb = trans_b ? b.dim(1) : b.dim(0);
+  const int64_t n = trans_b ? b.dim(0) : b.dim(1);
+  LOCKSTEP_CHECK(k == kb && c.dim(0) == m && c.dim(1) == n,
+                 "gemm: shapes do not agree: op(a) " << m << "x" << k << ", op(b) " << kb << "x"
+                                                     << n << ", c " << shape_str(c.shape()));
+  if (m == 0 || n == 0) return;
+  const auto ta = trans_a ? CblasTrans : CblasNoTrans;
+  const auto tb = trans_b ? CblasTrans : CblasNoTrans;
+  const auto lda = static_cast<int>(a.dim(1));
+  const auto ldb = static_cast<int>(b.dim(1));
+  const auto ldc = static_cast<int>(c.dim(1));
+  if (k == 0) {
+    scale(c, beta);
+    return;
+  }
+  if (a.dtype() == DType::kF32) {
+    cblas_sgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n),
+                static_cast<int>(k), static_cast<float>(alpha), a.data<float>(), lda,
+                b.data<float>(), ldb, static_cast<float>(beta), c.data<float>(), ldc);
+  } else {
+    cblas_dgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n),
+                static_cast<int>(k), alpha, a.data<double>(), lda, b.data<double>(), ldb, beta,
+                c.data<double>(), ldc);
+  }
+}
+
+void add_row_bias(Tensor& y, const Tensor& bias) {
+  check_cpu(y, "add_row_bias", "y");
+  check_cpu(bias, "add_row_bias", "bias");
+  const int64_t rows = y.rank() ? y.dim(0) : 0, cols = cols_of(y);
+  LOCKSTEP_CHECK(bias.numel() == cols && bias.dtype() == y.dtype(),
+                 "add_row_bias: expected a bias of " << cols << " elements, got "
+                                                     << shape_str(bias.shape()));
+  dispatch_real(y.dtype(), "add_row_bias", [&]<class T>() {
+    T* py = y.data<T>();
+    const T* pb = bias.data<T>();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) py[r * cols + c] += pb[c];
+  });
+}
+
+void acc_column_sums(const Tensor& dy, Tensor& acc_db) {
+  check_cpu(dy, "acc_column_sums", "dy");
+  check_cpu(acc_db, "acc_column_sums", "acc_db");
+  const int64_t rows = dy.rank() ? dy.dim(0) : 0, cols = cols_of(dy);
+  LOCKSTEP_CHECK(acc_db.numel() == cols && acc_db.dtype() == dy.dtype(),
+                 "acc_column_sums: expected " << cols << " sums, got "
+                                              << shape_str(acc_db.shape()));
+  dispatch_real(dy.dtype(), "acc_column_sums", [&]<class T>() {
+    const T* pd = dy.data<T>();
+    T* pb = acc_db.data<T>();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) pb[c] += pd[r * cols + c];
+  });
+}
+
+namespace {
+// y[i] = f(x[i]) over two same-shaped tensors.
+template <class F>
+void unary(const Tensor& x, Tensor& y, const char* op, F f) {
+  check_cpu(x, op, "x");
+  check_cpu(y, op, "y");
+  check_same(x, y, op);
+  dispatch_real(x.dtype(), op, [&]<class T>() {
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    const int64_t n = x.numel();
+    for (int64_t i = 0; i < n; ++i) py[i] = f(px[i]);
+  });
+}
+
+// dx[i] = f(s[i], dy[i]) with s the saved tensor.
+template <class F>
+void binary(const Tensor& s, const Tensor& dy, Tensor& dx, const char* op, F f) {
+  check_cpu(s, op, "saved");
+  check_cpu(dy, op, "dy");
+  check_cpu(dx, op, "dx");
+  check_same(s, dy, op);
+  check_same(dy, dx, op);
+  dispatch_real(s.dtype(), op, [&]<class T>() {
+    const T* ps = s.data<T>();
+    const T* pd = dy.data<T>();
+    T* px = dx.data<T>();
+    const int64_t n = s.numel();
+    for (int64_t i = 0; i < n; ++i) px[i] = f(ps[i], pd[i]);
+  });
+}
+}  // namespace
+
+void relu_forward(const Tensor& x, Tensor& y) {
+  unary(x, y, "relu_forward", [](auto v) { return v > 0 ? v : decltype(v)(0); });
+}
+void relu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
+  binary(x, dy, dx, "relu_backward", [](auto v, auto g) { return v > 0 ? g : decltype(g)(0); });
+}
+void sigmoid_forward(const Tensor& x, Tensor& y) {
+  unary(x, y, "sigmoid_forward", [](auto v) {
+    using T = decltype(v);
+    // Stable for large |v|: never exponentiates a large positive number.
+    if (v >= 0) return T(1) / (T(1) + std::exp(-v));
+    const T e = std::exp(v);
+    return e / (T(1) + e);
+  });
+}
+void sigmoid_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
+  binary(y, dy, dx, "sigmoid_backward",
+         [](auto s, auto g) { return g * s * (decltype(s)(1) - s); });
+}
+void tanh_forward(const Tensor& x, Tensor& y) {
+  unary(x, y, "tanh_forward", [](auto v) { return std::tanh(v); });
+}
+void tanh_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
+  binary(y, dy, dx, "tanh_backward", [](auto t, auto g) { return g * (decltype(t)(1) - t * t); });
+}
+
+void dropout_forward(const Tensor& x, double p, uint64_t key, Tensor& mask, Tensor& y) {
+  check_cpu(x, "dropout_forward", "x");
+  check_same(x, mask, "dropout_forward");
+  check_same(x, y, "dropout_forward");
+  LOCKSTEP_CHECK(p >= 0.0 && p < 1.0, "dropout: expected a rate in [0, 1), got " << p);
+  dispatch_real(x.dtype(), "dropout_forward", [&]<class T>() {
+    const T* px = x.data<T>();
+    T* pm = mask.data<T>();
+    T* py = y.data<T>();
+    const T keep_scale = T(1) / T(1 - p);
+    const auto threshold = static_cast<float>(p);
+    const int64_t n = x.numel();
+    for (int64_t i = 0; i < n; ++i) {
+      pm[i] = uniform_at(key, static_cast<uint64_t>(i)) >= threshold ? keep_scale : T(0);
+      py[i] = px[i] * pm[i];
+    }
+  });
+}
+
+void multiply(const Tensor& a, const Tensor& b, Tensor& out) {
+  binary(a, b, out, "multiply", [](auto u, auto v) { return u * v; });
+}
+
+void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, double grad_scale,
+                           Tensor& loss, Tensor& correct, Tensor* dlogits) {
+  check_cpu(logits, "softmax_cross_entropy", "logits");
+  check_cpu(labels, "softmax_cross_entropy", "labels");
+  LOCKSTEP_CHECK(logits.rank() == 2, "softmax_cross_entropy: expected logits (N, K), got "
+                                         << shape_str(logits.shape()));
+  const int64_t n = logits.dim(0), k = logits.dim(1);
+  LOCKSTEP_CHECK(labels.dtype() == DType::kI32 && labels.numel() == n,
+                 "softmax_cross_entropy: expected " << n << " int32 class ids, got "
+                                                    << shape_str(labels.shape()) << " "
+                                                    << to_string(labels.dtype()));
+  LOCKSTEP_CHECK(loss.numel() == n && loss.dtype() == DType::kF64 && correct.numel() == n &&
+                     correct.dtype() == DType::kI32,
+                 "softmax_cross_entropy: loss/correct outputs must hold " << n << " rows");
+  if (dlogits) check_same(logits, *dlogits, "softmax_cross_entropy");
+  const int32_t* pl = labels.data<int32_t>();
+  double* ploss = loss.data<double>();
+  int32_t* pc = correct.data<int32_t>();
+  dispatch_real(logits.dtype(), "softmax_cross_entropy", [&]<class T>() {
+    const T* pz = logits.data<T>();
+    T* pd = dlogits ? dlogits->data<T>() : nullptr;
+    for (int64_t r = 0; r < n; ++r) {
+      const T* z = pz + r * k;
+      const int32_t label = pl[r];
+      LOCKSTEP_CHECK(label >= 0 && label < k, "class id " << label << " in batch row " << r
+                                                          << " is outside the model's " << k
+                                                          << " classes [0, " << k << ")");
+      int64_t arg = 0;
+      for (int64_t j = 1; j < k; ++j)
+        if (z[j] > z[arg]) arg = j;
+      const double zmax = static_cast<double>(z[arg]);
+      double sum = 0.0;
+      for (int64_t j = 0; j < k; ++j) sum += std::exp(static_cast<double>(z[j]) - zmax);
+      const double log_sum = std::log(sum);
+      ploss[r] = log_sum + zmax - static_cast<double>(z[label]);
+      pc[r] = arg == label ? 1 : 0;
+      if (pd) {
+        T* d = pd + r * k;
+        for (int64_t j = 0; j < k; ++j) {
+          const double prob = std::exp(static_cast<double>(z[j]) - zmax - log_sum);
+          d[j] = static_cast<T>(grad_scale * (prob - (j == label ? 1.0 : 0.0)));
+        }
+      }
+    }
+  });
+}
+
+void mse(const Tensor& out, const Tensor& targets, double grad_scale, Tensor& loss, Tensor* dout) {
+  check_cpu(out, "mse", "out");
+  check_cpu(targets, "mse", "targets");
+  LOCKSTEP_CHECK(out.rank() == 2, "mse: expected outputs (N, K), got " << shape_str(out.shape()));
+  const int64_t n = out.dim(0), k = out.dim(1);
+  LOCKSTEP_CHECK(targets.numel() == n * k && targets.dtype() == out.dtype(),
+                 "mse: expected targets of " << n << "x" << k << " " << to_string(out.dtype())
+                                             << ", got " << shape_str(targets.shape()) << " "
+                                             << to_string(targets.dtype()));
+  LOCKSTEP_CHECK(loss.numel() == n && loss.dtype() == DType::kF64,
+                 "mse: loss output must hold " << n << " float64 rows");
+  if (dout) check_same(out, *dout, "mse");
+  double* ploss = loss.data<double>();
+  dispatch_real(out.dtype(), "mse", [&]<class T>() {
+    const T* po = out.data<T>();
+    const T* pt = targets.data<T>();
+    T* pd = dout ? dout->data<T>() : nullptr;
+    for (int64_t r = 0; r < n; ++r) {
+      double s = 0.0;
+      for (int64_t j = 0; j < k; ++j) {
+        const double e = static_cast<double>(po[r * k + j]) - static_cast<double>(pt[r * k + j]);
+        s += e * e;
+        if (pd) pd[r * k + j] = static_cast<T>(grad_scale * 2.0 * e / static_cast<double>(k));
+      }
+      ploss[r] = s / static_cast<double>(k);
+    }
+  });
+}
+
+void sgd_step(Tensor& params, const Tensor& grads, Tensor& velocity, double lr, double momentum,
+              double weight_decay, bool nesterov) {
+  check_cpu(params, "sgd_step", "params");
+  check_same(params, grads, "sgd_step");
+  check_same(params, velocity, "sgd_step");
+  dispatch_real(params.dtype(), "sgd_step", [&]<class T>() {
+    T* w = params.data<T>();
+    const T* g = grads.data<T>();
+    T* v = velocity.data<T>();
+    const T tlr = static_cast<T>(lr), mu = static_cast<T>(momentum),
+            wd = static_cast<T>(weight_decay);
+    const int64_t n = params.numel();
+    for (int64_t i = 0; i < n; ++i) {
+      const T gi = g[i] + wd * w[i];
+      v[i] = mu * v[i] + gi;
+      w[i] -= tlr * (nesterov ? gi + mu * v[i] : v[i]);
+    }
+  });
+}
+
+void scale(Tensor& x, double alpha) {
+  check_cpu(x, "scale", "x");
+  dispatch_real(x.dtype(), "scale", [&]<class T>() {
+    T* p = x.data<T>();
+    const auto a = static_cast<T>(alpha);
+    const int64_t n = x.numel();
+    if (alpha == 0.0) {
+      std::fill(p, p + n, T(0));
+    } else {
+      for (int64_t i = 0; i < n; ++i) p[i] *= a;
+    }
+  });
+}
+
+}  // namespace lockstep::ops

@@ -1,0 +1,23 @@
+#include "core/optimizer.hpp"
+
+#include "core/ops.hpp"
+
+namespace lockstep {
+
+Sgd::Sgd(const Tensor& params_like, SgdOptions options)
+    : options_(options),
+      velocity_(Tensor::zeros(params_like.shape(), params_like.dtype(), params_like.device())) {
+  LOCKSTEP_CHECK(options.momentum >= 0.0 && options.momentum < 1.0,
+                 "optim.momentum: expected a value in [0, 1), got " << options.momentum);
+  LOCKSTEP_CHECK(options.weight_decay >= 0.0,
+                 "optim.weight_decay: expected >= 0, got " << options.weight_decay);
+  LOCKSTEP_CHECK(!options.nesterov || options.momentum > 0.0,
+                 "optim.nesterov: Nesterov momentum needs optim.momentum > 0");
+}
+
+void Sgd::step(Tensor& params, const Tensor& grads, double lr) {
+  ops::sgd_step(params, grads, velocity_, lr, options_.momentum, options_.weight_decay,
+                options_.nesterov);
+}
+
+}  // namespace lockstep

@@ -1,0 +1,385 @@
+// HDF5 datasets: schema validation, hyperslab shard reads, normalisation and the
+// writer (see dataset.hpp).
+//
+// Decisions:
+// - One function (open_dataset) opens the file and validates both datasets;
+//   probe_dataset returns its schema and Shard::load reuses the open handles, so
+//   the checks and their messages exist once. Every message starts with
+//   "dataset file '<path>'" and says what was expected and what was found.
+// - Integer labels of any width are converted by HDF5 to int32 while reading
+//   (H5T_NATIVE_INT32 memory type); float targets of any width to float.
+// - The writer chunks along N (about 1 MiB of rows per chunk, at least one row)
+//   and compresses with gzip level 4 when the deflate filter is available; a
+//   contiguous shard then touches only the chunks that hold its rows.
+
+#include "io/dataset.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include "io/hdf5.hpp"
+
+namespace lockstep::io {
+
+namespace {
+
+constexpr int kGzipLevel = 4;
+constexpr int64_t kChunkBytes = int64_t{1} << 20;
+
+struct OpenDataset {
+  h5::File file;
+  h5::Dataset features;
+  h5::Dataset labels;
+  DatasetInfo info;
+};
+
+std::string found_datasets(hid_t file) {
+  std::ostringstream os;
+  bool any = false;
+  for (const auto& entry : h5::list_objects(file)) {
+    if (entry.type != H5I_DATASET) continue;
+    os << (any ? ", " : "") << entry.path;
+    any = true;
+  }
+  return any ? os.str() : std::string("no datasets");
+}
+
+h5::Dataset open_member(hid_t file, const std::string& where, const std::string& name,
+                        const char* expected) {
+  LOCKSTEP_CHECK(h5::object_type(file, name) == H5I_DATASET,
+                 where << ": no dataset '" << name << "' (expected " << expected
+                       << "); found: " << found_datasets(file));
+  return h5::Dataset{LOCKSTEP_HDF5_CHECK(H5Dopen2(file, name.c_str(), H5P_DEFAULT))};
+}
+
+std::vector<int64_t> dataset_shape(hid_t dataset) {
+  h5::Dataspace space{LOCKSTEP_HDF5_CHECK(H5Dget_space(dataset))};
+  return h5::extent(space.get());
+}
+
+void validate_features(OpenDataset& open, const std::string& where, const std::string& name) {
+  const auto shape = dataset_shape(open.features.get());
+  LOCKSTEP_CHECK(shape.size() >= 2,
+                 where << ": features '" << name << "' have shape " << h5::shape_string(shape)
+                       << " (rank " << shape.size()
+                       << "); expected rank >= 2: (N, ...) with one sample per row");
+  h5::Datatype type{LOCKSTEP_HDF5_CHECK(H5Dget_type(open.features.get()))};
+  const H5T_class_t cls = H5Tget_class(type.get());
+  const size_t size = H5Tget_size(type.get());
+  if (cls == H5T_INTEGER && size == 1 && H5Tget_sign(type.get()) == H5T_SGN_NONE) {
+    open.info.feature_type = FeatureType::kUint8;
+  } else if (cls == H5T_FLOAT && size == 4) {
+    open.info.feature_type = FeatureType::kFloat32;
+  } else {
+    LOCKSTEP_FAIL(where << ": features '" << name << "' have dtype " << h5::dtype_name(type.get())
+                        << "; expected uint8 or float32");
+  }
+  open.info.num_samples = shape[0];
+  open.info.sample_shape.assign(shape.begin() + 1, shape.end());
+  LOCKSTEP_CHECK(shape[0] > 0, where << ": dataset is empty: features '" << name << "' have shape "
+                                     << h5::shape_string(shape)
+                                     << "; expected at least one sample");
+  for (int64_t d : open.info.sample_shape) {
+    LOCKSTEP_CHECK(d > 0, where << ": features '" << name << "' have shape "
+                                << h5::shape_string(shape)
+                                << "; expected every sample dimension > 0");
+  }
+}
+
+void validate_labels(OpenDataset& open, const std::string& where, const std::string& name) {
+  const auto shape = dataset_shape(open.labels.get());
+  h5::Datatype type{LOCKSTEP_HDF5_CHECK(H5Dget_type(open.labels.get()))};
+  const H5T_class_t cls = H5Tget_class(type.get());
+  if (cls == H5T_INTEGER && shape.size() == 1) {
+    open.info.label_kind = LabelKind::kClassIds;
+    open.info.target_dim = 1;
+  } else if (cls == H5T_FLOAT && shape.size() == 2 && shape[1] > 0) {
+    open.info.label_kind = LabelKind::kTargets;
+    open.info.target_dim = shape[1];
+  } else {
+    LOCKSTEP_FAIL(where << ": labels '" << name << "' have dtype " << h5::dtype_name(type.get())
+                        << " and shape " << h5::shape_string(shape)
+                        << "; expected integer class ids (N,) or float targets (N,k)");
+  }
+  LOCKSTEP_CHECK(shape[0] == open.info.num_samples,
+                 where << ": features '" << open.info.path << "' count mismatch: features have "
+                       << open.info.num_samples << " rows but labels '" << name << "' have "
+                       << shape[0] << "; expected the same count");
+}
+
+OpenDataset open_dataset(const DatasetSpec& spec) {
+  namespace fs = std::filesystem;
+  h5::silence_errors();
+  const std::string where = "dataset file '" + spec.path + "'";
+  std::error_code ec;
+  LOCKSTEP_CHECK(!spec.path.empty(), "dataset file: no path given");
+  LOCKSTEP_CHECK(fs::exists(spec.path, ec), where << ": no such file");
+  LOCKSTEP_CHECK(!fs::is_directory(spec.path, ec), where << ": is a folder; expected an HDF5 file");
+  LOCKSTEP_CHECK(H5Fis_hdf5(spec.path.c_str()) > 0,
+                 where << ": not an HDF5 file (or not readable); expected an HDF5 file with '"
+                       << spec.features << "' and '" << spec.labels << "'");
+  OpenDataset open;
+  open.info.path = spec.path;
+  open.file =
+      h5::File{LOCKSTEP_HDF5_CHECK(H5Fopen(spec.path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT))};
+  open.features =
+      open_member(open.file.get(), where, spec.features, "features (N, ...) of uint8 or float32");
+  validate_features(open, where, spec.features);
+  open.labels = open_member(open.file.get(), where, spec.labels,
+                            "integer class ids (N,) or float targets (N,k)");
+  validate_labels(open, where, spec.labels);
+  return open;
+}
+
+// Reads rows [begin, end) of `dataset` (shape (N, rest...)) into `buffer`.
+void read_rows(hid_t dataset, int64_t begin, int64_t end, hid_t mem_type, void* buffer) {
+  h5::Dataspace file_space{LOCKSTEP_HDF5_CHECK(H5Dget_space(dataset))};
+  const auto shape = h5::extent(file_space.get());
+  std::vector<hsize_t> start(shape.size(), 0);
+  std::vector<hsize_t> count(shape.begin(), shape.end());
+  start[0] = static_cast<hsize_t>(begin);
+  count[0] = static_cast<hsize_t>(end - begin);
+  LOCKSTEP_HDF5_CHECK(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr,
+                                          count.data(), nullptr));
+  h5::Dataspace mem_space{
+      LOCKSTEP_HDF5_CHECK(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr))};
+  LOCKSTEP_HDF5_CHECK(
+      H5Dread(dataset, mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, buffer));
+}
+
+void check_rows(std::span<const int64_t> rows, int64_t size, const char* what) {
+  for (int64_t r : rows) {
+    LOCKSTEP_CHECK(r >= 0 && r < size,
+                   what << ": row " << r << " is outside the shard; expected 0 <= row < " << size);
+  }
+}
+
+// Writes `data` as a new dataset `name` of shape `dims`, chunked along dims[0].
+void write_rows(hid_t file, const std::string& name, hid_t file_type, hid_t mem_type,
+                const std::vector<int64_t>& dims, const void* data) {
+  std::vector<hsize_t> hdims(dims.begin(), dims.end());
+  int64_t row_bytes = static_cast<int64_t>(H5Tget_size(file_type));
+  for (size_t i = 1; i < dims.size(); ++i) row_bytes *= dims[i];
+  std::vector<hsize_t> chunk = hdims;
+  chunk[0] = static_cast<hsize_t>(std::clamp<int64_t>(kChunkBytes / row_bytes, 1, dims[0]));
+
+  h5::Dataspace space{
+      LOCKSTEP_HDF5_CHECK(H5Screate_simple(static_cast<int>(hdims.size()), hdims.data(), nullptr))};
+  h5::PropList dcpl{LOCKSTEP_HDF5_CHECK(H5Pcreate(H5P_DATASET_CREATE))};
+  LOCKSTEP_HDF5_CHECK(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()));
+  if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0) {
+    LOCKSTEP_HDF5_CHECK(H5Pset_deflate(dcpl.get(), kGzipLevel));
+  }
+  h5::PropList lcpl{LOCKSTEP_HDF5_CHECK(H5Pcreate(H5P_LINK_CREATE))};
+  LOCKSTEP_HDF5_CHECK(H5Pset_create_intermediate_group(lcpl.get(), 1));
+  h5::Dataset ds{LOCKSTEP_HDF5_CHECK(
+      H5Dcreate2(file, name.c_str(), file_type, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT))};
+  LOCKSTEP_HDF5_CHECK(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
+}
+
+}  // namespace
+
+const char* to_string(FeatureType t) {
+  return t == FeatureType::kUint8 ? "uint8" : "float32";
+}
+
+const char* to_string(LabelKind k) {
+  return k == LabelKind::kClassIds ? "class ids" : "targets";
+}
+
+int64_t DatasetInfo::sample_size() const {
+  int64_t n = 1;
+  for (int64_t d : sample_shape) n *= d;
+  return n;
+}
+
+int64_t DatasetArrays::num_samples() const {
+  int64_t size = 1;
+  for (int64_t d : sample_shape) size *= d;
+  if (sample_shape.empty() || size <= 0) return 0;
+  const size_t values =
+      feature_type == FeatureType::kUint8 ? features_u8.size() : features_f32.size();
+  return static_cast<int64_t>(values) / size;
+}
+
+DatasetInfo probe_dataset(const DatasetSpec& spec) {
+  return open_dataset(spec).info;
+}
+
+Shard Shard::load(const DatasetSpec& spec, int64_t begin, int64_t end) {
+  OpenDataset open = open_dataset(spec);
+  const int64_t n = open.info.num_samples;
+  LOCKSTEP_CHECK(0 <= begin && begin < end && end <= n,
+                 "dataset file '" << spec.path << "': cannot load rows [" << begin << ", " << end
+                                  << "); expected 0 <= begin < end <= " << n);
+  Shard shard;
+  shard.info_ = open.info;
+  shard.begin_ = begin;
+  shard.size_ = end - begin;
+  const auto rows = static_cast<size_t>(shard.size_);
+  const auto values = rows * static_cast<size_t>(open.info.sample_size());
+  if (open.info.feature_type == FeatureType::kUint8) {
+    shard.features_u8_.resize(values);
+    read_rows(open.features.get(), begin, end, H5T_NATIVE_UINT8, shard.features_u8_.data());
+  } else {
+    shard.features_f32_.resize(values);
+    read_rows(open.features.get(), begin, end, H5T_NATIVE_FLOAT, shard.features_f32_.data());
+  }
+  if (open.info.label_kind == LabelKind::kClassIds) {
+    shard.labels_.resize(rows);
+    read_rows(open.labels.get(), begin, end, H5T_NATIVE_INT32, shard.labels_.data());
+  } else {
+    shard.targets_.resize(rows * static_cast<size_t>(open.info.target_dim));
+    read_rows(open.labels.get(), begin, end, H5T_NATIVE_FLOAT, shard.targets_.data());
+  }
+  return shard;
+}
+
+void Shard::gather_features(std::span<const int64_t> rows, const Normalization& norm,
+                            std::span<float> out) const {
+  const int64_t sample = info_.sample_size();
+  const int64_t channels = info_.sample_shape.empty() ? 1 : info_.sample_shape[0];
+  LOCKSTEP_CHECK(out.size() == rows.size() * static_cast<size_t>(sample),
+                 "gather_features: output holds " << out.size() << " floats; expected "
+                                                  << rows.size() << " rows x " << sample << " = "
+                                                  << rows.size() * static_cast<size_t>(sample));
+  const auto check_size = [&](const std::vector<double>& v, const char* what) {
+    LOCKSTEP_CHECK(v.size() == 1 || static_cast<int64_t>(v.size()) == channels,
+                   "normalisation: " << what << " has " << v.size() << " values; expected 1 or "
+                                     << channels << " (one per channel of the sample shape "
+                                     << h5::shape_string(info_.sample_shape) << ")");
+  };
+  check_size(norm.mean, "mean");
+  check_size(norm.std, "std");
+  for (double s : norm.std) {
+    LOCKSTEP_CHECK(std::isfinite(s) && s != 0.0,
+                   "normalisation: std " << s << " is invalid; expected a finite non-zero value");
+  }
+  check_rows(rows, size_, "gather_features");
+  const double scale =
+      norm.scale >= 0 ? norm.scale : (info_.feature_type == FeatureType::kUint8 ? 1.0 / 255 : 1.0);
+  // x' = x * a[c] + b[c] with a = scale / std, b = -mean / std.
+  std::vector<float> a(static_cast<size_t>(channels));
+  std::vector<float> b(static_cast<size_t>(channels));
+  for (size_t c = 0; c < a.size(); ++c) {
+    const double mean = norm.mean.size() == 1 ? norm.mean[0] : norm.mean[c];
+    const double sd = norm.std.size() == 1 ? norm.std[0] : norm.std[c];
+    a[c] = static_cast<float>(scale / sd);
+    b[c] = static_cast<float>(-mean / sd);
+  }
+  const int64_t per_channel = sample / channels;
+  float* dst = out.data();
+  for (int64_t r : rows) {
+    const size_t base = static_cast<size_t>(r * sample);
+    for (int64_t c = 0; c < channels; ++c) {
+      const float ac = a[static_cast<size_t>(c)];
+      const float bc = b[static_cast<size_t>(c)];
+      const size_t from = base + static_cast<size_t>(c * per_channel);
+      if (info_.feature_type == FeatureType::kUint8) {
+        const uint8_t* src = features_u8_.data() + from;
+        for (int64_t j = 0; j < per_channel; ++j) *dst++ = static_cast<float>(src[j]) * ac + bc;
+      } else {
+        const float* src = features_f32_.data() + from;
+        for (int64_t j = 0; j < per_channel; ++j) *dst++ = src[j] * ac + bc;
+      }
+    }
+  }
+}
+
+void Shard::gather_labels(std::span<const int64_t> rows, std::span<int32_t> out) const {
+  LOCKSTEP_CHECK(info_.label_kind == LabelKind::kClassIds,
+                 "dataset file '" << info_.path
+                                  << "': gather_labels needs class ids; the labels are "
+                                  << info_.target_dim << "-dim float targets");
+  LOCKSTEP_CHECK(out.size() == rows.size(), "gather_labels: output holds " << out.size()
+                                                                           << " labels; expected "
+                                                                           << rows.size());
+  check_rows(rows, size_, "gather_labels");
+  for (size_t i = 0; i < rows.size(); ++i) out[i] = labels_[static_cast<size_t>(rows[i])];
+}
+
+void Shard::gather_targets(std::span<const int64_t> rows, std::span<float> out) const {
+  LOCKSTEP_CHECK(info_.label_kind == LabelKind::kTargets,
+                 "dataset file '" << info_.path
+                                  << "': gather_targets needs float targets; the labels are "
+                                     "integer class ids");
+  const auto k = static_cast<size_t>(info_.target_dim);
+  LOCKSTEP_CHECK(out.size() == rows.size() * k, "gather_targets: output holds "
+                                                    << out.size() << " floats; expected "
+                                                    << rows.size() << " rows x " << k << " = "
+                                                    << rows.size() * k);
+  check_rows(rows, size_, "gather_targets");
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const float* src = targets_.data() + static_cast<size_t>(rows[i]) * k;
+    std::copy(src, src + k, out.begin() + static_cast<std::ptrdiff_t>(i * k));
+  }
+}
+
+void Shard::check_labels(int64_t num_classes, const DatasetSpec& spec) const {
+  LOCKSTEP_CHECK(info_.label_kind == LabelKind::kClassIds,
+                 "dataset file '" << spec.path << "': labels '" << spec.labels
+                                  << "' are float targets; expected integer class ids");
+  for (size_t i = 0; i < labels_.size(); ++i) {
+    LOCKSTEP_CHECK(labels_[i] >= 0 && labels_[i] < num_classes,
+                   "dataset file '" << spec.path << "': labels '" << spec.labels << "' row "
+                                    << begin_ + static_cast<int64_t>(i) << " has class id "
+                                    << labels_[i] << "; expected 0 <= id < " << num_classes);
+  }
+}
+
+void write_dataset(const DatasetSpec& spec, const DatasetArrays& arrays) {
+  const std::string where = "dataset file '" + spec.path + "'";
+  LOCKSTEP_CHECK(!arrays.sample_shape.empty(),
+                 where << ": sample shape is empty; expected at least one dimension");
+  for (int64_t d : arrays.sample_shape) {
+    LOCKSTEP_CHECK(d > 0, where << ": sample shape " << h5::shape_string(arrays.sample_shape)
+                                << "; expected every dimension > 0");
+  }
+  int64_t sample = 1;
+  for (int64_t d : arrays.sample_shape) sample *= d;
+  const bool u8 = arrays.feature_type == FeatureType::kUint8;
+  const size_t values = u8 ? arrays.features_u8.size() : arrays.features_f32.size();
+  const int64_t n = arrays.num_samples();
+  LOCKSTEP_CHECK(n > 0 && values == static_cast<size_t>(n * sample),
+                 where << ": " << values << " " << to_string(arrays.feature_type)
+                       << " feature values; expected a positive multiple of the sample size "
+                       << sample);
+  LOCKSTEP_CHECK(spec.features != spec.labels,
+                 where << ": features and labels have the same name '" << spec.features << "'");
+  const bool ids = arrays.label_kind == LabelKind::kClassIds;
+  if (ids) {
+    LOCKSTEP_CHECK(static_cast<int64_t>(arrays.labels.size()) == n,
+                   where << ": " << arrays.labels.size() << " labels; expected " << n);
+  } else {
+    LOCKSTEP_CHECK(arrays.target_dim > 0 &&
+                       static_cast<int64_t>(arrays.targets.size()) == n * arrays.target_dim,
+                   where << ": " << arrays.targets.size() << " target values with target_dim "
+                         << arrays.target_dim << "; expected " << n << " x target_dim (> 0)");
+  }
+
+  h5::write_atomically(spec.path, "dataset file", [&](hid_t file) {
+    std::vector<int64_t> dims{n};
+    dims.insert(dims.end(), arrays.sample_shape.begin(), arrays.sample_shape.end());
+    if (u8) {
+      write_rows(file, spec.features, H5T_STD_U8LE, H5T_NATIVE_UINT8, dims,
+                 arrays.features_u8.data());
+    } else {
+      write_rows(file, spec.features, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, dims,
+                 arrays.features_f32.data());
+    }
+    if (ids) {
+      write_rows(file, spec.labels, H5T_STD_I32LE, H5T_NATIVE_INT32, {n}, arrays.labels.data());
+    } else {
+      write_rows(file, spec.labels, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {n, arrays.target_dim},
+                 arrays.targets.data());
+    }
+    h5::write_string_attribute(file, "lockstep_format", "dataset/1");
+    if (!arrays.class_names.empty()) {
+      h5::write_strings_attribute(file, "class_names", arrays.class_names);
+    }
+  });
+}
+
+}  // namespace lockstep::io

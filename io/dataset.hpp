@@ -1,0 +1,109 @@
+#pragma once
+// HDF5 datasets (DESIGN.md "Data"): a features dataset of shape (N, ...) holding
+// uint8 or float32, and a labels dataset holding either (N,) integer class ids
+// or (N, k) float targets. Names are configurable. Each rank loads only its own
+// contiguous shard [begin, end) with one hyperslab read per dataset.
+//
+// Validation happens at open and names the file, the dataset, what was expected
+// and what was found.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace lockstep::io {
+
+enum class FeatureType { kUint8, kFloat32 };
+enum class LabelKind { kClassIds, kTargets };  // (N,) integers, or (N, k) floats
+
+const char* to_string(FeatureType t);
+const char* to_string(LabelKind k);
+
+/// Where a dataset lives.
+struct DatasetSpec {
+  std::string path;
+  std::string features = "/features";
+  std::string labels = "/labels";
+};
+
+/// Schema of a dataset, read from the file without reading the data.
+struct DatasetInfo {
+  std::string path;
+  int64_t num_samples = 0;
+  std::vector<int64_t> sample_shape;  // features shape without the leading N
+  FeatureType feature_type = FeatureType::kFloat32;
+  LabelKind label_kind = LabelKind::kClassIds;
+  int64_t target_dim = 1;  // k for (N, k) targets; 1 for class ids
+  int64_t sample_size() const;  // product of sample_shape
+};
+
+/// Opens the file and checks the schema: file exists and is HDF5, both datasets
+/// exist, features have rank >= 2 and dtype uint8 or float32, labels are (N,)
+/// integers or (N, k) floats, the counts agree, N > 0. Throws lockstep::Error.
+DatasetInfo probe_dataset(const DatasetSpec& spec);
+
+/// Input normalisation: x' = (x * scale - mean[c]) / std[c], c the channel
+/// (dimension 0 of the sample shape when mean/std have more than one entry).
+/// Applied to uint8 and float32 features alike; the defaults map uint8 to [0, 1]
+/// and leave float32 as it is (scale 1) when `scale` is left negative.
+struct Normalization {
+  double scale = -1.0;            // < 0: 1/255 for uint8, 1 for float32
+  std::vector<double> mean{0.0};  // one value, or one per channel
+  std::vector<double> std{1.0};   // one value, or one per channel
+};
+
+/// The rows [begin, end) of one dataset held in memory in their file dtype.
+class Shard {
+ public:
+  /// Reads rows [begin, end) with hyperslab reads; 0 <= begin < end <= N.
+  static Shard load(const DatasetSpec& spec, int64_t begin, int64_t end);
+
+  const DatasetInfo& info() const { return info_; }
+  int64_t begin() const { return begin_; }  // global index of local row 0
+  int64_t size() const { return size_; }
+
+  /// Writes the normalised features of local rows `rows` to `out`
+  /// (rows.size() * sample_size floats, row-major). Checks the normalisation
+  /// against the channel count and `out` against the sizes.
+  void gather_features(std::span<const int64_t> rows, const Normalization& norm,
+                       std::span<float> out) const;
+  /// Class ids of local rows (label_kind must be kClassIds).
+  void gather_labels(std::span<const int64_t> rows, std::span<int32_t> out) const;
+  /// Float targets of local rows (label_kind must be kTargets): rows.size() * target_dim.
+  void gather_targets(std::span<const int64_t> rows, std::span<float> out) const;
+
+  /// Throws if a class id is outside [0, num_classes), naming the file, the
+  /// labels dataset, the global row, the value and the expected range.
+  void check_labels(int64_t num_classes, const DatasetSpec& spec) const;
+
+ private:
+  DatasetInfo info_;
+  int64_t begin_ = 0;
+  int64_t size_ = 0;
+  std::vector<uint8_t> features_u8_;
+  std::vector<float> features_f32_;
+  std::vector<int32_t> labels_;   // class ids
+  std::vector<float> targets_;    // (size, target_dim)
+};
+
+/// Arrays for writing a whole dataset at once (importers, tests, datagen).
+struct DatasetArrays {
+  std::vector<int64_t> sample_shape;
+  FeatureType feature_type = FeatureType::kFloat32;
+  std::vector<uint8_t> features_u8;   // N * sample_size, when kUint8
+  std::vector<float> features_f32;    // N * sample_size, when kFloat32
+  LabelKind label_kind = LabelKind::kClassIds;
+  std::vector<int32_t> labels;        // N, when kClassIds
+  std::vector<float> targets;         // N * target_dim, when kTargets
+  int64_t target_dim = 1;
+  std::vector<std::string> class_names;  // optional, stored as an attribute
+  int64_t num_samples() const;
+};
+
+/// Writes `arrays` to a new HDF5 file at `spec.path` (chunked along N, gzip),
+/// atomically: a temporary name in the same folder, then rename. Attributes:
+/// "lockstep_format" = "dataset/1" on the root group, "class_names" when given.
+void write_dataset(const DatasetSpec& spec, const DatasetArrays& arrays);
+
+}  // namespace lockstep::io

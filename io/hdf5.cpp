@@ -1,0 +1,320 @@
+// Shared HDF5 helpers of io/ (see hdf5.hpp). Strings are written as UTF-8
+// variable-length strings (h5py reads them as str); reading accepts fixed-length
+// strings too, so files written by other tools can be inspected.
+
+#include "io/hdf5.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <sstream>
+
+namespace lockstep::io::h5 {
+
+namespace {
+
+herr_t collect_error(unsigned /*n*/, const H5E_error2_t* err, void* data) {
+  auto* messages = static_cast<std::vector<std::string>*>(data);
+  if (err->desc != nullptr && err->desc[0] != '\0') messages->emplace_back(err->desc);
+  return 0;
+}
+
+Datatype vlen_string_type(H5T_cset_t cset) {
+  Datatype type{LOCKSTEP_HDF5_CHECK(H5Tcopy(H5T_C_S1))};
+  LOCKSTEP_HDF5_CHECK(H5Tset_size(type.get(), H5T_VARIABLE));
+  LOCKSTEP_HDF5_CHECK(H5Tset_cset(type.get(), cset));
+  return type;
+}
+
+Dataspace vector_space(size_t n) {
+  const hsize_t dims[1] = {n};
+  return Dataspace{LOCKSTEP_HDF5_CHECK(H5Screate_simple(1, dims, nullptr))};
+}
+
+std::vector<const char*> c_strings(const std::vector<std::string>& values) {
+  std::vector<const char*> out;
+  out.reserve(values.size());
+  for (const auto& v : values) out.push_back(v.c_str());
+  return out;
+}
+
+// Reads `n` strings stored with `file_type`; `read(mem_type, buffer)` performs
+// the H5Aread/H5Dread.
+template <class Read>
+std::vector<std::string> read_strings(hid_t file_type, size_t n, const char* what, Read read) {
+  LOCKSTEP_CHECK(H5Tget_class(file_type) == H5T_STRING,
+                 what << ": expected strings, found " << dtype_name(file_type));
+  std::vector<std::string> out;
+  out.reserve(n);
+  const htri_t is_variable = LOCKSTEP_HDF5_CHECK(H5Tis_variable_str(file_type));
+  if (is_variable > 0) {
+    Datatype mem = vlen_string_type(H5Tget_cset(file_type));
+    std::vector<char*> buffer(n, nullptr);
+    if (n > 0) read(mem.get(), buffer.data());
+    for (char* s : buffer) {
+      out.emplace_back(s != nullptr ? s : "");
+      if (s != nullptr) H5free_memory(s);
+    }
+    return out;
+  }
+  const size_t size = H5Tget_size(file_type);
+  std::vector<char> buffer(n * size + 1, '\0');
+  if (n > 0) read(file_type, buffer.data());
+  for (size_t i = 0; i < n; ++i) {
+    const char* s = buffer.data() + i * size;
+    out.emplace_back(s, strnlen(s, size));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string error_stack_message() {
+  std::vector<std::string> messages;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, collect_error, &messages);
+  H5Eclear2(H5E_DEFAULT);
+  if (messages.empty()) return "";
+  // Upward: the innermost (most specific) reason first, the API-level one last.
+  if (messages.size() == 1 || messages.front() == messages.back()) return messages.front();
+  return messages.back() + " (" + messages.front() + ")";
+}
+
+void silence_errors() {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
+
+std::vector<int64_t> extent(hid_t space) {
+  const int rank = LOCKSTEP_HDF5_CHECK(H5Sget_simple_extent_ndims(space));
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  if (rank > 0) LOCKSTEP_HDF5_CHECK(H5Sget_simple_extent_dims(space, dims.data(), nullptr));
+  return {dims.begin(), dims.end()};
+}
+
+std::string dtype_name(hid_t type) {
+  std::string bits = std::to_string(H5Tget_size(type) * 8);
+  switch (H5Tget_class(type)) {
+    case H5T_INTEGER:
+      return bits.insert(0, H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int");
+    case H5T_FLOAT:
+      return bits.insert(0, "float");
+    case H5T_STRING:
+      return "string";
+    case H5T_COMPOUND:
+      return "compound";
+    case H5T_ENUM:
+      return "enum";
+    case H5T_ARRAY:
+      return "array";
+    case H5T_VLEN:
+      return "vlen";
+    case H5T_OPAQUE:
+      return "opaque";
+    case H5T_BITFIELD:
+      return "bitfield";
+    case H5T_REFERENCE:
+      return "reference";
+    case H5T_TIME:
+      return "time";
+    default:
+      return "unknown";
+  }
+}
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::ostringstream os;
+  os << "(";
+  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
+  os << (shape.size() == 1 ? ",)" : ")");
+  return os.str();
+}
+
+bool link_exists(hid_t loc, const std::string& path) {
+  if (path.empty() || path == "/") return true;
+  size_t pos = path[0] == '/' ? 1 : 0;
+  while (pos <= path.size()) {
+    size_t next = path.find('/', pos);
+    if (next == std::string::npos) next = path.size();
+    if (next > pos && H5Lexists(loc, path.substr(0, next).c_str(), H5P_DEFAULT) <= 0) return false;
+    pos = next + 1;
+  }
+  return true;
+}
+
+H5I_type_t object_type(hid_t loc, const std::string& path) {
+  if (!link_exists(loc, path)) return H5I_BADID;
+  Object obj{H5Oopen(loc, path.c_str(), H5P_DEFAULT)};
+  if (!obj) {
+    H5Eclear2(H5E_DEFAULT);  // a dangling soft link
+    return H5I_BADID;
+  }
+  return H5Iget_type(obj.get());
+}
+
+namespace {
+
+struct LinkList {
+  std::vector<std::string> hard_links;
+};
+
+herr_t collect_link(hid_t /*group*/, const char* name, const H5L_info_t* info, void* data) {
+  if (info->type == H5L_TYPE_HARD) static_cast<LinkList*>(data)->hard_links.emplace_back(name);
+  return 0;
+}
+
+void list_group(hid_t group, const std::string& prefix, std::vector<ObjectEntry>& out) {
+  LinkList links;
+  hsize_t index = 0;
+  LOCKSTEP_HDF5_CHECK(H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &index, collect_link, &links));
+  for (const auto& name : links.hard_links) {
+    Object obj{LOCKSTEP_HDF5_CHECK(H5Oopen(group, name.c_str(), H5P_DEFAULT))};
+    const H5I_type_t type = H5Iget_type(obj.get());
+    out.push_back({prefix + name, type});
+    if (type == H5I_GROUP) list_group(obj.get(), prefix + name + "/", out);
+  }
+}
+
+}  // namespace
+
+std::vector<ObjectEntry> list_objects(hid_t file) {
+  std::vector<ObjectEntry> out;
+  Group root{LOCKSTEP_HDF5_CHECK(H5Gopen2(file, "/", H5P_DEFAULT))};
+  list_group(root.get(), "/", out);
+  return out;
+}
+
+void write_string_attribute(hid_t loc, const char* name, const std::string& value) {
+  Datatype type = vlen_string_type(H5T_CSET_UTF8);
+  Dataspace space{LOCKSTEP_HDF5_CHECK(H5Screate(H5S_SCALAR))};
+  Attribute attr{LOCKSTEP_HDF5_CHECK(
+      H5Acreate2(loc, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT))};
+  const char* data = value.c_str();
+  LOCKSTEP_HDF5_CHECK(H5Awrite(attr.get(), type.get(), &data));
+}
+
+void write_strings_attribute(hid_t loc, const char* name, const std::vector<std::string>& values) {
+  Datatype type = vlen_string_type(H5T_CSET_UTF8);
+  Dataspace space = vector_space(values.size());
+  Attribute attr{LOCKSTEP_HDF5_CHECK(
+      H5Acreate2(loc, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT))};
+  const auto pointers = c_strings(values);
+  if (!values.empty()) LOCKSTEP_HDF5_CHECK(H5Awrite(attr.get(), type.get(), pointers.data()));
+}
+
+void write_int64_attribute(hid_t loc, const char* name, int64_t value) {
+  Dataspace space{LOCKSTEP_HDF5_CHECK(H5Screate(H5S_SCALAR))};
+  Attribute attr{LOCKSTEP_HDF5_CHECK(
+      H5Acreate2(loc, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT))};
+  LOCKSTEP_HDF5_CHECK(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value));
+}
+
+bool has_attribute(hid_t loc, const char* name) {
+  return LOCKSTEP_HDF5_CHECK(H5Aexists(loc, name)) > 0;
+}
+
+void write_int64s_attribute(hid_t loc, const char* name, const std::vector<int64_t>& values) {
+  Dataspace space = vector_space(values.size());
+  Attribute attr{LOCKSTEP_HDF5_CHECK(
+      H5Acreate2(loc, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT))};
+  if (!values.empty()) LOCKSTEP_HDF5_CHECK(H5Awrite(attr.get(), H5T_NATIVE_INT64, values.data()));
+}
+
+std::vector<std::string> read_strings_attribute(hid_t loc, const char* name) {
+  Attribute attr{LOCKSTEP_HDF5_CHECK(H5Aopen(loc, name, H5P_DEFAULT))};
+  Datatype type{LOCKSTEP_HDF5_CHECK(H5Aget_type(attr.get()))};
+  Dataspace space{LOCKSTEP_HDF5_CHECK(H5Aget_space(attr.get()))};
+  const auto n =
+      static_cast<size_t>(LOCKSTEP_HDF5_CHECK(H5Sget_simple_extent_npoints(space.get())));
+  const std::string what = std::string("attribute '") + name + "'";
+  return read_strings(type.get(), n, what.c_str(), [&](hid_t mem, void* buffer) {
+    LOCKSTEP_HDF5_CHECK(H5Aread(attr.get(), mem, buffer));
+  });
+}
+
+std::string read_string_attribute(hid_t loc, const char* name) {
+  const auto values = read_strings_attribute(loc, name);
+  return values.empty() ? std::string() : values.front();
+}
+
+std::vector<int64_t> read_int64s_attribute(hid_t loc, const char* name) {
+  Attribute attr{LOCKSTEP_HDF5_CHECK(H5Aopen(loc, name, H5P_DEFAULT))};
+  Datatype type{LOCKSTEP_HDF5_CHECK(H5Aget_type(attr.get()))};
+  LOCKSTEP_CHECK(H5Tget_class(type.get()) == H5T_INTEGER,
+                 "attribute '" << name << "': expected integers, found " << dtype_name(type.get()));
+  Dataspace space{LOCKSTEP_HDF5_CHECK(H5Aget_space(attr.get()))};
+  const auto n =
+      static_cast<size_t>(LOCKSTEP_HDF5_CHECK(H5Sget_simple_extent_npoints(space.get())));
+  std::vector<int64_t> values(n);
+  if (n > 0) LOCKSTEP_HDF5_CHECK(H5Aread(attr.get(), H5T_NATIVE_INT64, values.data()));
+  return values;
+}
+
+void write_strings_dataset(hid_t loc, const char* name, const std::vector<std::string>& values) {
+  Datatype type = vlen_string_type(H5T_CSET_UTF8);
+  Dataspace space = vector_space(values.size());
+  Dataset ds{LOCKSTEP_HDF5_CHECK(
+      H5Dcreate2(loc, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT))};
+  const auto pointers = c_strings(values);
+  if (!values.empty()) {
+    LOCKSTEP_HDF5_CHECK(
+        H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()));
+  }
+}
+
+std::vector<std::string> read_strings_dataset(hid_t loc, const char* name) {
+  Dataset ds{LOCKSTEP_HDF5_CHECK(H5Dopen2(loc, name, H5P_DEFAULT))};
+  Datatype type{LOCKSTEP_HDF5_CHECK(H5Dget_type(ds.get()))};
+  Dataspace space{LOCKSTEP_HDF5_CHECK(H5Dget_space(ds.get()))};
+  const auto n =
+      static_cast<size_t>(LOCKSTEP_HDF5_CHECK(H5Sget_simple_extent_npoints(space.get())));
+  const std::string what = std::string("dataset '") + name + "'";
+  return read_strings(type.get(), n, what.c_str(), [&](hid_t mem, void* buffer) {
+    LOCKSTEP_HDF5_CHECK(H5Dread(ds.get(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer));
+  });
+}
+
+void write_atomically(const std::string& path, const char* what,
+                      const std::function<void(hid_t file)>& write) {
+  namespace fs = std::filesystem;
+  silence_errors();
+  LOCKSTEP_CHECK(!path.empty(), what << ": no path given");
+  const fs::path parent = fs::path(path).parent_path();
+  std::error_code ec;
+  if (!parent.empty() && !fs::exists(parent, ec)) {
+    fs::create_directories(parent, ec);
+    LOCKSTEP_CHECK(!ec, what << " '" << path << "': cannot create folder '" << parent.string()
+                             << "': " << ec.message());
+  }
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  try {
+    File file{H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)};
+    LOCKSTEP_CHECK(file, what << " '" << path << "': cannot create '" << tmp
+                              << "': " << error_stack_message());
+    write(file.get());
+    LOCKSTEP_HDF5_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL));
+    LOCKSTEP_HDF5_CHECK(H5Fclose(file.release()));  // a failed close is reported, not ignored
+    const int fd = ::open(tmp.c_str(), O_RDONLY);
+    if (fd >= 0) {
+      ::fsync(fd);  // the data reaches the disk before the new name is visible
+      ::close(fd);
+    }
+  } catch (const Error& e) {
+    fs::remove(tmp, ec);
+    const std::string message = e.what();
+    if (message.find(path) != std::string::npos) throw;
+    throw Error(std::string(what) + " '" + path + "': " + message);  // name the file
+  } catch (...) {
+    fs::remove(tmp, ec);
+    throw;
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    fs::remove(tmp, ec);
+    LOCKSTEP_FAIL(what << " '" << path << "': cannot rename '" << tmp << "' to it: " << reason);
+  }
+}
+
+}  // namespace lockstep::io::h5

@@ -1,0 +1,208 @@
+// The saved-model file (format in model_file.hpp).
+//
+// Decisions:
+// - The layout is validated on both sides: save refuses a layout that does not
+//   fit the slab (a bug in the caller), load refuses one that does not fit the
+//   file's slab (a damaged or foreign file), each naming the entry.
+// - Shapes are stored as "256x784" strings (h5py-friendly, no ragged arrays);
+//   a scalar parameter has the empty string.
+// - The slab is stored contiguous and uncompressed: it is read and written
+//   whole, and float weights compress poorly.
+
+#include "io/model_file.hpp"
+
+#include <charconv>
+#include <filesystem>
+#include <sstream>
+
+#include "io/hdf5.hpp"
+
+namespace lockstep::io {
+
+namespace {
+
+constexpr const char* kFormat = "model/1";
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string out;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) out += 'x';
+    out += std::to_string(shape[i]);
+  }
+  return out;
+}
+
+bool parse_shape(const std::string& text, std::vector<int64_t>& shape) {
+  shape.clear();
+  if (text.empty()) return true;
+  size_t pos = 0;
+  for (;;) {
+    const size_t next = std::min(text.find('x', pos), text.size());
+    int64_t d = -1;
+    const auto [ptr, ec] = std::from_chars(text.data() + pos, text.data() + next, d);
+    if (ec != std::errc() || ptr != text.data() + next || d < 0) return false;
+    shape.push_back(d);
+    if (next == text.size()) return true;
+    pos = next + 1;
+  }
+}
+
+// Element count of `shape`, saturated at limit + 1 (a corrupt file cannot overflow);
+// -1 for a negative dimension.
+int64_t element_count(const std::vector<int64_t>& shape, int64_t limit) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return -1;
+    if (d == 0) return 0;
+    n = n > limit / d ? limit + 1 : n * d;
+  }
+  return n;
+}
+
+void check_layout(const std::vector<ParamEntry>& layout, size_t slab_size,
+                  const std::string& where) {
+  const auto slab = static_cast<int64_t>(slab_size);
+  for (const auto& p : layout) {
+    const int64_t n = element_count(p.shape, slab);
+    LOCKSTEP_CHECK(p.offset >= 0 && n >= 0 && p.offset <= slab && n <= slab - p.offset,
+                   where << ": parameter '" << p.name << "' (shape '" << shape_text(p.shape)
+                         << "', offset " << p.offset << ") lies outside the parameter slab of "
+                         << slab << " values");
+  }
+}
+
+void write_floats(hid_t loc, const char* name, const std::vector<float>& values) {
+  const hsize_t dims[1] = {values.size()};
+  h5::Dataspace space{LOCKSTEP_HDF5_CHECK(H5Screate_simple(1, dims, nullptr))};
+  h5::Dataset ds{LOCKSTEP_HDF5_CHECK(
+      H5Dcreate2(loc, name, H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT))};
+  if (!values.empty()) {
+    LOCKSTEP_HDF5_CHECK(
+        H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()));
+  }
+}
+
+void write_int64s(hid_t loc, const char* name, const std::vector<int64_t>& values) {
+  const hsize_t dims[1] = {values.size()};
+  h5::Dataspace space{LOCKSTEP_HDF5_CHECK(H5Screate_simple(1, dims, nullptr))};
+  h5::Dataset ds{LOCKSTEP_HDF5_CHECK(
+      H5Dcreate2(loc, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT))};
+  if (!values.empty()) {
+    LOCKSTEP_HDF5_CHECK(
+        H5Dwrite(ds.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()));
+  }
+}
+
+// Reads the 1-D numeric dataset `name` (of HDF5 class `cls`) as `mem_type`.
+template <class T>
+std::vector<T> read_vector(hid_t file, const std::string& name, H5T_class_t cls, hid_t mem_type,
+                           const std::string& where) {
+  LOCKSTEP_CHECK(h5::object_type(file, name) == H5I_DATASET,
+                 where << ": no dataset '" << name << "'");
+  h5::Dataset ds{LOCKSTEP_HDF5_CHECK(H5Dopen2(file, name.c_str(), H5P_DEFAULT))};
+  h5::Datatype type{LOCKSTEP_HDF5_CHECK(H5Dget_type(ds.get()))};
+  h5::Dataspace space{LOCKSTEP_HDF5_CHECK(H5Dget_space(ds.get()))};
+  const auto shape = h5::extent(space.get());
+  LOCKSTEP_CHECK(H5Tget_class(type.get()) == cls && shape.size() == 1,
+                 where << ": dataset '" << name << "' is " << h5::dtype_name(type.get()) << " "
+                       << h5::shape_string(shape) << "; expected a 1-D "
+                       << (cls == H5T_FLOAT ? "float" : "integer") << " array");
+  std::vector<T> values(static_cast<size_t>(shape[0]));
+  if (!values.empty()) {
+    LOCKSTEP_HDF5_CHECK(H5Dread(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()));
+  }
+  return values;
+}
+
+std::string required_string(hid_t file, const char* name, const std::string& where) {
+  LOCKSTEP_CHECK(h5::has_attribute(file, name), where << ": missing attribute '" << name << "'");
+  return h5::read_string_attribute(file, name);
+}
+
+}  // namespace
+
+void save_model(const std::string& path, const SavedModel& model) {
+  const std::string where = "model file '" + path + "'";
+  check_layout(model.layout, model.parameters.size(), where);
+  h5::write_atomically(path, "model file", [&](hid_t file) {
+    h5::write_string_attribute(file, "lockstep_format", kFormat);
+    h5::write_string_attribute(file, "layers", model.layers);
+    h5::write_int64s_attribute(file, "input_shape", model.input_shape);
+    h5::write_string_attribute(file, "loss", model.loss);
+    h5::write_int64_attribute(file, "num_outputs", model.num_outputs);
+    h5::write_string_attribute(file, "config", model.config);
+    write_floats(file, "parameters", model.parameters);
+
+    std::vector<std::string> names;
+    std::vector<int64_t> offsets;
+    std::vector<std::string> shapes;
+    for (const auto& p : model.layout) {
+      names.push_back(p.name);
+      offsets.push_back(p.offset);
+      shapes.push_back(shape_text(p.shape));
+    }
+    h5::Group layout{
+        LOCKSTEP_HDF5_CHECK(H5Gcreate2(file, "layout", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT))};
+    h5::write_strings_dataset(layout.get(), "names", names);
+    write_int64s(layout.get(), "offsets", offsets);
+    h5::write_strings_dataset(layout.get(), "shapes", shapes);
+    if (!model.buffers.empty()) write_floats(file, "buffers", model.buffers);
+  });
+}
+
+SavedModel load_model(const std::string& path) {
+  namespace fs = std::filesystem;
+  h5::silence_errors();
+  const std::string where = "model file '" + path + "'";
+  std::error_code ec;
+  LOCKSTEP_CHECK(fs::exists(path, ec), where << ": no such file");
+  LOCKSTEP_CHECK(H5Fis_hdf5(path.c_str()) > 0, where << ": not an HDF5 file (or not readable)");
+  h5::File file{LOCKSTEP_HDF5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT))};
+  const hid_t f = file.get();
+
+  LOCKSTEP_CHECK(h5::has_attribute(f, "lockstep_format"),
+                 where << ": no lockstep_format attribute; expected lockstep_format = '" << kFormat
+                       << "' (a model saved by lockstep)");
+  const std::string format = h5::read_string_attribute(f, "lockstep_format");
+  LOCKSTEP_CHECK(format == kFormat,
+                 where << ": lockstep_format is '" << format << "'; expected '" << kFormat << "'");
+  SavedModel model;
+  model.layers = required_string(f, "layers", where);
+  model.loss = required_string(f, "loss", where);
+  LOCKSTEP_CHECK(h5::has_attribute(f, "input_shape"), where << ": missing attribute 'input_shape'");
+  model.input_shape = h5::read_int64s_attribute(f, "input_shape");
+  LOCKSTEP_CHECK(h5::has_attribute(f, "num_outputs"), where << ": missing attribute 'num_outputs'");
+  const auto outputs = h5::read_int64s_attribute(f, "num_outputs");
+  LOCKSTEP_CHECK(outputs.size() == 1, where << ": attribute 'num_outputs' has " << outputs.size()
+                                            << " values; expected 1");
+  model.num_outputs = outputs[0];
+  if (h5::has_attribute(f, "config")) model.config = h5::read_string_attribute(f, "config");
+
+  model.parameters = read_vector<float>(f, "/parameters", H5T_FLOAT, H5T_NATIVE_FLOAT, where);
+  LOCKSTEP_CHECK(h5::object_type(f, "/layout/names") == H5I_DATASET &&
+                     h5::object_type(f, "/layout/shapes") == H5I_DATASET,
+                 where << ": no dataset '/layout/names' or '/layout/shapes'");
+  const auto names = h5::read_strings_dataset(f, "/layout/names");
+  const auto shapes = h5::read_strings_dataset(f, "/layout/shapes");
+  const auto offsets =
+      read_vector<int64_t>(f, "/layout/offsets", H5T_INTEGER, H5T_NATIVE_INT64, where);
+  LOCKSTEP_CHECK(names.size() == offsets.size() && names.size() == shapes.size(),
+                 where << ": layout has " << names.size() << " names, " << offsets.size()
+                       << " offsets and " << shapes.size() << " shapes; expected the same count");
+  for (size_t i = 0; i < names.size(); ++i) {
+    ParamEntry entry;
+    entry.name = names[i];
+    entry.offset = offsets[i];
+    LOCKSTEP_CHECK(parse_shape(shapes[i], entry.shape),
+                   where << ": parameter '" << names[i] << "' has shape '" << shapes[i]
+                         << "'; expected dimensions joined by 'x', e.g. '256x784'");
+    model.layout.push_back(std::move(entry));
+  }
+  check_layout(model.layout, model.parameters.size(), where);
+  if (h5::object_type(f, "/buffers") == H5I_DATASET) {
+    model.buffers = read_vector<float>(f, "/buffers", H5T_FLOAT, H5T_NATIVE_FLOAT, where);
+  }
+  return model;
+}
+
+}  // namespace lockstep::io

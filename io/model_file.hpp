@@ -1,0 +1,41 @@
+#pragma once
+// The saved-model file (HDF5): the flat parameter slab, its layout, the model
+// description and the effective config. Format (documented in the README):
+//   /            attributes: lockstep_format = "model/1", layers (string),
+//                input_shape (int64[]), loss (string), num_outputs (int64),
+//                config (string: the effective INI)
+//   /parameters  float32 (P,)       the flat parameter slab
+//   /layout/names    string (L,)    parameter names, in slab order
+//   /layout/offsets  int64 (L,)     first element of each parameter in the slab
+//   /layout/shapes   string (L,)    shapes as "256x784"
+//   /buffers     float32 (B,)       optional non-trained state (e.g. running stats)
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lockstep::io {
+
+struct ParamEntry {
+  std::string name;
+  std::vector<int64_t> shape;
+  int64_t offset = 0;
+};
+
+struct SavedModel {
+  std::string layers;                 // the model spec, e.g. "dense(256), relu, dense(10)"
+  std::vector<int64_t> input_shape;   // per-sample input shape
+  std::string loss;                   // "cross_entropy" or "mse"
+  int64_t num_outputs = 0;
+  std::string config;                 // effective config, INI text
+  std::vector<ParamEntry> layout;
+  std::vector<float> parameters;
+  std::vector<float> buffers;
+};
+
+/// Writes atomically: temporary name in the same folder, flush, rename.
+void save_model(const std::string& path, const SavedModel& model);
+/// Reads and validates (format attribute, layout within the slab).
+SavedModel load_model(const std::string& path);
+
+}  // namespace lockstep::io

@@ -1,0 +1,142 @@
+// lockstep import idx | import csv, and lockstep inspect: single-process data tools.
+
+#include <boost/program_options.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+#include "core/error.hpp"
+#include "io/importers.hpp"
+#include "io/inspect.hpp"
+#include "launch/commands.hpp"
+
+namespace po = boost::program_options;
+
+namespace lockstep::launch {
+
+namespace {
+
+// Parses argv against desc; returns false after printing help.
+bool parse(int argc, char** argv, const po::options_description& desc, po::variables_map& vm,
+           const char* command, const po::positional_options_description* positional = nullptr) {
+  try {
+    po::command_line_parser parser(argc, argv);
+    parser.options(desc);
+    if (positional) parser.positional(*positional);
+    po::store(parser.run(), vm);
+  } catch (const po::error& e) {
+    throw Error(std::string(command) + ": " + e.what() + " (see lockstep " + command + " --help)");
+  }
+  if (vm.count("help")) {
+    std::cout << desc << std::endl;
+    return false;
+  }
+  return true;
+}
+
+std::string required(const po::variables_map& vm, const char* key, const char* command) {
+  if (!vm.count(key))
+    throw Error(std::string(command) + ": expected --" + key + " (see lockstep " + command + " --help)");
+  return vm[key].as<std::string>();
+}
+
+void report(const std::string& path, const io::DatasetArrays& a) {
+  std::printf("wrote %s: %lld samples, sample shape", path.c_str(),
+              static_cast<long long>(a.num_samples()));
+  for (int64_t d : a.sample_shape) std::printf(" %lld", static_cast<long long>(d));
+  std::printf(", %s\n", a.label_kind == io::LabelKind::kClassIds ? "class ids" : "float targets");
+}
+
+int import_idx(int argc, char** argv) {
+  po::options_description desc(
+      "lockstep import idx: MNIST / Fashion-MNIST IDX files (gzipped or not) to HDF5\n\n"
+      "Usage: lockstep import idx --images X-images-idx3-ubyte.gz --labels X-labels-idx1-ubyte.gz "
+      "--out X.h5\n\nOptions");
+  desc.add_options()("help,h", "show this help")("images", po::value<std::string>(), "IDX images file")(
+      "labels", po::value<std::string>(), "IDX labels file")("out,o", po::value<std::string>(),
+                                                             "output HDF5 file");
+  po::variables_map vm;
+  if (!parse(argc, argv, desc, vm, "import idx")) return 0;
+  const auto arrays = io::read_idx(required(vm, "images", "import idx"), required(vm, "labels", "import idx"));
+  io::DatasetSpec spec;
+  spec.path = required(vm, "out", "import idx");
+  io::write_dataset(spec, arrays);
+  report(spec.path, arrays);
+  return 0;
+}
+
+int import_csv(int argc, char** argv) {
+  po::options_description desc(
+      "lockstep import csv: a CSV table (numeric feature columns, one label column) to HDF5\n\n"
+      "Usage: lockstep import csv --input data.csv --out train.h5 [--label-column NAME|INDEX]\n"
+      "       [--test-fraction 0.2 --test-out test.h5] [--regression] [--no-header]\n\nOptions");
+  desc.add_options()("help,h", "show this help")("input,i", po::value<std::string>(), "CSV file")(
+      "out,o", po::value<std::string>(), "output HDF5 file (the training part when splitting)")(
+      "label-column", po::value<std::string>()->default_value(""),
+      "label column: header name or 0-based index; default: the last column")(
+      "no-header", "the first row is data, not column names")(
+      "delimiter", po::value<char>()->default_value(','), "field delimiter")(
+      "regression", "labels are float targets (N, 1) instead of class ids")(
+      "test-fraction", po::value<double>()->default_value(0.0),
+      "fraction of rows split off into --test-out (seeded)")(
+      "test-out", po::value<std::string>(), "output HDF5 file for the test split")(
+      "seed", po::value<uint64_t>()->default_value(0), "seed of the split");
+  po::variables_map vm;
+  if (!parse(argc, argv, desc, vm, "import csv")) return 0;
+  io::CsvOptions o;
+  o.label_column = vm["label-column"].as<std::string>();
+  o.has_header = !vm.count("no-header");
+  o.delimiter = vm["delimiter"].as<char>();
+  o.regression = vm.count("regression") > 0;
+  o.test_fraction = vm["test-fraction"].as<double>();
+  o.seed = vm["seed"].as<uint64_t>();
+  if (o.test_fraction < 0 || o.test_fraction >= 1)
+    throw Error("import csv: --test-fraction: expected a value in [0, 1), got " +
+                std::to_string(o.test_fraction));
+  if (o.test_fraction > 0 && !vm.count("test-out"))
+    throw Error("import csv: --test-fraction needs --test-out FILE for the test split");
+  const std::string input = required(vm, "input", "import csv");
+  const std::string out = required(vm, "out", "import csv");
+  const io::CsvImport imported = io::read_csv(input, o);
+  io::DatasetSpec spec;
+  spec.path = out;
+  io::write_dataset(spec, imported.train);
+  report(out, imported.train);
+  if (imported.test) {
+    spec.path = vm["test-out"].as<std::string>();
+    io::write_dataset(spec, *imported.test);
+    report(spec.path, *imported.test);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int run_import(int argc, char** argv) {
+  if (argc >= 2 && !std::strcmp(argv[1], "idx")) return import_idx(argc - 1, argv + 1);
+  if (argc >= 2 && !std::strcmp(argv[1], "csv")) return import_csv(argc - 1, argv + 1);
+  const bool help = argc >= 2 && (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h"));
+  std::fprintf(help ? stdout : stderr,
+               "Usage: lockstep import idx --images FILE --labels FILE --out FILE.h5\n"
+               "       lockstep import csv --input FILE.csv --out FILE.h5 [options]\n"
+               "Each has --help.\n");
+  if (help) return 0;
+  throw Error(argc >= 2 ? "import: unknown format '" + std::string(argv[1]) + "', expected idx or csv"
+                        : std::string("import: expected a format, idx or csv"));
+}
+
+int run_inspect(int argc, char** argv) {
+  po::options_description desc(
+      "lockstep inspect: the schema of a dataset or saved-model file\n\n"
+      "Usage: lockstep inspect FILE.h5\n\nOptions");
+  desc.add_options()("help,h", "show this help")("file", po::value<std::string>(), "HDF5 file");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  po::variables_map vm;
+  if (!parse(argc, argv, desc, vm, "inspect", &pos)) return 0;
+  std::fputs(io::describe_file(required(vm, "file", "inspect")).c_str(), stdout);
+  return 0;
+}
+
+}  // namespace lockstep::launch

@@ -1,0 +1,85 @@
+// lockstep eval: a saved model on any dataset, on any number of ranks, with
+// the same figures whatever the rank count (every sample visited once, sums
+// all-reduced).
+
+#include <boost/program_options.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "comm/mpi.hpp"
+#include "io/model_file.hpp"
+#include "launch/commands.hpp"
+#include "launch/options.hpp"
+#include "trainer/model_io.hpp"
+#include "trainer/trainer.hpp"
+
+namespace po = boost::program_options;
+
+namespace lockstep::launch {
+
+int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
+  po::options_description desc(
+      "lockstep eval: evaluate a saved model on a dataset\n\n"
+      "Usage: lockstep eval --model final.h5 --data test.h5 [options]\n\nOptions");
+  desc.add_options()("help,h", "show this help")("model,m", po::value<std::string>(), "saved model (HDF5)")(
+      "data,d", po::value<std::string>(), "dataset (HDF5)")(
+      "features", po::value<std::string>(), "features dataset name [the model's data.features]")(
+      "labels", po::value<std::string>(), "labels dataset name [the model's data.labels]")(
+      "batch-size", po::value<int64_t>()->default_value(1000), "batch size per rank")(
+      "threads", po::value<int>()->default_value(0), "CPU threads per rank; 0: automatic");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+  } catch (const po::error& e) {
+    throw comm::CollectiveError(std::string("eval: ") + e.what() + " (see lockstep eval --help)");
+  }
+  if (vm.count("help")) {
+    std::cout << desc << std::endl;
+    return 0;
+  }
+  if (!vm.count("model") || !vm.count("data"))
+    throw comm::CollectiveError("eval: expected --model FILE and --data FILE (see lockstep eval --help)");
+  comm::MpiCommunicator comm;
+  configure_threads(vm["threads"].as<int>(), mpi.local_size());
+
+  const std::string model_path = vm["model"].as<std::string>();
+  std::unique_ptr<Model> model;
+  io::SavedModel saved;
+  ConfigValues config;
+  comm::check_on_all_ranks(comm, [&] {
+    saved = io::load_model(model_path);
+    model = trainer::restore(saved, model_path);
+    config = parse_config_text(saved.config);
+  });
+  // The data is normalised exactly as in training.
+  trainer::DataOptions data;
+  comm::check_on_all_ranks(comm, [&] {
+    RunConfig rc = to_run_config(config);
+    data = rc.train_data;
+  });
+  data.spec.path = vm["data"].as<std::string>();
+  if (vm.count("features")) data.spec.features = vm["features"].as<std::string>();
+  if (vm.count("labels")) data.spec.labels = vm["labels"].as<std::string>();
+  const LossKind loss_kind = parse_loss(saved.loss);
+
+  trainer::ShardedData dataset(data, comm);
+  dataset.check_fits({model->input_shape(), saved.num_outputs, loss_kind == LossKind::kCrossEntropy},
+                     comm);
+  Loss loss(loss_kind);
+  const trainer::EvalResult r =
+      trainer::evaluate(comm, *model, loss, dataset, vm["batch-size"].as<int64_t>());
+  if (comm.rank() == 0) {
+    std::printf("model %s\ndata  %s (%lld samples, %d rank(s))\n", model_path.c_str(),
+                data.spec.path.c_str(), static_cast<long long>(r.samples), comm.size());
+    if (loss_kind == LossKind::kCrossEntropy) {
+      std::printf("loss %.6f\naccuracy %.4f (%lld/%lld)\n", r.loss, r.accuracy,
+                  static_cast<long long>(r.correct), static_cast<long long>(r.samples));
+    } else {
+      std::printf("mse %.6f\n", r.loss);
+    }
+  }
+  return 0;
+}
+
+}  // namespace lockstep::launch

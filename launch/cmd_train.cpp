@@ -1,0 +1,183 @@
+// lockstep train: configuration -> data -> model -> training -> saved model.
+
+#include <cblas.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "comm/mpi.hpp"
+#include "core/threads.hpp"
+#include "io/model_file.hpp"
+#include "launch/commands.hpp"
+#include "launch/options.hpp"
+#include "trainer/model_io.hpp"
+#include "trainer/trainer.hpp"
+
+namespace lockstep::launch {
+
+void configure_threads(int requested, int local_ranks) {
+  if (requested > 0) {
+    set_cpu_threads(requested);
+    return;
+  }
+  if (std::getenv("OPENBLAS_NUM_THREADS") || std::getenv("OMP_NUM_THREADS")) return;  // the user's
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  set_cpu_threads(std::max(1, cores / std::max(1, local_ranks)));
+}
+
+namespace {
+
+std::string default_run_name() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "train-%Y%m%d-%H%M%S", &tm);
+  return buf;
+}
+
+}  // namespace
+
+int run_train(int argc, char** argv, comm::MpiSession& mpi) {
+  ConfigValues values;
+  if (!parse_train_args(argc, argv, values)) return 0;
+  comm::MpiCommunicator comm;
+  const bool root = comm.rank() == 0;
+
+  // Every rank must run the same configuration (before any data-path collective).
+  RunConfig cfg;
+  comm::check_on_all_ranks(comm, [&] { cfg = to_run_config(values); });
+  comm::check_same_across_ranks(comm, comm::fnv1a(to_ini(values)), "the training configuration");
+  configure_threads(cfg.threads, mpi.local_size());
+
+  trainer::ShardedData train_data(cfg.train_data, comm);
+  std::unique_ptr<trainer::ShardedData> test_data;
+  if (!cfg.test_path.empty()) {
+    trainer::DataOptions t = cfg.train_data;
+    t.spec.path = cfg.test_path;
+    test_data = std::make_unique<trainer::ShardedData>(t, comm);
+  }
+  const io::DatasetInfo& info = train_data.info();
+  {
+    std::ostringstream schema;
+    schema << info.num_samples << shape_str(info.sample_shape) << to_string(info.feature_type)
+           << to_string(info.label_kind) << info.target_dim;
+    comm::check_same_across_ranks(comm, comm::fnv1a(schema.str()), "the training dataset schema");
+  }
+
+  std::unique_ptr<Model> model;
+  comm::check_on_all_ranks(comm, [&] {
+    model = std::make_unique<Model>(cfg.layers, info.sample_shape);
+    LOCKSTEP_CHECK(model->output_shape().size() == 1,
+                   "model.layers: expected the last layer to give a vector of outputs, it gives "
+                       << shape_str(model->output_shape()));
+  });
+  const trainer::ModelInterface iface{info.sample_shape, model->output_shape()[0],
+                                      cfg.loss == LossKind::kCrossEntropy};
+  train_data.check_fits(iface, comm);
+  if (test_data) test_data->check_fits(iface, comm);
+
+  // Batch sizes and the schedule.
+  if (cfg.global_batch_size > 0) {
+    const int64_t p = comm.size();
+    if (cfg.global_batch_size % p != 0)
+      throw comm::CollectiveError("train.global_batch_size: expected a multiple of the " +
+                                  std::to_string(p) + " ranks, got " +
+                                  std::to_string(cfg.global_batch_size));
+    cfg.train.batch_size = cfg.global_batch_size / p;
+  }
+  int64_t steps_per_epoch = 0;
+  comm::check_on_all_ranks(comm, [&] {
+    steps_per_epoch = io::ShardSampler(info.num_samples, comm.size(), comm.rank(),
+                                       cfg.train.batch_size, cfg.train.seed)
+                          .steps_per_epoch();
+  });
+  ScheduleOptions sched = cfg.schedule;
+  sched.base_lr = cfg.lr;
+  sched.total_steps = std::max<int64_t>(1, steps_per_epoch * cfg.train.epochs);
+  sched.warmup_steps = static_cast<int64_t>(std::llround(cfg.warmup_epochs * steps_per_epoch));
+  sched.step_every = std::max<int64_t>(1, cfg.schedule.step_every * steps_per_epoch);
+
+  model->init_params(cfg.train.seed, cfg.init);
+  Sgd sgd(model->params(), {cfg.momentum, cfg.nesterov, cfg.weight_decay});
+  trainer::Trainer trainer(comm, *model, Loss(cfg.loss), sgd, LrSchedule(sched), cfg.train);
+  trainer.broadcast_parameters();
+
+  // Run directory: named by rank 0, written by rank 0.
+  std::string run_dir;
+  {
+    std::string name = root ? (cfg.run_name.empty() ? default_run_name() : cfg.run_name) : "";
+    name = comm::broadcast_string(comm, name, 0);
+    run_dir = (std::filesystem::path(cfg.log_dir) / name).string();
+  }
+  trainer::MetricsFile metrics;
+  std::optional<std::string> dir_error;
+  if (root) {
+    try {
+      std::filesystem::create_directories(run_dir);
+      std::ofstream(run_dir + "/config.ini") << to_ini(values);
+      metrics = trainer::MetricsFile(run_dir + "/metrics.jsonl");
+    } catch (const std::exception& e) {
+      dir_error = "run directory '" + run_dir + "': " + e.what();
+    }
+  }
+  comm::agree_or_throw(comm, dir_error);
+
+  if (root) {
+    const int64_t global_batch = cfg.train.batch_size * comm.size();
+    std::printf("lockstep train: %d rank(s) on cpu, %d BLAS thread(s) per rank\n", comm.size(),
+                cpu_threads());
+    std::printf("  data   %s: %lld samples %s %s, %lld per rank%s\n", info.path.c_str(),
+                static_cast<long long>(info.num_samples), shape_str(info.sample_shape).c_str(),
+                to_string(info.feature_type),
+                static_cast<long long>(train_data.local_rows()),
+                test_data ? (", test " + cfg.test_path).c_str() : "");
+    std::printf("  model  %s -> %lld parameters, loss %s\n", model->spec().c_str(),
+                static_cast<long long>(model->num_params()), to_string(cfg.loss));
+    std::printf("  train  %lld epochs x %lld steps, batch %lld per rank (global %lld), lr %g (%s)\n",
+                static_cast<long long>(cfg.train.epochs), static_cast<long long>(steps_per_epoch),
+                static_cast<long long>(cfg.train.batch_size), static_cast<long long>(global_batch),
+                cfg.lr, values.at("optim.schedule").c_str());
+    std::printf("  run    %s\n", run_dir.c_str());
+    std::fflush(stdout);
+  }
+
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto records = trainer.fit(train_data, test_data.get(), root ? &metrics : nullptr);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  std::optional<std::string> save_error;
+  if (root) {
+    try {
+      io::save_model(run_dir + "/final.h5",
+                     trainer::snapshot(*model, cfg.loss, to_ini(values)));
+    } catch (const std::exception& e) {
+      save_error = e.what();
+    }
+  }
+  comm::agree_or_throw(comm, save_error);
+  if (root) {
+    std::printf("done in %.1fs; model saved to %s/final.h5\n", seconds, run_dir.c_str());
+    if (!records.empty() && records.back().test) {
+      const auto& t = *records.back().test;
+      if (cfg.loss == LossKind::kCrossEntropy) {
+        std::printf("test accuracy: %.4f (%lld/%lld), test loss %.4f\n", t.accuracy,
+                    static_cast<long long>(t.correct), static_cast<long long>(t.samples), t.loss);
+      } else {
+        std::printf("test loss (mse): %.6f over %lld samples\n", t.loss,
+                    static_cast<long long>(t.samples));
+      }
+    }
+  }
+  return 0;
+}
+
+}  // namespace lockstep::launch

@@ -1,0 +1,19 @@
+#pragma once
+// The subcommands of the lockstep executable. Each takes the arguments after
+// its name and returns the process exit code; errors are thrown.
+
+namespace lockstep::comm {
+class MpiSession;
+}
+
+namespace lockstep::launch {
+
+int run_train(int argc, char** argv, comm::MpiSession& mpi);
+int run_eval(int argc, char** argv, comm::MpiSession& mpi);
+int run_import(int argc, char** argv);
+int run_inspect(int argc, char** argv);
+
+/// Sets BLAS threads: `requested`, or cores on the host / ranks on the host.
+void configure_threads(int requested, int local_ranks);
+
+}  // namespace lockstep::launch

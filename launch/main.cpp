@@ -1,0 +1,89 @@
+// lockstep: the executable. Dispatches subcommands, owns MPI, and turns any
+// error into one clear line per failing rank and a non-zero exit: an error all
+// ranks agreed on ends the job cleanly; any other error aborts every rank so
+// none is left waiting in a collective.
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "comm/mpi.hpp"
+#include "launch/commands.hpp"
+
+namespace {
+
+constexpr const char* kUsage =
+    "lockstep " LOCKSTEP_VERSION " - data-parallel training of neural networks\n"
+    "\n"
+    "Usage: lockstep <command> [options]      (run under mpirun/srun for several ranks)\n"
+    "\n"
+    "Commands:\n"
+    "  train     train a model from an INI config (--config run.ini, --section.key value)\n"
+    "  eval      evaluate a saved model on a dataset (--model final.h5 --data test.h5)\n"
+    "  import    convert data to a lockstep HDF5 dataset (import idx | import csv)\n"
+    "  inspect   print the schema of a dataset or saved-model file\n"
+    "\n"
+    "Every command has --help.\n";
+
+int world_rank() {
+  int initialized = 0, finalized = 0, rank = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  return rank;
+}
+
+int world_size() {
+  int initialized = 0, finalized = 0, size = 1;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized) MPI_Comm_size(MPI_COMM_WORLD, &size);
+  return size;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::puts("lockstep " LOCKSTEP_VERSION);
+    return 0;
+  }
+  const std::string command = argv[1];
+  try {
+    if (command == "import") return lockstep::launch::run_import(argc - 1, argv + 1);
+    if (command == "inspect") return lockstep::launch::run_inspect(argc - 1, argv + 1);
+    if (command == "train" || command == "eval") {
+      lockstep::comm::MpiSession mpi(&argc, &argv);
+      try {
+        return command == "train" ? lockstep::launch::run_train(argc - 1, argv + 1, mpi)
+                                  : lockstep::launch::run_eval(argc - 1, argv + 1, mpi);
+      } catch (const lockstep::comm::CollectiveError& e) {
+        // Every rank has this error: report and leave through MPI_Finalize.
+        std::fprintf(stderr, "lockstep %s: error on rank %d: %s\n", command.c_str(),
+                     mpi.world_rank(), e.what());
+        return 1;
+      } catch (const std::exception& e) {
+        // Only this rank may know: end the whole job before MPI_Finalize could
+        // wait for ranks that are blocked in a collective.
+        std::fprintf(stderr, "lockstep %s: error on rank %d: %s\n", command.c_str(),
+                     mpi.world_rank(), e.what());
+        std::fflush(stderr);
+        if (mpi.world_size() > 1) lockstep::comm::MpiSession::abort(1);
+        return 1;
+      }
+    }
+    std::fprintf(stderr, "lockstep: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lockstep %s: error on rank %d: %s\n", command.c_str(), world_rank(),
+                 e.what());
+    std::fflush(stderr);
+    if (world_size() > 1) lockstep::comm::MpiSession::abort(1);
+    return 1;
+  }
+}

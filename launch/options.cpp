@@ -1,0 +1,238 @@
+#include "launch/options.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+namespace po = boost::program_options;
+
+namespace lockstep::launch {
+
+const std::vector<KeyInfo>& config_keys() {
+  static const std::vector<KeyInfo> keys = {
+      {"model.layers", "", "the layers, e.g. \"dense(256), relu, dropout(0.2), dense(10)\""},
+      {"model.loss", "cross_entropy", "cross_entropy (class ids) or mse (float targets)"},
+      {"model.init", "he", "weight initialisation: he or xavier"},
+      {"data.train", "", "training dataset (HDF5)"},
+      {"data.test", "", "test dataset (HDF5), evaluated after every epoch; empty: none"},
+      {"data.features", "/features", "name of the features dataset in the files"},
+      {"data.labels", "/labels", "name of the labels dataset in the files"},
+      {"data.scale", "auto", "input scale: auto (1/255 for uint8, 1 for float32) or a number"},
+      {"data.mean", "0", "mean subtracted after scaling: one value or one per channel"},
+      {"data.std", "1", "std divided by after the mean: one value or one per channel"},
+      {"train.epochs", "10", "number of epochs"},
+      {"train.batch_size", "128", "batch size per rank (ignored when global_batch_size is set)"},
+      {"train.global_batch_size", "0", "global batch (divided evenly across ranks); 0: off"},
+      {"train.eval_batch_size", "1000", "batch size per rank for evaluation"},
+      {"train.seed", "0", "seed for initialisation, shuffling and dropout"},
+      {"train.shuffle", "true", "shuffle each rank's shard every epoch"},
+      {"optim.name", "sgd", "optimizer: sgd"},
+      {"optim.lr", "0.01", "learning rate (for the global batch, see README)"},
+      {"optim.momentum", "0.9", "momentum"},
+      {"optim.nesterov", "false", "Nesterov momentum"},
+      {"optim.weight_decay", "0", "L2 weight decay"},
+      {"optim.schedule", "constant", "learning-rate schedule: constant, cosine or step"},
+      {"optim.warmup_epochs", "0", "linear warm-up length in epochs (may be fractional)"},
+      {"optim.min_lr", "0", "cosine: final learning rate"},
+      {"optim.step_epochs", "10", "step: epochs between decays"},
+      {"optim.gamma", "0.1", "step: decay factor"},
+      {"dist.threads", "0", "CPU threads per rank; 0: cores on the host / ranks on the host"},
+      {"dist.bucket_mb", "25", "gradient all-reduce bucket size in MB"},
+      {"log.dir", "runs", "folder for run directories"},
+      {"log.name", "", "run directory name; empty: train-<date>-<time>"},
+      {"log.every", "100", "steps between progress lines and step records"},
+      {"log.progress", "auto", "rank 0's progress: auto (a bar on a terminal), bar, lines or off"},
+  };
+  return keys;
+}
+
+namespace {
+
+po::options_description describe_keys() {
+  po::options_description desc("Configuration keys (INI [section] key = value, or --section.key value)");
+  for (const KeyInfo& k : config_keys()) {
+    std::string help = k.help;
+    if (*k.default_value) help += std::string(" [") + k.default_value + "]";
+    desc.add_options()(k.key, po::value<std::string>(), help.c_str());
+  }
+  return desc;
+}
+
+ConfigValues defaults() {
+  ConfigValues v;
+  for (const KeyInfo& k : config_keys()) v[k.key] = k.default_value;
+  return v;
+}
+
+void take(const po::variables_map& vm, ConfigValues& values) {
+  for (const auto& [key, value] : vm)
+    if (values.count(key)) values[key] = value.as<std::string>();
+}
+
+template <class F>
+auto convert(const std::string& key, const std::string& text, const char* expected, F f) {
+  try {
+    size_t used = 0;
+    auto v = f(text, &used);
+    if (used == text.size() && !text.empty()) return v;
+  } catch (const std::exception&) {
+  }
+  throw Error(key + ": expected " + expected + ", got '" + text + "'");
+}
+
+double to_double(const std::string& key, const std::string& text) {
+  return convert(key, text, "a number", [](const std::string& s, size_t* u) { return std::stod(s, u); });
+}
+
+int64_t to_int(const std::string& key, const std::string& text, int64_t min) {
+  const int64_t v = convert(key, text, "an integer",
+                            [](const std::string& s, size_t* u) { return std::stoll(s, u); });
+  if (v < min) throw Error(key + ": expected an integer >= " + std::to_string(min) + ", got '" + text + "'");
+  return v;
+}
+
+bool to_bool(const std::string& key, const std::string& text) {
+  if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
+  if (text == "false" || text == "0" || text == "no" || text == "off") return false;
+  throw Error(key + ": expected true or false, got '" + text + "'");
+}
+
+}  // namespace
+
+std::vector<double> parse_number_list(const std::string& key, const std::string& text) {
+  std::vector<double> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const auto b = item.find_first_not_of(" \t");
+    const auto e = item.find_last_not_of(" \t");
+    out.push_back(to_double(key, b == std::string::npos ? "" : item.substr(b, e - b + 1)));
+  }
+  if (out.empty()) throw Error(key + ": expected one or more numbers, got '" + text + "'");
+  return out;
+}
+
+bool parse_train_args(int argc, char** argv, ConfigValues& values) {
+  po::options_description general("lockstep train: data-parallel training (run under mpirun or srun)\n\n"
+                                   "Usage: lockstep train --config run.ini [--section.key value ...]\n\nOptions");
+  general.add_options()("help,h", "show this help")("config,c", po::value<std::string>(),
+                                                    "INI file with [model] [data] [train] [optim] [dist] [log]");
+  po::options_description keys = describe_keys();
+  po::options_description all;
+  all.add(general).add(keys);
+  po::variables_map cli;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).run(), cli);
+  } catch (const po::error& e) {
+    throw Error(std::string("train: ") + e.what() + " (see lockstep train --help)");
+  }
+  if (cli.count("help")) {
+    std::cout << general << "\n" << keys << std::endl;
+    return false;
+  }
+  values = defaults();
+  if (cli.count("config")) {
+    const std::string path = cli["config"].as<std::string>();
+    if (!std::filesystem::exists(path)) throw Error("config file '" + path + "': no such file");
+    po::variables_map file;
+    try {
+      po::store(po::parse_config_file<char>(path.c_str(), keys, /*allow_unregistered=*/false), file);
+    } catch (const po::error& e) {
+      throw Error("config file '" + path + "': " + e.what());
+    }
+    take(file, values);
+  }
+  take(cli, values);  // flags override the file
+  return true;
+}
+
+ConfigValues parse_config_text(const std::string& ini) {
+  ConfigValues values = defaults();
+  std::istringstream in(ini);
+  po::variables_map vm;
+  po::store(po::parse_config_file(in, describe_keys(), /*allow_unregistered=*/true), vm);
+  take(vm, values);
+  return values;
+}
+
+std::string to_ini(const ConfigValues& values) {
+  std::ostringstream os;
+  std::string section;
+  for (const KeyInfo& k : config_keys()) {
+    const std::string key = k.key;
+    const auto dot = key.find('.');
+    const std::string sec = key.substr(0, dot);
+    if (sec != section) {
+      os << (section.empty() ? "" : "\n") << "[" << sec << "]\n";
+      section = sec;
+    }
+    os << key.substr(dot + 1) << " = " << values.at(key) << "\n";
+  }
+  return os.str();
+}
+
+RunConfig to_run_config(const ConfigValues& v) {
+  RunConfig c;
+  c.layers = v.at("model.layers");
+  if (c.layers.empty()) throw Error("model.layers: expected a layer list such as \"dense(128), relu, dense(10)\", got nothing");
+  c.loss = parse_loss(v.at("model.loss"));
+  const std::string init = v.at("model.init");
+  if (init == "he") {
+    c.init = InitScheme::kHe;
+  } else if (init == "xavier") {
+    c.init = InitScheme::kXavier;
+  } else {
+    throw Error("model.init: expected he or xavier, got '" + init + "'");
+  }
+  c.train_data.spec.path = v.at("data.train");
+  if (c.train_data.spec.path.empty()) throw Error("data.train: expected the path of a training dataset, got nothing");
+  c.train_data.spec.features = v.at("data.features");
+  c.train_data.spec.labels = v.at("data.labels");
+  c.test_path = v.at("data.test");
+  const std::string scale = v.at("data.scale");
+  c.train_data.norm.scale = scale == "auto" ? -1.0 : to_double("data.scale", scale);
+  if (scale != "auto" && c.train_data.norm.scale <= 0) throw Error("data.scale: expected auto or a number > 0, got '" + scale + "'");
+  c.train_data.norm.mean = parse_number_list("data.mean", v.at("data.mean"));
+  c.train_data.norm.std = parse_number_list("data.std", v.at("data.std"));
+  for (double s : c.train_data.norm.std)
+    if (s <= 0) throw Error("data.std: expected values > 0, got '" + v.at("data.std") + "'");
+
+  c.train.epochs = to_int("train.epochs", v.at("train.epochs"), 0);
+  c.train.batch_size = to_int("train.batch_size", v.at("train.batch_size"), 1);
+  c.global_batch_size = to_int("train.global_batch_size", v.at("train.global_batch_size"), 0);
+  c.train.eval_batch_size = to_int("train.eval_batch_size", v.at("train.eval_batch_size"), 1);
+  c.train.seed = static_cast<uint64_t>(to_int("train.seed", v.at("train.seed"), 0));
+  c.train.shuffle = to_bool("train.shuffle", v.at("train.shuffle"));
+
+  if (v.at("optim.name") != "sgd") throw Error("optim.name: expected sgd, got '" + v.at("optim.name") + "'");
+  c.lr = to_double("optim.lr", v.at("optim.lr"));
+  if (!(c.lr > 0)) throw Error("optim.lr: expected a number > 0, got '" + v.at("optim.lr") + "'");
+  c.momentum = to_double("optim.momentum", v.at("optim.momentum"));
+  if (c.momentum < 0 || c.momentum >= 1) throw Error("optim.momentum: expected a value in [0, 1), got '" + v.at("optim.momentum") + "'");
+  c.nesterov = to_bool("optim.nesterov", v.at("optim.nesterov"));
+  c.weight_decay = to_double("optim.weight_decay", v.at("optim.weight_decay"));
+  if (c.weight_decay < 0) throw Error("optim.weight_decay: expected >= 0, got '" + v.at("optim.weight_decay") + "'");
+  c.schedule.kind = parse_schedule(v.at("optim.schedule"));
+  c.warmup_epochs = to_double("optim.warmup_epochs", v.at("optim.warmup_epochs"));
+  if (c.warmup_epochs < 0) throw Error("optim.warmup_epochs: expected >= 0, got '" + v.at("optim.warmup_epochs") + "'");
+  c.schedule.min_lr = to_double("optim.min_lr", v.at("optim.min_lr"));
+  if (c.schedule.min_lr < 0 || c.schedule.min_lr > c.lr) throw Error("optim.min_lr: expected a value in [0, optim.lr], got '" + v.at("optim.min_lr") + "'");
+  c.schedule.step_every = to_int("optim.step_epochs", v.at("optim.step_epochs"), 1);  // epochs for now
+  c.schedule.gamma = to_double("optim.gamma", v.at("optim.gamma"));
+  if (!(c.schedule.gamma > 0)) throw Error("optim.gamma: expected a number > 0, got '" + v.at("optim.gamma") + "'");
+
+  c.threads = static_cast<int>(to_int("dist.threads", v.at("dist.threads"), 0));
+  const double bucket_mb = to_double("dist.bucket_mb", v.at("dist.bucket_mb"));
+  if (!(bucket_mb > 0)) throw Error("dist.bucket_mb: expected a number > 0, got '" + v.at("dist.bucket_mb") + "'");
+  c.train.bucket_bytes = static_cast<size_t>(bucket_mb * 1024 * 1024);
+  c.log_dir = v.at("log.dir");
+  c.run_name = v.at("log.name");
+  c.train.log_every = to_int("log.every", v.at("log.every"), 1);
+  c.train.progress = v.at("log.progress");
+  trainer::Progress::parse(c.train.progress);  // validates
+  return c;
+}
+
+}  // namespace lockstep::launch

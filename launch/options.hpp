@@ -1,0 +1,69 @@
+#pragma once
+// The training configuration: every key of the INI file (section.key), its
+// default and help, parsed once into plain structs that are passed down
+// (DESIGN.md "Configuration"). Flags (--optim.lr 0.1) override the file; an
+// unknown key or a bad value is an error naming the key.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/model.hpp"
+#include "core/schedule.hpp"
+#include "trainer/data.hpp"
+#include "trainer/trainer.hpp"
+
+namespace lockstep::launch {
+
+/// One configuration key.
+struct KeyInfo {
+  const char* key;  // "optim.lr"
+  const char* default_value;
+  const char* help;
+};
+
+/// Every key the trainer understands, in the order the effective config lists them.
+const std::vector<KeyInfo>& config_keys();
+
+/// Raw values: key -> text, after defaults, the INI file and the flags.
+using ConfigValues = std::map<std::string, std::string>;
+
+/// Parses `train` arguments (after the subcommand). Returns false when --help was
+/// printed. Throws lockstep::Error for an unknown key, a missing file, bad syntax.
+bool parse_train_args(int argc, char** argv, ConfigValues& values);
+
+/// Parses INI text (e.g. a saved model's config) into values over the defaults.
+ConfigValues parse_config_text(const std::string& ini);
+
+/// The effective config as INI text (sections in a fixed order).
+std::string to_ini(const ConfigValues& values);
+
+struct RunConfig {
+  std::string layers;
+  LossKind loss = LossKind::kCrossEntropy;
+  InitScheme init = InitScheme::kHe;
+  trainer::DataOptions train_data;
+  std::string test_path;  // empty: no test set
+  trainer::TrainOptions train;
+  int64_t global_batch_size = 0;  // 0: train.batch_size is per rank
+  // optimizer
+  double lr = 0.01;
+  double momentum = 0.0;
+  bool nesterov = false;
+  double weight_decay = 0.0;
+  ScheduleOptions schedule;  // base_lr / total_steps are filled in by the caller
+  double warmup_epochs = 0.0;
+  // dist / log
+  int threads = 0;  // 0: cores / local ranks
+  std::string log_dir;
+  std::string run_name;
+};
+
+/// Converts and validates every value; errors name the key and the bad value.
+RunConfig to_run_config(const ConfigValues& values);
+
+/// Parses a comma-separated list of numbers (normalisation mean / std).
+std::vector<double> parse_number_list(const std::string& key, const std::string& text);
+
+}  // namespace lockstep::launch

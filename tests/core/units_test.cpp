@@ -1,0 +1,166 @@
+// Known-answer tests for tensors, ops, optimizers, schedules, the layer-spec
+// parser and the RNG.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/layers.hpp"
+#include "core/loss.hpp"
+#include "core/model.hpp"
+#include "core/ops.hpp"
+#include "core/optimizer.hpp"
+#include "core/rng.hpp"
+#include "core/schedule.hpp"
+
+namespace lockstep {
+namespace {
+
+Tensor from(const Shape& s, std::vector<float> v) {
+  Tensor t = Tensor::empty(s, DType::kF32);
+  std::copy(v.begin(), v.end(), t.data<float>());
+  return t;
+}
+
+TEST(Tensor, ViewsShareTheBuffer) {
+  Tensor t = Tensor::zeros({4, 3}, DType::kF32);
+  Tensor r = t.rows(1, 3);
+  EXPECT_EQ(r.shape(), (Shape{2, 3}));
+  r.data<float>()[0] = 5.0f;
+  EXPECT_EQ(t.data<float>()[3], 5.0f);
+  EXPECT_THROW(t.view(10, {3}), Error);
+  EXPECT_THROW(t.data<double>(), Error);
+}
+
+TEST(Ops, GemmKnownAnswer) {
+  Tensor a = from({2, 3}, {1, 2, 3, 4, 5, 6});
+  Tensor b = from({2, 3}, {1, 0, 1, 0, 1, 0});
+  Tensor c = Tensor::zeros({2, 2}, DType::kF32);
+  ops::gemm(false, true, 1.0, a, b, 0.0, c);  // a b^T
+  EXPECT_EQ(c.data<float>()[0], 4.0f);
+  EXPECT_EQ(c.data<float>()[1], 2.0f);
+  EXPECT_EQ(c.data<float>()[2], 10.0f);
+  EXPECT_EQ(c.data<float>()[3], 5.0f);
+  Tensor bad = Tensor::zeros({3, 3}, DType::kF32);
+  EXPECT_THROW(ops::gemm(false, false, 1.0, a, a, 0.0, bad), Error);
+}
+
+TEST(Ops, CrossEntropyOfUniformLogitsIsLogK) {
+  Tensor z = Tensor::zeros({2, 4}, DType::kF32);
+  Tensor y = Tensor::empty({2}, DType::kI32);
+  y.data<int32_t>()[0] = 1;
+  y.data<int32_t>()[1] = 3;
+  Loss loss(LossKind::kCrossEntropy);
+  const LossSums s = loss.compute(z, y, 2, nullptr);
+  EXPECT_NEAR(s.loss, 2 * std::log(4.0), 1e-6);
+  y.data<int32_t>()[1] = 4;
+  EXPECT_THROW(loss.compute(z, y, 2, nullptr), Error);
+}
+
+TEST(Optimizer, SgdMomentumNesterovWeightDecay) {
+  Tensor w = from({2}, {1.0f, -2.0f});
+  Tensor g = from({2}, {0.5f, 0.25f});
+  Sgd sgd(w, {0.9, false, 0.0});
+  sgd.step(w, g, 0.1);  // v = g; w -= 0.1 g
+  EXPECT_FLOAT_EQ(w.data<float>()[0], 0.95f);
+  sgd.step(w, g, 0.1);  // v = 0.9*0.5 + 0.5 = 0.95
+  EXPECT_FLOAT_EQ(w.data<float>()[0], 0.95f - 0.095f);
+
+  Tensor w2 = from({1}, {1.0f});
+  Tensor g2 = from({1}, {0.0f});
+  Sgd decay(w2, {0.0, false, 0.1});
+  decay.step(w2, g2, 1.0);  // g = 0.1 * 1
+  EXPECT_FLOAT_EQ(w2.data<float>()[0], 0.9f);
+
+  Tensor w3 = from({1}, {0.0f});
+  Tensor g3 = from({1}, {1.0f});
+  Sgd nesterov(w3, {0.5, true, 0.0});
+  nesterov.step(w3, g3, 1.0);  // v = 1; w -= g + 0.5 v = 1.5
+  EXPECT_FLOAT_EQ(w3.data<float>()[0], -1.5f);
+  EXPECT_THROW(Sgd(w3, {1.5, false, 0.0}), Error);
+}
+
+TEST(Schedule, ConstantCosineStepWarmup) {
+  LrSchedule constant({ScheduleKind::kConstant, 0.1, 100, 0, 0.0, 1, 0.1});
+  EXPECT_DOUBLE_EQ(constant.lr_at(50), 0.1);
+  LrSchedule cosine({ScheduleKind::kCosine, 0.1, 100, 0, 0.0, 1, 0.1});
+  EXPECT_DOUBLE_EQ(cosine.lr_at(0), 0.1);
+  EXPECT_NEAR(cosine.lr_at(50), 0.05, 1e-12);
+  EXPECT_NEAR(cosine.lr_at(100), 0.0, 1e-12);
+  LrSchedule step({ScheduleKind::kStep, 1.0, 100, 0, 0.0, 10, 0.5});
+  EXPECT_DOUBLE_EQ(step.lr_at(9), 1.0);
+  EXPECT_DOUBLE_EQ(step.lr_at(10), 0.5);
+  LrSchedule warm({ScheduleKind::kConstant, 1.0, 100, 4, 0.0, 1, 0.1});
+  EXPECT_DOUBLE_EQ(warm.lr_at(0), 0.25);
+  EXPECT_DOUBLE_EQ(warm.lr_at(3), 1.0);
+}
+
+TEST(LayerSpec, ParsesAndRoundTrips) {
+  Model m("dense(256), relu, dropout(0.2), dense(128), tanh, dense(10)", {1, 28, 28});
+  EXPECT_EQ(m.spec(), "dense(256), relu, dropout(0.2), dense(128), tanh, dense(10)");
+  EXPECT_EQ(m.output_shape(), (Shape{10}));
+  EXPECT_EQ(m.num_params(), 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10);
+  EXPECT_EQ(m.layout().front().name, "0.weight");
+  EXPECT_EQ(m.layout().front().shape, (Shape{256, 784}));
+}
+
+TEST(LayerSpec, ErrorsNameTheToken) {
+  auto message = [](const std::string& spec) {
+    try {
+      Model m(spec, {4});
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message("dense(4), conv(3)").find("unknown layer 'conv(3)'"), std::string::npos);
+  EXPECT_NE(message("dense(-4)").find("dense(-4)"), std::string::npos);
+  EXPECT_NE(message("dropout(1.5)").find("[0, 1)"), std::string::npos);
+  EXPECT_NE(message("dense(4),, relu").find("empty layer"), std::string::npos);
+  EXPECT_NE(message("dense(4").find("unbalanced"), std::string::npos);
+}
+
+TEST(Rng, DeterministicAndBounded) {
+  Rng a(42), b(42);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(a.next_u64(), b.next_u64());
+  Rng c(1);
+  std::vector<int> counts(7, 0);
+  for (int i = 0; i < 7000; ++i) ++counts[c.below(7)];
+  for (int n : counts) EXPECT_GT(n, 800);
+  EXPECT_EQ(uniform_at(5, 9), uniform_at(5, 9));
+  EXPECT_NE(uniform_at(5, 9), uniform_at(5, 10));
+}
+
+TEST(Model, InitIsSeededAndScaled) {
+  Model a("dense(100), relu, dense(10)", {400});
+  Model b("dense(100), relu, dense(10)", {400});
+  a.init_params(3, InitScheme::kHe);
+  b.init_params(3, InitScheme::kHe);
+  double sq = 0;
+  for (int64_t i = 0; i < 40000; ++i) {
+    ASSERT_EQ(a.params().data<float>()[i], b.params().data<float>()[i]);
+    sq += a.params().data<float>()[i] * a.params().data<float>()[i];
+  }
+  EXPECT_NEAR(std::sqrt(sq / 40000), std::sqrt(2.0 / 400), 0.005);  // He std
+  EXPECT_EQ(a.params().data<float>()[40000], 0.0f);                 // bias
+}
+
+TEST(Dropout, EvalIsIdentityTrainKeepsExpectation) {
+  Model m("dropout(0.5)", {10000});
+  Tensor x = Tensor::empty({1, 10000}, DType::kF32);
+  for (int i = 0; i < 10000; ++i) x.data<float>()[i] = 1.0f;
+  Tensor e = m.forward(x, {Mode::kEval, 1});
+  EXPECT_EQ(e.data<float>(), x.data<float>());
+  Tensor t = m.forward(x, {Mode::kTrain, 1});
+  double sum = 0;
+  int zeros = 0;
+  for (int i = 0; i < 10000; ++i) {
+    sum += t.data<float>()[i];
+    zeros += t.data<float>()[i] == 0.0f;
+  }
+  EXPECT_NEAR(sum / 10000, 1.0, 0.05);
+  EXPECT_NEAR(zeros, 5000, 300);
+}
+
+}  // namespace
+}  // namespace lockstep

@@ -1,0 +1,152 @@
+// Data parallelism is exact: P ranks with per-rank batch b end with the same
+// parameters as one process trained on the concatenated global batches P*b
+// built from the same shards (DESIGN.md section 4). Also: evaluation gives the
+// same figures on any number of ranks. Runs on 1, 2 and 4 ranks, N uneven.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "comm/mpi.hpp"
+#include "core/rng.hpp"
+#include "io/dataset.hpp"
+#include "trainer/trainer.hpp"
+
+namespace lockstep::trainer {
+namespace {
+
+constexpr int64_t kRows = 203;  // not divisible by 2 or 4
+constexpr int64_t kFeatures = 5;
+constexpr int64_t kClasses = 3;
+constexpr int64_t kBatch = 4;  // per rank
+constexpr int64_t kEpochs = 5;
+const char* kLayers = "dense(16), tanh, dense(8), relu, dense(3)";
+
+// Rank 0 writes a learnable dataset; every rank gets its path.
+std::string shared_dataset(comm::Communicator& comm) {
+  std::string path;
+  if (comm.rank() == 0) {
+    path = (std::filesystem::temp_directory_path() /
+            ("lockstep_equiv_" + std::to_string(getpid()) + ".h5"))
+               .string();
+    io::DatasetArrays a;
+    a.sample_shape = {kFeatures};
+    a.feature_type = io::FeatureType::kFloat32;
+    Rng rng(5);
+    for (int64_t i = 0; i < kRows; ++i) {
+      double s = 0;
+      for (int64_t f = 0; f < kFeatures; ++f) {
+        const double v = rng.normal();
+        a.features_f32.push_back(static_cast<float>(v));
+        s += v * static_cast<double>(f + 1);
+      }
+      a.labels.push_back(s < -1 ? 0 : (s < 1 ? 1 : 2));
+    }
+    io::write_dataset({path, "/features", "/labels"}, a);
+  }
+  return comm::broadcast_string(comm, path, 0);
+}
+
+struct Replica {
+  Model model{kLayers, {kFeatures}};
+  Sgd sgd;
+  Trainer trainer;
+  Replica(comm::Communicator& comm, int64_t batch)
+      : sgd((model.init_params(11, InitScheme::kHe), model.params()), {0.9, true, 1e-3}),
+        trainer(comm, model, Loss(LossKind::kCrossEntropy), sgd,
+                LrSchedule({ScheduleKind::kCosine, 0.05, 60, 5, 0.0, 1, 0.1}),
+                TrainOptions{kEpochs, batch, 64, 3, true, 1000, "off", 256}) {}
+};
+
+TEST(Equivalence, RanksMatchOneProcessOnTheConcatenatedGlobalBatch) {
+  comm::MpiCommunicator world;
+  const int p = world.size();
+  const std::string path = shared_dataset(world);
+  DataOptions options{{path, "/features", "/labels"}, {}};
+
+  // Distributed run.
+  ShardedData shard(options, world);
+  Replica dist(world, kBatch);
+  dist.trainer.broadcast_parameters();
+  dist.trainer.fit(shard, nullptr, nullptr);
+  const int64_t steps = io::ShardSampler(kRows, p, 0, kBatch, 3).steps_per_epoch();
+  ASSERT_GE(steps * kEpochs, 50) << "the test must cover at least 50 steps";
+
+  // Every rank holds the same parameters.
+  std::vector<float> mine(dist.model.params().data<float>(),
+                          dist.model.params().data<float>() + dist.model.num_params());
+  std::vector<float> root = mine;
+  world.broadcast(std::span<float>(root), 0);
+  EXPECT_EQ(mine, root) << "replicas diverged";
+
+  if (world.rank() == 0) {
+    // Reference: one process, global batch = the P local batches concatenated.
+    comm::MpiCommunicator self(MPI_COMM_SELF);
+    ShardedData all(options, self);
+    Replica ref(self, kBatch * p);
+    Tensor x, y;
+    for (int64_t e = 0; e < kEpochs; ++e) {
+      std::vector<std::vector<int64_t>> orders;
+      std::vector<int64_t> begins;
+      for (int r = 0; r < p; ++r) {
+        io::ShardSampler s(kRows, p, r, kBatch, 3);
+        orders.push_back(s.epoch_order(e));
+        begins.push_back(s.shard().begin);
+      }
+      for (int64_t s = 0; s < steps; ++s) {
+        std::vector<int64_t> rows;
+        for (int r = 0; r < p; ++r)
+          for (int64_t k = 0; k < kBatch; ++k)
+            rows.push_back(begins[static_cast<size_t>(r)] +
+                           orders[static_cast<size_t>(r)][static_cast<size_t>(s * kBatch + k)]);
+        all.fill(rows, x, y);
+        ref.trainer.step(x, y);
+      }
+    }
+    double diff = 0, norm = 0, max_rel = 0;
+    const float* a = dist.model.params().data<float>();
+    const float* b = ref.model.params().data<float>();
+    for (int64_t i = 0; i < ref.model.num_params(); ++i) {
+      diff += (a[i] - b[i]) * (a[i] - b[i]);
+      norm += b[i] * b[i];
+      max_rel = std::max(max_rel, std::abs(static_cast<double>(a[i] - b[i])) /
+                                      (std::abs(static_cast<double>(b[i])) + 1e-3));
+    }
+    const double rel = std::sqrt(diff / norm);
+    std::printf("[ info ] %d ranks vs 1 process, %lld steps: relative L2 difference %.3g, max %.3g\n",
+                p, static_cast<long long>(steps * kEpochs), rel, max_rel);
+    EXPECT_LT(rel, 1e-6);
+    EXPECT_LT(max_rel, 1e-5);
+    if (p == 1) {
+      EXPECT_EQ(rel, 0.0) << "one rank must match exactly";
+    }
+  }
+  world.barrier();
+  if (world.rank() == 0) std::filesystem::remove(path);
+}
+
+TEST(Equivalence, EvaluationIsTheSameOnAnyNumberOfRanks) {
+  comm::MpiCommunicator world;
+  const std::string path = shared_dataset(world);
+  DataOptions options{{path, "/features", "/labels"}, {}};
+  Model model(kLayers, {kFeatures});
+  model.init_params(21, InitScheme::kXavier);
+  Loss loss(LossKind::kCrossEntropy);
+  ShardedData shard(options, world);
+  const EvalResult dist = evaluate(world, model, loss, shard, 7);
+  EXPECT_EQ(dist.samples, kRows);
+  if (world.rank() == 0) {
+    comm::MpiCommunicator self(MPI_COMM_SELF);
+    ShardedData all(options, self);
+    const EvalResult one = evaluate(self, model, loss, all, 50);
+    EXPECT_EQ(dist.correct, one.correct);
+    EXPECT_NEAR(dist.loss, one.loss, 1e-9 * one.loss);
+  }
+  world.barrier();
+  if (world.rank() == 0) std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace lockstep::trainer

@@ -1,0 +1,69 @@
+#include "trainer/data.hpp"
+
+#include <optional>
+
+namespace lockstep::trainer {
+
+namespace {
+
+io::Shard load_collective(const DataOptions& options, comm::Communicator& comm) {
+  std::optional<io::Shard> shard;
+  comm::check_on_all_ranks(comm, [&] {
+    const io::DatasetInfo info = io::probe_dataset(options.spec);
+    LOCKSTEP_CHECK(info.num_samples >= comm.size(),
+                   "dataset file '" << options.spec.path << "': " << info.num_samples
+                                    << " samples but " << comm.size()
+                                    << " ranks: every rank needs at least one sample");
+    const io::RowRange range = io::shard_range(info.num_samples, comm.size(), comm.rank());
+    shard = io::Shard::load(options.spec, range.begin, range.end);
+  });
+  return std::move(*shard);
+}
+
+}  // namespace
+
+ShardedData::ShardedData(const DataOptions& options, comm::Communicator& comm)
+    : options_(options), shard_(load_collective(options, comm)) {}
+
+void ShardedData::check_fits(const ModelInterface& model, comm::Communicator& comm) const {
+  comm::check_on_all_ranks(comm, [&] {
+    const io::DatasetInfo& i = info();
+    const std::string where = "dataset file '" + i.path + "'";
+    LOCKSTEP_CHECK(i.sample_shape == model.input_shape,
+                   where << ", features '" << options_.spec.features << "': the model expects samples of shape "
+                         << shape_str(model.input_shape) << ", the file has "
+                         << shape_str(i.sample_shape));
+    if (model.class_ids) {
+      LOCKSTEP_CHECK(i.label_kind == io::LabelKind::kClassIds,
+                     where << ", labels '" << options_.spec.labels
+                           << "': the loss cross_entropy expects integer class ids (N,), the file has"
+                           << " float targets (N, " << i.target_dim << ")");
+      shard_.check_labels(model.num_outputs, options_.spec);
+    } else {
+      LOCKSTEP_CHECK(i.label_kind == io::LabelKind::kTargets && i.target_dim == model.num_outputs,
+                     where << ", labels '" << options_.spec.labels << "': the loss mse expects float targets (N, "
+                           << model.num_outputs << "), the file has "
+                           << (i.label_kind == io::LabelKind::kClassIds
+                                   ? std::string("integer class ids (N,)")
+                                   : "float targets (N, " + std::to_string(i.target_dim) + ")"));
+    }
+  });
+}
+
+void ShardedData::fill(std::span<const int64_t> rows, Tensor& x, Tensor& y) const {
+  const auto n = static_cast<int64_t>(rows.size());
+  Shape xs{n};
+  xs.insert(xs.end(), info().sample_shape.begin(), info().sample_shape.end());
+  ensure_shape(x, xs, DType::kF32, Device::kCpu);
+  shard_.gather_features(rows, options_.norm,
+                         std::span<float>(x.data<float>(), static_cast<size_t>(x.numel())));
+  if (info().label_kind == io::LabelKind::kClassIds) {
+    ensure_shape(y, {n}, DType::kI32, Device::kCpu);
+    shard_.gather_labels(rows, std::span<int32_t>(y.data<int32_t>(), static_cast<size_t>(n)));
+  } else {
+    ensure_shape(y, {n, info().target_dim}, DType::kF32, Device::kCpu);
+    shard_.gather_targets(rows, std::span<float>(y.data<float>(), static_cast<size_t>(y.numel())));
+  }
+}
+
+}  // namespace lockstep::trainer

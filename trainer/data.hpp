@@ -1,0 +1,51 @@
+#pragma once
+// ShardedData: one rank's shard of an HDF5 dataset, turned into batches of
+// tensors. Opening is collective: every rank validates its part, and bad input
+// on any rank ends every rank with the message (comm::agree_or_throw).
+
+#include <memory>
+#include <span>
+
+#include "comm/communicator.hpp"
+#include "core/tensor.hpp"
+#include "io/dataset.hpp"
+#include "io/sampler.hpp"
+
+namespace lockstep::trainer {
+
+struct DataOptions {
+  io::DatasetSpec spec;
+  io::Normalization norm;
+};
+
+/// What the model expects of a dataset.
+struct ModelInterface {
+  Shape input_shape;        // per-sample
+  int64_t num_outputs = 0;  // classes (cross-entropy) or target width (mse)
+  bool class_ids = true;    // cross-entropy wants class ids; mse float targets
+};
+
+class ShardedData {
+ public:
+  /// Collective over `comm`: probes the file, loads rows of shard_range(N, P, r).
+  ShardedData(const DataOptions& options, comm::Communicator& comm);
+
+  const io::DatasetInfo& info() const { return shard_.info(); }
+  const io::Shard& shard() const { return shard_; }
+  const DataOptions& options() const { return options_; }
+  int64_t local_rows() const { return shard_.size(); }
+
+  /// Collective: checks that the data fits the model (sample shape, label
+  /// kind, class ids in range / target width) on every rank.
+  void check_fits(const ModelInterface& model, comm::Communicator& comm) const;
+
+  /// Fills x (n, ...sample) float32 and y ((n,) int32 or (n, k) float32) with
+  /// local rows `rows`, reusing their buffers.
+  void fill(std::span<const int64_t> rows, Tensor& x, Tensor& y) const;
+
+ private:
+  DataOptions options_;
+  io::Shard shard_;
+};
+
+}  // namespace lockstep::trainer

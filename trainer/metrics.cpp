@@ -1,0 +1,70 @@
+#include "trainer/metrics.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "core/error.hpp"
+
+namespace lockstep::trainer {
+
+MetricsFile::MetricsFile(const std::string& path) : out_(path, std::ios::app) {
+  LOCKSTEP_CHECK(out_.is_open(), "metrics file '" << path << "': cannot open for writing");
+}
+
+void MetricsFile::write(const nlohmann::json& record) {
+  if (!out_.is_open()) return;
+  out_ << record.dump() << '\n';
+  out_.flush();
+}
+
+Progress::Style Progress::parse(const std::string& mode) {
+  if (mode == "off") return Style::kNone;
+  if (mode == "bar") return Style::kBar;
+  if (mode == "lines") return Style::kLines;
+  LOCKSTEP_CHECK(mode == "auto", "log.progress: expected auto, bar, lines or off, got '" << mode << "'");
+  const bool under_mpirun = std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr;
+  return isatty(STDOUT_FILENO) && !under_mpirun ? Style::kBar : Style::kLines;
+}
+
+void Progress::start_epoch(int64_t epoch, int64_t epochs, int64_t steps) {
+  epoch_ = epoch;
+  epochs_ = epochs;
+  steps_ = steps;
+  start_ = std::chrono::steady_clock::now();
+}
+
+void Progress::update(int64_t step, double running_loss, double samples_per_s) {
+  if (style_ == Style::kNone) return;
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double eta = step + 1 < steps_ ? elapsed / static_cast<double>(step + 1) *
+                                             static_cast<double>(steps_ - step - 1)
+                                       : 0.0;
+  if (style_ == Style::kBar) {
+    const auto now = std::chrono::steady_clock::now();
+    if (step + 1 < steps_ && now - last_draw_ < std::chrono::milliseconds(200)) return;
+    last_draw_ = now;
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(kWidth * (step + 1) / std::max<int64_t>(1, steps_));
+    std::printf("\repoch %lld/%lld [%.*s%*s] %lld/%lld loss %.4f  %.0f samples/s  ETA %.0fs ",
+                static_cast<long long>(epoch_ + 1), static_cast<long long>(epochs_), filled,
+                "##############################", kWidth - filled, "",
+                static_cast<long long>(step + 1), static_cast<long long>(steps_), running_loss,
+                samples_per_s, eta);
+    std::fflush(stdout);
+  } else if ((step + 1) % log_every_ == 0 || step + 1 == steps_) {
+    std::printf("epoch %lld/%lld step %lld/%lld loss %.4f %.0f samples/s ETA %.0fs\n",
+                static_cast<long long>(epoch_ + 1), static_cast<long long>(epochs_),
+                static_cast<long long>(step + 1), static_cast<long long>(steps_), running_loss,
+                samples_per_s, eta);
+    std::fflush(stdout);
+  }
+}
+
+void Progress::end_epoch() {
+  if (style_ == Style::kBar) std::printf("\n");
+}
+
+}  // namespace lockstep::trainer

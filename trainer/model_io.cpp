@@ -1,0 +1,42 @@
+#include "trainer/model_io.hpp"
+
+#include <algorithm>
+
+namespace lockstep::trainer {
+
+io::SavedModel snapshot(const Model& model, LossKind loss, const std::string& config) {
+  io::SavedModel s;
+  s.layers = model.spec();
+  s.input_shape = model.input_shape();
+  s.loss = to_string(loss);
+  s.num_outputs = shape_numel(model.output_shape());
+  s.config = config;
+  for (const ParamInfo& p : model.layout()) s.layout.push_back({p.name, p.shape, p.offset});
+  const float* w = model.params().data<float>();
+  s.parameters.assign(w, w + model.num_params());
+  return s;
+}
+
+std::unique_ptr<Model> restore(const io::SavedModel& saved, const std::string& path) {
+  auto model = std::make_unique<Model>(saved.layers, saved.input_shape);
+  const auto& layout = model->layout();
+  LOCKSTEP_CHECK(static_cast<int64_t>(saved.parameters.size()) == model->num_params(),
+                 "model file '" << path << "': the layers '" << saved.layers << "' need "
+                                << model->num_params() << " parameters, the file has "
+                                << saved.parameters.size());
+  LOCKSTEP_CHECK(saved.layout.size() == layout.size(),
+                 "model file '" << path << "': expected " << layout.size()
+                                << " parameter tensors in the layout, found " << saved.layout.size());
+  for (size_t i = 0; i < layout.size(); ++i) {
+    const auto& a = layout[i];
+    const auto& b = saved.layout[i];
+    LOCKSTEP_CHECK(a.name == b.name && a.shape == b.shape && a.offset == b.offset,
+                   "model file '" << path << "': layout entry " << i << " is " << b.name << " "
+                                  << shape_str(b.shape) << " at " << b.offset << ", expected "
+                                  << a.name << " " << shape_str(a.shape) << " at " << a.offset);
+  }
+  std::copy(saved.parameters.begin(), saved.parameters.end(), model->params().data<float>());
+  return model;
+}
+
+}  // namespace lockstep::trainer

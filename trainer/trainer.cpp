@@ -1,0 +1,173 @@
+#include "trainer/trainer.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <span>
+
+#include "core/rng.hpp"
+
+namespace lockstep::trainer {
+
+namespace {
+
+std::span<float> slab_span(Tensor& t) {
+  return {t.data<float>(), static_cast<size_t>(t.numel())};
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Global sums of (loss, correct, rows) across ranks.
+EvalResult global_result(comm::Communicator& comm, double loss, int64_t correct, int64_t rows) {
+  std::vector<double> l{loss};
+  std::vector<int64_t> c{correct, rows};
+  comm.allreduce(std::span<double>(l), comm::ReduceOp::kSum);
+  comm.allreduce(std::span<int64_t>(c), comm::ReduceOp::kSum);
+  EvalResult r;
+  r.samples = c[1];
+  r.correct = c[0];
+  r.loss = r.samples ? l[0] / static_cast<double>(r.samples) : 0.0;
+  r.accuracy = r.samples ? static_cast<double>(r.correct) / static_cast<double>(r.samples) : 0.0;
+  return r;
+}
+
+}  // namespace
+
+EvalResult evaluate(comm::Communicator& comm, Model& model, Loss& loss, const ShardedData& data,
+                    int64_t batch_size) {
+  LOCKSTEP_CHECK(batch_size > 0, "evaluation batch size: expected > 0, got " << batch_size);
+  double loss_sum = 0.0;
+  int64_t correct = 0, rows = 0;
+  Tensor x, y;
+  std::vector<int64_t> idx;
+  for (int64_t begin = 0; begin < data.local_rows(); begin += batch_size) {
+    const int64_t end = std::min(data.local_rows(), begin + batch_size);
+    idx.resize(static_cast<size_t>(end - begin));
+    for (int64_t i = begin; i < end; ++i) idx[static_cast<size_t>(i - begin)] = i;
+    data.fill(idx, x, y);
+    const Tensor out = model.forward(x, RunContext{Mode::kEval, 0});
+    const LossSums s = loss.compute(out, y, end - begin, nullptr);
+    loss_sum += s.loss;
+    correct += s.correct;
+    rows += s.rows;
+  }
+  return global_result(comm, loss_sum, correct, rows);
+}
+
+Trainer::Trainer(comm::Communicator& comm, Model& model, Loss loss, Optimizer& optimizer,
+                 LrSchedule schedule, TrainOptions options)
+    : comm_(comm),
+      model_(model),
+      loss_(std::move(loss)),
+      optimizer_(optimizer),
+      schedule_(schedule),
+      options_(options),
+      reducer_(comm, slab_span(model.grads()),
+               [&] {
+                 std::vector<std::pair<int64_t, int64_t>> ranges;
+                 for (size_t i = 0; i < model.num_layers(); ++i)
+                   ranges.push_back(model.layer_slab_range(i));
+                 return ranges;
+               }(),
+               options.bucket_bytes) {
+  LOCKSTEP_CHECK(model.dtype() == DType::kF32,
+                 "trainer: expected a float32 model, got " << to_string(model.dtype()));
+  LOCKSTEP_CHECK(options.batch_size > 0, "train.batch_size: expected > 0, got " << options.batch_size);
+  LOCKSTEP_CHECK(options.epochs >= 0, "train.epochs: expected >= 0, got " << options.epochs);
+  LOCKSTEP_CHECK(options.log_every > 0, "log.every: expected > 0, got " << options.log_every);
+}
+
+void Trainer::broadcast_parameters() { comm_.broadcast(slab_span(model_.params()), 0); }
+
+LossSums Trainer::step(const Tensor& x, const Tensor& y) {
+  model_.zero_grad();
+  const RunContext ctx{Mode::kTrain, hash_keys({options_.seed, static_cast<uint64_t>(step_),
+                                                static_cast<uint64_t>(comm_.rank())})};
+  const Tensor out = model_.forward(x, ctx);
+  ensure_shape(dout_, out.shape(), out.dtype(), out.device());
+  // Each rank takes the mean over its own batch; averaging over ranks then
+  // gives the mean over the global batch (all ranks have equal batch sizes).
+  const LossSums sums = loss_.compute(out, y, out.dim(0), &dout_);
+  model_.backward(dout_, [this](size_t layer) { reducer_.layer_done(layer); });
+  reducer_.finalize();
+  optimizer_.step(model_.params(), model_.grads(), schedule_.lr_at(step_));
+  ++step_;
+  return sums;
+}
+
+std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedData* test,
+                                      MetricsFile* metrics) {
+  const io::ShardSampler sampler(train.info().num_samples, comm_.size(), comm_.rank(),
+                                 options_.batch_size, options_.seed, options_.shuffle);
+  const int64_t steps = sampler.steps_per_epoch();
+  const int64_t b = options_.batch_size;
+  const bool root = comm_.rank() == 0;
+  Progress progress(root ? Progress::parse(options_.progress) : Progress::Style::kNone,
+                    options_.log_every);
+  std::vector<EpochRecord> records;
+  const int64_t first_epoch = step_ / std::max<int64_t>(1, steps);
+  for (int64_t epoch = first_epoch; epoch < options_.epochs; ++epoch) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::vector<int64_t> order = sampler.epoch_order(epoch);
+    progress.start_epoch(epoch, options_.epochs, steps);
+    double loss_sum = 0.0;
+    int64_t correct = 0, rows = 0;
+    for (int64_t s = 0; s < steps; ++s) {
+      const std::span<const int64_t> batch(order.data() + s * b, static_cast<size_t>(b));
+      train.fill(batch, x_, y_);
+      const LossSums sums = step(x_, y_);
+      loss_sum += sums.loss;
+      correct += sums.correct;
+      rows += sums.rows;
+      const double rate = static_cast<double>((s + 1) * b * comm_.size()) / seconds_since(t0);
+      progress.update(s, loss_sum / static_cast<double>(rows), rate);
+      if (metrics && root && (step_ % options_.log_every == 0)) {
+        metrics->write({{"type", "step"},
+                        {"epoch", epoch},
+                        {"step", step_},
+                        {"loss", sums.loss / static_cast<double>(sums.rows)},
+                        {"lr", schedule_.lr_at(step_ - 1)},
+                        {"samples_per_s", rate}});
+      }
+    }
+    progress.end_epoch();
+    EpochRecord rec;
+    rec.epoch = epoch;
+    rec.seconds = seconds_since(t0);
+    rec.samples_per_s = static_cast<double>(steps * b * comm_.size()) / rec.seconds;
+    rec.train = global_result(comm_, loss_sum, correct, rows);
+    if (test) rec.test = evaluate(comm_, model_, loss_, *test, options_.eval_batch_size);
+    const bool classify = loss_.kind() == LossKind::kCrossEntropy;
+    if (root) {
+      std::printf("epoch %lld/%lld  train loss %.4f", static_cast<long long>(epoch + 1),
+                  static_cast<long long>(options_.epochs), rec.train.loss);
+      if (classify) std::printf(" acc %.4f", rec.train.accuracy);
+      if (rec.test) {
+        std::printf("  test loss %.4f", rec.test->loss);
+        if (classify) std::printf(" acc %.4f", rec.test->accuracy);
+      }
+      std::printf("  (%.1fs, %.0f samples/s)\n", rec.seconds, rec.samples_per_s);
+      std::fflush(stdout);
+      if (metrics) {
+        nlohmann::json j{{"type", "epoch"},
+                         {"epoch", epoch + 1},
+                         {"step", step_},
+                         {"train_loss", rec.train.loss},
+                         {"seconds", rec.seconds},
+                         {"samples_per_s", rec.samples_per_s},
+                         {"lr", schedule_.lr_at(step_ - 1)}};
+        if (classify) j["train_accuracy"] = rec.train.accuracy;
+        if (rec.test) {
+          j["test_loss"] = rec.test->loss;
+          if (classify) j["test_accuracy"] = rec.test->accuracy;
+        }
+        metrics->write(j);
+      }
+    }
+    records.push_back(rec);
+  }
+  return records;
+}
+
+}  // namespace lockstep::trainer

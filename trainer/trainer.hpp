@@ -1,0 +1,86 @@
+#pragma once
+// The training loop: every rank runs forward and backward on its own batch, the
+// Reducer averages the gradient slab across ranks while backward runs, and every
+// rank applies the same optimizer step, so the replicas stay identical.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "comm/communicator.hpp"
+#include "comm/reducer.hpp"
+#include "core/loss.hpp"
+#include "core/model.hpp"
+#include "core/optimizer.hpp"
+#include "core/schedule.hpp"
+#include "trainer/data.hpp"
+#include "trainer/metrics.hpp"
+
+namespace lockstep::trainer {
+
+struct TrainOptions {
+  int64_t epochs = 10;
+  int64_t batch_size = 128;        // per rank
+  int64_t eval_batch_size = 1000;  // per rank
+  uint64_t seed = 0;
+  bool shuffle = true;
+  int64_t log_every = 100;         // steps between progress lines
+  std::string progress = "auto";   // rank 0's progress: auto, bar, lines, off
+  size_t bucket_bytes = size_t{25} << 20;
+};
+
+/// Exact global figures over a dataset (sums all-reduced across ranks).
+struct EvalResult {
+  double loss = 0.0;      // mean per-sample loss
+  double accuracy = 0.0;  // classification only
+  int64_t samples = 0;
+  int64_t correct = 0;
+};
+
+/// Visits every sample of `data` exactly once across ranks (collective).
+EvalResult evaluate(comm::Communicator& comm, Model& model, Loss& loss, const ShardedData& data,
+                    int64_t batch_size);
+
+struct EpochRecord {
+  int64_t epoch = 0;
+  EvalResult train;                 // over the samples trained on this epoch
+  std::optional<EvalResult> test;   // when a test set is given
+  double seconds = 0.0;
+  double samples_per_s = 0.0;
+};
+
+class Trainer {
+ public:
+  Trainer(comm::Communicator& comm, Model& model, Loss loss, Optimizer& optimizer,
+          LrSchedule schedule, TrainOptions options);
+
+  /// Copies rank 0's parameters to every rank (collective).
+  void broadcast_parameters();
+
+  /// One step on this rank's batch (x, y); every rank must call it with a
+  /// batch of the same size. Returns this rank's loss sums for the batch.
+  LossSums step(const Tensor& x, const Tensor& y);
+
+  /// Trains options.epochs epochs over `train`; evaluates `test` after each
+  /// epoch when given; rank 0 prints progress and writes `metrics` records.
+  std::vector<EpochRecord> fit(const ShardedData& train, const ShardedData* test,
+                               MetricsFile* metrics);
+
+  int64_t global_step() const { return step_; }
+  Loss& loss() { return loss_; }
+
+ private:
+  comm::Communicator& comm_;
+  Model& model_;
+  Loss loss_;
+  Optimizer& optimizer_;
+  LrSchedule schedule_;
+  TrainOptions options_;
+  comm::Reducer reducer_;
+  Tensor dout_;
+  Tensor x_, y_;  // batch buffers
+  int64_t step_ = 0;
+};
+
+}  // namespace lockstep::trainer
