@@ -88,7 +88,8 @@ void validate_features(OpenDataset& open, const std::string& where, const std::s
   }
 }
 
-void validate_labels(OpenDataset& open, const std::string& where, const std::string& name) {
+void validate_labels(OpenDataset& open, const std::string& where, const std::string& name,
+                     const std::string& features) {
   const auto shape = dataset_shape(open.labels.get());
   h5::Datatype type{LOCKSTEP_HDF5_CHECK(H5Dget_type(open.labels.get()))};
   const H5T_class_t cls = H5Tget_class(type.get());
@@ -104,7 +105,7 @@ void validate_labels(OpenDataset& open, const std::string& where, const std::str
                         << "; expected integer class ids (N,) or float targets (N,k)");
   }
   LOCKSTEP_CHECK(shape[0] == open.info.num_samples,
-                 where << ": features '" << open.info.path << "' count mismatch: features have "
+                 where << ": count mismatch: features '" << features << "' have "
                        << open.info.num_samples << " rows but labels '" << name << "' have "
                        << shape[0] << "; expected the same count");
 }
@@ -123,13 +124,13 @@ OpenDataset open_dataset(const DatasetSpec& spec) {
   OpenDataset open;
   open.info.path = spec.path;
   open.file =
-      h5::File{LOCKSTEP_HDF5_CHECK(H5Fopen(spec.path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT))};
+      h5::File{h5::open_read_only(spec.path, where)};
   open.features =
       open_member(open.file.get(), where, spec.features, "features (N, ...) of uint8 or float32");
   validate_features(open, where, spec.features);
   open.labels = open_member(open.file.get(), where, spec.labels,
                             "integer class ids (N,) or float targets (N,k)");
-  validate_labels(open, where, spec.labels);
+  validate_labels(open, where, spec.labels, spec.features);
   return open;
 }
 

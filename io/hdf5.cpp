@@ -83,6 +83,15 @@ std::string error_stack_message() {
   return messages.back() + " (" + messages.front() + ")";
 }
 
+hid_t open_read_only(const std::string& path, const std::string& where) {
+  silence_errors();
+  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (id < 0)
+    throw Error(where + ": cannot open as HDF5 (damaged or truncated file?): " +
+                error_stack_message());
+  return id;
+}
+
 void silence_errors() {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
 }

@@ -70,6 +70,10 @@ std::string error_stack_message();
 /// Turns off HDF5's automatic printing of its error stack (idempotent).
 void silence_errors();
 
+/// Opens an existing HDF5 file read-only; a failure (damaged or truncated file)
+/// throws "<where>: cannot open: <HDF5's reason>".
+hid_t open_read_only(const std::string& path, const std::string& where);
+
 template <class T>
 T checked(T value, const char* statement, const char* file, int line) {
   if (value < 0)

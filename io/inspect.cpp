@@ -176,7 +176,7 @@ std::string describe_file(const std::string& path) {
   std::error_code ec;
   LOCKSTEP_CHECK(fs::exists(path, ec), "file '" << path << "': no such file");
   LOCKSTEP_CHECK(H5Fis_hdf5(path.c_str()) > 0, "file '" << path << "': not an HDF5 file");
-  h5::File file{LOCKSTEP_HDF5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT))};
+  h5::File file{h5::open_read_only(path, "file '" + path + "'")};
   const hid_t f = file.get();
 
   std::string format;

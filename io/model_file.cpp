@@ -157,7 +157,7 @@ SavedModel load_model(const std::string& path) {
   std::error_code ec;
   LOCKSTEP_CHECK(fs::exists(path, ec), where << ": no such file");
   LOCKSTEP_CHECK(H5Fis_hdf5(path.c_str()) > 0, where << ": not an HDF5 file (or not readable)");
-  h5::File file{LOCKSTEP_HDF5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT))};
+  h5::File file{h5::open_read_only(path, where)};
   const hid_t f = file.get();
 
   LOCKSTEP_CHECK(h5::has_attribute(f, "lockstep_format"),

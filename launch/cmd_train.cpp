@@ -62,6 +62,7 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   if (!cfg.test_path.empty()) {
     trainer::DataOptions t = cfg.train_data;
     t.spec.path = cfg.test_path;
+    t.limit = 0;  // the whole test set
     test_data = std::make_unique<trainer::ShardedData>(t, comm);
   }
   const io::DatasetInfo& info = train_data.info();
@@ -95,7 +96,7 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   }
   int64_t steps_per_epoch = 0;
   comm::check_on_all_ranks(comm, [&] {
-    steps_per_epoch = io::ShardSampler(info.num_samples, comm.size(), comm.rank(),
+    steps_per_epoch = io::ShardSampler(train_data.num_rows(), comm.size(), comm.rank(),
                                        cfg.train.batch_size, cfg.train.seed)
                           .steps_per_epoch();
   });
@@ -135,7 +136,7 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
     std::printf("lockstep train: %d rank(s) on cpu, %d BLAS thread(s) per rank\n", comm.size(),
                 cpu_threads());
     std::printf("  data   %s: %lld samples %s %s, %lld per rank%s\n", info.path.c_str(),
-                static_cast<long long>(info.num_samples), shape_str(info.sample_shape).c_str(),
+                static_cast<long long>(train_data.num_rows()), shape_str(info.sample_shape).c_str(),
                 to_string(info.feature_type),
                 static_cast<long long>(train_data.local_rows()),
                 test_data ? (", test " + cfg.test_path).c_str() : "");

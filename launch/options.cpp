@@ -17,6 +17,7 @@ const std::vector<KeyInfo>& config_keys() {
       {"model.init", "he", "weight initialisation: he or xavier"},
       {"data.train", "", "training dataset (HDF5)"},
       {"data.test", "", "test dataset (HDF5), evaluated after every epoch; empty: none"},
+      {"data.limit", "0", "use only the first N training samples; 0: all"},
       {"data.features", "/features", "name of the features dataset in the files"},
       {"data.labels", "/labels", "name of the labels dataset in the files"},
       {"data.scale", "auto", "input scale: auto (1/255 for uint8, 1 for float32) or a number"},
@@ -191,6 +192,7 @@ RunConfig to_run_config(const ConfigValues& v) {
   c.train_data.spec.features = v.at("data.features");
   c.train_data.spec.labels = v.at("data.labels");
   c.test_path = v.at("data.test");
+  c.train_data.limit = to_int("data.limit", v.at("data.limit"), 0);
   const std::string scale = v.at("data.scale");
   c.train_data.norm.scale = scale == "auto" ? -1.0 : to_double("data.scale", scale);
   if (scale != "auto" && c.train_data.norm.scale <= 0) throw Error("data.scale: expected auto or a number > 0, got '" + scale + "'");

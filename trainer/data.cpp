@@ -1,20 +1,23 @@
 #include "trainer/data.hpp"
 
+#include <algorithm>
 #include <optional>
 
 namespace lockstep::trainer {
 
 namespace {
 
-io::Shard load_collective(const DataOptions& options, comm::Communicator& comm) {
+io::Shard load_collective(const DataOptions& options, comm::Communicator& comm, int64_t& rows) {
   std::optional<io::Shard> shard;
   comm::check_on_all_ranks(comm, [&] {
     const io::DatasetInfo info = io::probe_dataset(options.spec);
-    LOCKSTEP_CHECK(info.num_samples >= comm.size(),
-                   "dataset file '" << options.spec.path << "': " << info.num_samples
+    LOCKSTEP_CHECK(options.limit >= 0, "data.limit: expected >= 0, got " << options.limit);
+    rows = options.limit > 0 ? std::min(options.limit, info.num_samples) : info.num_samples;
+    LOCKSTEP_CHECK(rows >= comm.size(),
+                   "dataset file '" << options.spec.path << "': " << rows
                                     << " samples but " << comm.size()
                                     << " ranks: every rank needs at least one sample");
-    const io::RowRange range = io::shard_range(info.num_samples, comm.size(), comm.rank());
+    const io::RowRange range = io::shard_range(rows, comm.size(), comm.rank());
     shard = io::Shard::load(options.spec, range.begin, range.end);
   });
   return std::move(*shard);
@@ -23,7 +26,7 @@ io::Shard load_collective(const DataOptions& options, comm::Communicator& comm) 
 }  // namespace
 
 ShardedData::ShardedData(const DataOptions& options, comm::Communicator& comm)
-    : options_(options), shard_(load_collective(options, comm)) {}
+    : options_(options), shard_(load_collective(options, comm, num_rows_)) {}
 
 void ShardedData::check_fits(const ModelInterface& model, comm::Communicator& comm) const {
   comm::check_on_all_ranks(comm, [&] {

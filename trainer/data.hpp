@@ -16,6 +16,7 @@ namespace lockstep::trainer {
 struct DataOptions {
   io::DatasetSpec spec;
   io::Normalization norm;
+  int64_t limit = 0;  // > 0: use only the first `limit` rows of the file
 };
 
 /// What the model expects of a dataset.
@@ -31,6 +32,8 @@ class ShardedData {
   ShardedData(const DataOptions& options, comm::Communicator& comm);
 
   const io::DatasetInfo& info() const { return shard_.info(); }
+  /// Rows of the file in use (all, or the first DataOptions::limit).
+  int64_t num_rows() const { return num_rows_; }
   const io::Shard& shard() const { return shard_; }
   const DataOptions& options() const { return options_; }
   int64_t local_rows() const { return shard_.size(); }
@@ -45,6 +48,7 @@ class ShardedData {
 
  private:
   DataOptions options_;
+  int64_t num_rows_ = 0;
   io::Shard shard_;
 };
 

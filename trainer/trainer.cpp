@@ -98,7 +98,7 @@ LossSums Trainer::step(const Tensor& x, const Tensor& y) {
 
 std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedData* test,
                                       MetricsFile* metrics) {
-  const io::ShardSampler sampler(train.info().num_samples, comm_.size(), comm_.rank(),
+  const io::ShardSampler sampler(train.num_rows(), comm_.size(), comm_.rank(),
                                  options_.batch_size, options_.seed, options_.shuffle);
   const int64_t steps = sampler.steps_per_epoch();
   const int64_t b = options_.batch_size;

@@ -263,6 +263,35 @@ TEST(Dataset, AnyIntegerLabelTypeReadsAsInt32) {
   EXPECT_EQ(t, (std::vector<float>{-1.5f, 2.0f, 3.25f}));
 }
 
+// Open HDF5 objects of every file: files, groups, datasets, named datatypes and
+// attributes (dataspaces have no public counter; they live in the same RAII
+// owners, so a leak of one kind would show in the others' code paths too).
+std::vector<ssize_t> open_objects() {
+  std::vector<ssize_t> counts;
+  for (unsigned kind :
+       {H5F_OBJ_FILE, H5F_OBJ_GROUP, H5F_OBJ_DATASET, H5F_OBJ_DATATYPE, H5F_OBJ_ATTR}) {
+    counts.push_back(H5Fget_obj_count(H5F_OBJ_ALL, kind));
+  }
+  return counts;
+}
+
+TEST(Dataset, NoHandleLeaksOnSuccessOrError) {
+  TempFolder dir;
+  const DatasetSpec spec{dir.file("leak.h5")};
+  write_dataset(spec, uint8_arrays(20, {2, 3}));
+  const auto before = open_objects();
+  for (int i = 0; i < 3; ++i) {
+    write_dataset(spec, uint8_arrays(20, {2, 3}));
+    probe_dataset(spec);
+    const Shard shard = Shard::load(spec, 3, 17);
+    EXPECT_THROW(probe_dataset(DatasetSpec{spec.path, "/features", "/nope"}), Error);
+    EXPECT_THROW(Shard::load(spec, 0, 21), Error);
+    EXPECT_THROW(write_dataset(DatasetSpec{spec.path, "/a", "/a/b"}, uint8_arrays(2, {1})), Error);
+  }
+  EXPECT_EQ(open_objects(), before);
+  EXPECT_EQ(before[0], 0);  // no file left open
+}
+
 // ------------------------------------------------------------ validation errors
 
 class DatasetErrors : public testing::Test {

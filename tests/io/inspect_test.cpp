@@ -83,6 +83,7 @@ TEST(Inspect, ForeignAndInvalidFiles) {
                            {"summary:", "invalid:", "no dataset '/features'"}));
   EXPECT_TRUE(contains_all(error_of([&] { describe_file(dir.file("none.h5")); }),
                            {"none.h5", "no such file"}));
+  EXPECT_EQ(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL), 0) << "an HDF5 object was left open";
 }
 
 }  // namespace

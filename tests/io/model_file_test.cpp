@@ -125,6 +125,7 @@ TEST(ModelFile, LoadRefusesLayoutOutsideTheSlab) {
   }
   EXPECT_TRUE(contains_all(error_of([&] { load_model(path); }),
                            {"m.h5", "'dense2.bias'", "offset 1000", "outside the parameter slab"}));
+  EXPECT_EQ(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL), 0) << "an HDF5 object was left open";
 }
 
 }  // namespace

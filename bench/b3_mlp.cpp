@@ -1,0 +1,157 @@
+// B3 (BENCH.md): CPU throughput of the MLP 784-256-128-10 trained by
+// trainer::Trainer::step, batch 128 per rank, random inputs, SGD momentum 0.9.
+// Run under `mpirun -np P`; rank 0 prints one machine-readable line:
+//   B3 mlp ranks=P threads=T batch=128 steps=S samples_per_s=... median_step_ms=...
+// bench/b3_mlp_torch.py measures the PyTorch reference with the same recipe.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "comm/mpi.hpp"
+#include "core/loss.hpp"
+#include "core/model.hpp"
+#include "core/optimizer.hpp"
+#include "core/rng.hpp"
+#include "core/schedule.hpp"
+#include "core/threads.hpp"
+#include "trainer/trainer.hpp"
+
+namespace lockstep::bench {
+namespace {
+
+constexpr int64_t kInputs = 784;
+constexpr int64_t kClasses = 10;
+
+struct Flags {
+  int threads = 1;
+  int64_t steps = 200;
+  int64_t warmup = 20;
+  int64_t batch = 128;  // per rank
+  uint64_t seed = 1234;
+};
+
+const char* const kUsage =
+    "usage: mpirun -np P bench_b3_mlp [--threads N] [--steps N] [--warmup N] [--batch N] "
+    "[--seed N]\n";
+
+// Returns false (after printing usage) on a bad command line.
+bool parse_flags(int argc, char** argv, Flags& f) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") return false;
+    if (i + 1 >= argc) return false;
+    const long long v = std::strtoll(argv[++i], nullptr, 10);
+    if (arg == "--threads") {
+      f.threads = static_cast<int>(v);
+    } else if (arg == "--steps") {
+      f.steps = v;
+    } else if (arg == "--warmup") {
+      f.warmup = v;
+    } else if (arg == "--batch") {
+      f.batch = v;
+    } else if (arg == "--seed") {
+      f.seed = static_cast<uint64_t>(v);
+    } else {
+      return false;
+    }
+  }
+  return f.threads >= 1 && f.steps >= 1 && f.warmup >= 0 && f.batch >= 1;
+}
+
+// One batch of uniform [0, 1) inputs and int32 labels in [0, 10), distinct per rank.
+void random_batch(int64_t batch, uint64_t seed, Tensor& x, Tensor& y) {
+  x = Tensor::empty({batch, kInputs}, DType::kF32);
+  y = Tensor::empty({batch}, DType::kI32);
+  Rng rng(seed);
+  float* xs = x.data<float>();
+  for (int64_t i = 0; i < x.numel(); ++i) xs[i] = static_cast<float>(rng.uniform());
+  int32_t* ys = y.data<int32_t>();
+  for (int64_t i = 0; i < batch; ++i) ys[i] = static_cast<int32_t>(rng.below(kClasses));
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+int run(const Flags& f, comm::MpiCommunicator& comm) {
+  set_cpu_threads(f.threads);
+
+  Model model("dense(256), relu, dense(128), relu, dense(10)", {kInputs});
+  model.init_params(f.seed, InitScheme::kHe);
+  SgdOptions sgd_options;
+  sgd_options.momentum = 0.9;
+  Sgd sgd(model.params(), sgd_options);
+  ScheduleOptions sched;
+  sched.base_lr = 0.01;
+  trainer::TrainOptions opts;
+  opts.epochs = 1;
+  opts.batch_size = f.batch;
+  opts.seed = f.seed;
+  opts.shuffle = false;
+  opts.progress = "off";
+  trainer::Trainer trainer(comm, model, Loss(LossKind::kCrossEntropy), sgd, LrSchedule(sched),
+                           opts);
+  trainer.broadcast_parameters();
+
+  Tensor x, y;
+  random_batch(f.batch, hash_keys({f.seed, static_cast<uint64_t>(comm.rank())}), x, y);
+
+  double loss = 0.0;  // keeps the steps observable
+  for (int64_t s = 0; s < f.warmup; ++s) loss += trainer.step(x, y).loss;
+
+  std::vector<double> step_ms;
+  step_ms.reserve(static_cast<size_t>(f.steps));
+  comm.barrier();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t s = 0; s < f.steps; ++s) {
+    const auto a = std::chrono::steady_clock::now();
+    loss += trainer.step(x, y).loss;
+    const auto b = std::chrono::steady_clock::now();
+    step_ms.push_back(std::chrono::duration<double, std::milli>(b - a).count());
+  }
+  comm.barrier();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  if (comm.rank() == 0) {
+    const double samples = static_cast<double>(comm.size() * f.batch * f.steps);
+    std::printf(
+        "B3 mlp ranks=%d threads=%d batch=%lld steps=%lld samples_per_s=%.1f "
+        "median_step_ms=%.4f seconds=%.3f mean_loss=%.4f\n",
+        comm.size(), f.threads, static_cast<long long>(f.batch), static_cast<long long>(f.steps),
+        samples / seconds, median(step_ms), seconds,
+        loss / static_cast<double>((f.warmup + f.steps) * f.batch));
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace lockstep::bench
+
+int main(int argc, char** argv) {
+  lockstep::comm::MpiSession mpi(&argc, &argv);
+  lockstep::bench::Flags flags;
+  if (!lockstep::bench::parse_flags(argc, argv, flags)) {
+    if (mpi.world_rank() == 0) std::fputs(lockstep::bench::kUsage, stderr);
+    return 2;
+  }
+  try {
+    lockstep::comm::MpiCommunicator comm;
+    return lockstep::bench::run(flags, comm);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_b3_mlp: error on rank %d: %s\n", mpi.world_rank(), e.what());
+    std::fflush(stderr);
+    if (mpi.world_size() > 1) lockstep::comm::MpiSession::abort(1);
+    return 1;
+  }
+}

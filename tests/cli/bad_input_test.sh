@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Bad input ends every rank promptly with a clear message and a non-zero exit:
+# each case runs `lockstep train` under mpirun with a timeout (no hang) and
+# checks the exit code, the message, and that every rank reported it.
+# Usage: bad_input_test.sh LOCKSTEP_BIN MAKE_BAD_DATA_BIN SOURCE_DIR
+set -uo pipefail
+bin=$1 make_bad=$2 src=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$make_bad" "$work" || { echo "make_bad_data failed"; exit 1; }
+cat > "$work/base.ini" <<INI
+[model]
+layers = dense(16), relu, dense(10)
+[data]
+train = $work/good.h5
+[train]
+epochs = 1
+batch_size = 4
+[log]
+dir = $work/runs
+progress = off
+INI
+mpi=(mpirun --oversubscribe)
+[[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
+passed=0 failed=0
+
+# expect_fail NAME RANKS EXPECTED_RANK_LINES PATTERN -- ARGS...
+expect_fail() {
+  local name=$1 ranks=$2 lines=$3 pattern=$4
+  shift 5
+  local out="$work/$name.log"
+  timeout 60 "${mpi[@]}" -np "$ranks" "$bin" "$@" >"$out" 2>&1
+  local rc=$?
+  local reported
+  reported=$(grep -c "error on rank" "$out")
+  if [[ $rc -eq 0 || $rc -eq 124 ]]; then
+    echo "FAIL $name: exit code $rc (expected non-zero, no timeout)"; sed 's/^/    /' "$out" | tail -5
+    failed=$((failed + 1))
+  elif ! grep -qE "$pattern" "$out"; then
+    echo "FAIL $name: message does not match /$pattern/"; sed 's/^/    /' "$out" | tail -5
+    failed=$((failed + 1))
+  elif [[ $reported -lt $lines ]]; then
+    echo "FAIL $name: $reported rank(s) reported the error, expected $lines"; sed 's/^/    /' "$out" | tail -5
+    failed=$((failed + 1))
+  else
+    echo "ok   $name (exit $rc): $(grep -m1 "error on rank" "$out" | cut -c1-150)"
+    passed=$((passed + 1))
+  fi
+}
+
+t=(train --config "$work/base.ini")
+expect_fail missing_file 2 2 "nope.h5.*no such file" -- "${t[@]}" --data.train "$work/nope.h5"
+expect_fail not_hdf5 2 2 "not_hdf5.h5" -- "${t[@]}" --data.train "$work/not_hdf5.h5"
+expect_fail truncated 2 2 "truncated.h5" -- "${t[@]}" --data.train "$work/truncated.h5"
+expect_fail missing_dataset 2 2 "good.h5.*'/nope'" -- "${t[@]}" --data.labels /nope
+expect_fail count_mismatch 2 2 "count_mismatch.h5.*64.*60|count_mismatch.h5.*60.*64" -- "${t[@]}" --data.train "$work/count_mismatch.h5"
+expect_fail unsupported_dtype 2 2 "int16_features.h5.*int16" -- "${t[@]}" --data.train "$work/int16_features.h5"
+expect_fail empty_dataset 2 2 "empty.h5.*(empty|no samples|0 samples)" -- "${t[@]}" --data.train "$work/empty.h5"
+expect_fail label_out_of_range 2 2 "bad_label.h5.*12" -- "${t[@]}" --data.train "$work/bad_label.h5"
+expect_fail label_out_of_range_test_set 4 4 "bad_label.h5.*12" -- "${t[@]}" --data.test "$work/bad_label.h5"
+expect_fail fewer_samples_than_ranks 4 4 "3 samples but 4 ranks" -- "${t[@]}" --data.train "$work/tiny.h5"
+expect_fail targets_for_classifier 2 2 "float targets" -- "${t[@]}" --data.train "$work/float_targets.h5"
+expect_fail batch_larger_than_shard 2 2 "batch size 64 is larger" -- "${t[@]}" --train.batch_size 64
+expect_fail unknown_key 2 2 "optim.lrr" -- "${t[@]}" --optim.lrr 0.1
+expect_fail bad_value 2 2 "optim.lr: expected a number.*abc" -- "${t[@]}" --optim.lr abc
+expect_fail negative_lr 2 2 "optim.lr: expected a number > 0" -- "${t[@]}" --optim.lr -1
+expect_fail bad_layer 2 2 "unknown layer 'conv9'" -- "${t[@]}" --model.layers "dense(4), conv9"
+expect_fail missing_config 2 2 "missing.ini.*no such file" -- train --config "$work/missing.ini"
+printf '[model]\nlayers = dense(4)\nbogus line without equals\n' > "$work/malformed.ini"
+expect_fail malformed_config 2 2 "malformed.ini" -- train --config "$work/malformed.ini"
+printf '[optim]\nlearning_rate = 0.1\n' > "$work/unknown.ini"
+expect_fail unknown_key_in_file 2 2 "unknown.ini.*optim.learning_rate" -- train --config "$work/unknown.ini"
+expect_fail global_batch_not_divisible 2 2 "global_batch_size.*multiple" -- "${t[@]}" --train.global_batch_size 9
+expect_fail eval_missing_model 2 2 "nope.h5" -- eval --model "$work/nope.h5" --data "$work/good.h5"
+expect_fail eval_dataset_not_model 2 2 "good.h5.*(model/1|lockstep_format)" -- eval --model "$work/good.h5" --data "$work/good.h5"
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
