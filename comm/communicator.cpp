@@ -43,8 +43,9 @@ void check_same_across_ranks(Communicator& comm, uint64_t hash, const std::strin
     if (all[static_cast<size_t>(r)] != all[0]) differ << (count++ ? ", " : "") << r;
   }
   if (count == 0) return;
-  throw CollectiveError(what + " differs between ranks: expected every rank to match rank 0, but rank(s) " +
-                        differ.str() + " differ (same config and data on every rank?)");
+  throw CollectiveError(
+      what + " differs between ranks: expected every rank to match rank 0, but rank(s) " +
+      differ.str() + " differ (same config and data on every rank?)");
 }
 
 uint64_t fnv1a(const std::string& s) {

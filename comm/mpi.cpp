@@ -52,9 +52,12 @@ namespace {
 MPI_Op to_mpi(ReduceOp op) {
   switch (op) {
     case ReduceOp::kSum:
-    case ReduceOp::kAvg: return MPI_SUM;  // kAvg divides afterwards
-    case ReduceOp::kMax: return MPI_MAX;
-    case ReduceOp::kMin: return MPI_MIN;
+    case ReduceOp::kAvg:
+      return MPI_SUM;  // kAvg divides afterwards
+    case ReduceOp::kMax:
+      return MPI_MAX;
+    case ReduceOp::kMin:
+      return MPI_MIN;
   }
   return MPI_SUM;
 }
@@ -62,13 +65,21 @@ MPI_Op to_mpi(ReduceOp op) {
 template <class T>
 MPI_Datatype mpi_type();
 template <>
-MPI_Datatype mpi_type<float>() { return MPI_FLOAT; }
+MPI_Datatype mpi_type<float>() {
+  return MPI_FLOAT;
+}
 template <>
-MPI_Datatype mpi_type<double>() { return MPI_DOUBLE; }
+MPI_Datatype mpi_type<double>() {
+  return MPI_DOUBLE;
+}
 template <>
-MPI_Datatype mpi_type<int64_t>() { return MPI_INT64_T; }
+MPI_Datatype mpi_type<int64_t>() {
+  return MPI_INT64_T;
+}
 template <>
-MPI_Datatype mpi_type<uint8_t>() { return MPI_UINT8_T; }
+MPI_Datatype mpi_type<uint8_t>() {
+  return MPI_UINT8_T;
+}
 
 // MPI counts are int: larger buffers go in pieces.
 constexpr size_t kMaxPiece = static_cast<size_t>(INT_MAX) / 2;
@@ -89,8 +100,7 @@ template <class T>
 void broadcast_impl(MPI_Comm comm, std::span<T> data, int root) {
   for (size_t at = 0; at < data.size(); at += kMaxPiece) {
     const size_t n = std::min(kMaxPiece, data.size() - at);
-    LOCKSTEP_MPI_CHECK(
-        MPI_Bcast(data.data() + at, static_cast<int>(n), mpi_type<T>(), root, comm));
+    LOCKSTEP_MPI_CHECK(MPI_Bcast(data.data() + at, static_cast<int>(n), mpi_type<T>(), root, comm));
   }
 }
 
@@ -106,8 +116,8 @@ class MpiRequest final : public Request {
   }
   void wait() override {
     if (done_) return;
-    LOCKSTEP_MPI_CHECK(MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(),
-                                   MPI_STATUSES_IGNORE));
+    LOCKSTEP_MPI_CHECK(
+        MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE));
     done_ = true;
     if (op_ == ReduceOp::kAvg) {
       const float inv = 1.0f / static_cast<float>(size_);
@@ -160,7 +170,9 @@ std::unique_ptr<Request> MpiCommunicator::allreduce_async(std::span<float> data,
   return req;
 }
 
-void MpiCommunicator::broadcast(std::span<float> data, int root) { broadcast_impl(comm_, data, root); }
+void MpiCommunicator::broadcast(std::span<float> data, int root) {
+  broadcast_impl(comm_, data, root);
+}
 void MpiCommunicator::broadcast(std::span<double> data, int root) {
   broadcast_impl(comm_, data, root);
 }
@@ -176,6 +188,8 @@ void MpiCommunicator::allgather(std::span<const uint64_t> in, std::span<uint64_t
                                    static_cast<int>(in.size()), MPI_UINT64_T, comm_));
 }
 
-void MpiCommunicator::barrier() { LOCKSTEP_MPI_CHECK(MPI_Barrier(comm_)); }
+void MpiCommunicator::barrier() {
+  LOCKSTEP_MPI_CHECK(MPI_Barrier(comm_));
+}
 
 }  // namespace lockstep::comm

@@ -8,11 +8,11 @@
 #include "core/error.hpp"
 
 /// Every MPI call goes through this: names the call, file:line and the MPI error text.
-#define LOCKSTEP_MPI_CHECK(call)                                                             \
-  do {                                                                                       \
-    const int lockstep_mpi_rc_ = (call);                                                     \
-    if (lockstep_mpi_rc_ != MPI_SUCCESS)                                                     \
-      ::lockstep::detail::throw_call_failed("MPI", #call, __FILE__, __LINE__,                \
+#define LOCKSTEP_MPI_CHECK(call)                                                                   \
+  do {                                                                                             \
+    const int lockstep_mpi_rc_ = (call);                                                           \
+    if (lockstep_mpi_rc_ != MPI_SUCCESS)                                                           \
+      ::lockstep::detail::throw_call_failed("MPI", #call, __FILE__, __LINE__,                      \
                                             ::lockstep::comm::mpi_error_string(lockstep_mpi_rc_)); \
   } while (0)
 

@@ -6,7 +6,10 @@ namespace lockstep::comm {
 
 Reducer::Reducer(Communicator& comm, std::span<float> grads,
                  const std::vector<std::pair<int64_t, int64_t>>& layer_ranges, size_t bucket_bytes)
-    : comm_(comm), grads_(grads), lowest_done_(layer_ranges.size()), num_layers_(layer_ranges.size()) {
+    : comm_(comm),
+      grads_(grads),
+      lowest_done_(layer_ranges.size()),
+      num_layers_(layer_ranges.size()) {
   LOCKSTEP_CHECK(bucket_bytes >= sizeof(float),
                  "reducer: expected a bucket size of at least 4 bytes, got " << bucket_bytes);
   const auto cap = static_cast<int64_t>(bucket_bytes / sizeof(float));

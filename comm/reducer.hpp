@@ -51,7 +51,7 @@ class Reducer {
   std::span<float> grads_;
   std::vector<Bucket> buckets_;  // in launch order (reverse layer order)
   size_t next_launch_ = 0;
-  size_t lowest_done_;           // the smallest layer index reported done this step
+  size_t lowest_done_;  // the smallest layer index reported done this step
   size_t num_layers_;
 };
 

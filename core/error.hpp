@@ -25,13 +25,13 @@ namespace detail {
 }  // namespace lockstep
 
 /// Always-on check: LOCKSTEP_CHECK(n > 0, "batch size: expected > 0, got " << n);
-#define LOCKSTEP_CHECK(cond, msg)                   \
-  do {                                              \
-    if (!(cond)) {                                  \
-      std::ostringstream lockstep_check_os_;        \
-      lockstep_check_os_ << msg; /* NOLINT */       \
+#define LOCKSTEP_CHECK(cond, msg)                        \
+  do {                                                   \
+    if (!(cond)) {                                       \
+      std::ostringstream lockstep_check_os_;             \
+      lockstep_check_os_ << msg; /* NOLINT */            \
       throw ::lockstep::Error(lockstep_check_os_.str()); \
-    }                                               \
+    }                                                    \
   } while (0)
 
 /// Unconditional failure with the same message format.

@@ -67,7 +67,10 @@ class Layer {
   Tensor backward(const Saved& saved, const Tensor& dy, bool need_dx = true);
 
   /// Set once by the model: the per-sample input shape this layer was built for.
-  void set_input_shape(const Shape& in) { in_shape_ = in; out_shape_ = output_shape(in); }
+  void set_input_shape(const Shape& in) {
+    in_shape_ = in;
+    out_shape_ = output_shape(in);
+  }
   const Shape& input_shape() const { return in_shape_; }
 
  protected:

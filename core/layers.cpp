@@ -103,9 +103,12 @@ Tensor Dense::backward_impl(const Saved& saved, const Tensor& dy, bool need_dx) 
 
 std::string ActivationLayer::spec() const {
   switch (kind_) {
-    case Activation::kRelu: return "relu";
-    case Activation::kSigmoid: return "sigmoid";
-    case Activation::kTanh: return "tanh";
+    case Activation::kRelu:
+      return "relu";
+    case Activation::kSigmoid:
+      return "sigmoid";
+    case Activation::kTanh:
+      return "tanh";
   }
   return "?";
 }
@@ -133,9 +136,15 @@ Tensor ActivationLayer::forward_impl(const Tensor& x, const RunContext& /*ctx*/,
 Tensor ActivationLayer::backward_impl(const Saved& saved, const Tensor& dy, bool /*need_dx*/) {
   Tensor& dx = grad_input_buffer(dy.dim(0), dy.dtype(), dy.device());
   switch (kind_) {
-    case Activation::kRelu: ops::relu_backward(saved.input, dy, dx); break;
-    case Activation::kSigmoid: ops::sigmoid_backward(saved.output, dy, dx); break;
-    case Activation::kTanh: ops::tanh_backward(saved.output, dy, dx); break;
+    case Activation::kRelu:
+      ops::relu_backward(saved.input, dy, dx);
+      break;
+    case Activation::kSigmoid:
+      ops::sigmoid_backward(saved.output, dy, dx);
+      break;
+    case Activation::kTanh:
+      ops::tanh_backward(saved.output, dy, dx);
+      break;
   }
   return dx;
 }
@@ -173,7 +182,9 @@ Tensor Dropout::backward_impl(const Saved& saved, const Tensor& dy, bool /*need_
 
 // ---- Flatten ----------------------------------------------------------------------------
 
-Shape Flatten::output_shape(const Shape& in) const { return {shape_numel(in)}; }
+Shape Flatten::output_shape(const Shape& in) const {
+  return {shape_numel(in)};
+}
 
 Tensor Flatten::forward_impl(const Tensor& x, const RunContext&, uint64_t, Saved&) {
   return x.reshape({x.dim(0), shape_numel(input_shape())});
@@ -196,8 +207,7 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b);
 }
 
-constexpr const char* kKnownLayers =
-    "dense(units), relu, sigmoid, tanh, dropout(rate), flatten";
+constexpr const char* kKnownLayers = "dense(units), relu, sigmoid, tanh, dropout(rate), flatten";
 
 double parse_number(const std::string& token, const std::string& arg) {
   size_t used = 0;
@@ -260,9 +270,9 @@ std::unique_ptr<Layer> make_layer(const std::string& token) {
                    "layer '" << token << "': expected a positive integer number of units");
     bool bias = true;
     if (args.size() == 2) {
-      LOCKSTEP_CHECK(args[1] == "nobias" || args[1] == "bias",
-                     "layer '" << token << "': expected 'bias' or 'nobias', got '" << args[1]
-                               << "'");
+      LOCKSTEP_CHECK(
+          args[1] == "nobias" || args[1] == "bias",
+          "layer '" << token << "': expected 'bias' or 'nobias', got '" << args[1] << "'");
       bias = args[1] == "bias";
     }
     return std::make_unique<Dense>(static_cast<int64_t>(units), bias);

@@ -10,11 +10,15 @@ LossKind parse_loss(const std::string& name) {
   LOCKSTEP_FAIL("loss: expected 'cross_entropy' or 'mse', got '" << name << "'");
 }
 
-const char* to_string(LossKind k) { return k == LossKind::kCrossEntropy ? "cross_entropy" : "mse"; }
+const char* to_string(LossKind k) {
+  return k == LossKind::kCrossEntropy ? "cross_entropy" : "mse";
+}
 
 LossSums Loss::compute(const Tensor& out, const Tensor& targets, int64_t mean_over, Tensor* dout) {
-  LOCKSTEP_CHECK(out.rank() == 2, "loss: expected model output (N, K), got " << shape_str(out.shape()));
-  LOCKSTEP_CHECK(mean_over > 0, "loss: expected a positive row count for the mean, got " << mean_over);
+  LOCKSTEP_CHECK(out.rank() == 2,
+                 "loss: expected model output (N, K), got " << shape_str(out.shape()));
+  LOCKSTEP_CHECK(mean_over > 0,
+                 "loss: expected a positive row count for the mean, got " << mean_over);
   const int64_t n = out.dim(0);
   ensure_shape(loss_, {n}, DType::kF64, Device::kCpu);
   ensure_shape(correct_, {n}, DType::kI32, Device::kCpu);

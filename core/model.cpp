@@ -25,8 +25,14 @@ Model::Model(const std::string& layers_spec, const Shape& input_shape, DType dty
     }
     const int64_t first = offset;
     for (const ParamSpec& p : layer->param_specs(shape)) {
-      ParamInfo info{std::to_string(index) + "." + p.name, p.shape, offset, shape_numel(p.shape),
-                     p.init, p.fan_in, p.fan_out, index};
+      ParamInfo info{std::to_string(index) + "." + p.name,
+                     p.shape,
+                     offset,
+                     shape_numel(p.shape),
+                     p.init,
+                     p.fan_in,
+                     p.fan_out,
+                     index};
       offset += info.numel;
       layout_.push_back(std::move(info));
     }

@@ -22,12 +22,14 @@ void check_cpu(const Tensor& t, const char* op, const char* arg) {
 
 void check_same(const Tensor& a, const Tensor& b, const char* op) {
   LOCKSTEP_CHECK(a.shape() == b.shape() && a.dtype() == b.dtype(),
-                 op << ": expected operands of equal shape and dtype, got "
-                    << shape_str(a.shape()) << " " << to_string(a.dtype()) << " and "
-                    << shape_str(b.shape()) << " " << to_string(b.dtype()));
+                 op << ": expected operands of equal shape and dtype, got " << shape_str(a.shape())
+                    << " " << to_string(a.dtype()) << " and " << shape_str(b.shape()) << " "
+                    << to_string(b.dtype()));
 }
 
-bool is_real(DType t) { return t == DType::kF32 || t == DType::kF64; }
+bool is_real(DType t) {
+  return t == DType::kF32 || t == DType::kF64;
+}
 
 // Calls f.template operator()<T>() with T = float or double per dtype.
 template <class F>
@@ -40,7 +42,9 @@ void dispatch_real(DType t, const char* op, F&& f) {
   }
 }
 
-int64_t cols_of(const Tensor& t) { return t.rank() == 0 || t.dim(0) == 0 ? 0 : t.numel() / t.dim(0); }
+int64_t cols_of(const Tensor& t) {
+  return t.rank() == 0 || t.dim(0) == 0 ? 0 : t.numel() / t.dim(0);
+}
 
 }  // namespace
 
@@ -87,9 +91,9 @@ void add_row_bias(Tensor& y, const Tensor& bias) {
   check_cpu(y, "add_row_bias", "y");
   check_cpu(bias, "add_row_bias", "bias");
   const int64_t rows = y.rank() ? y.dim(0) : 0, cols = cols_of(y);
-  LOCKSTEP_CHECK(bias.numel() == cols && bias.dtype() == y.dtype(),
-                 "add_row_bias: expected a bias of " << cols << " elements, got "
-                                                     << shape_str(bias.shape()));
+  LOCKSTEP_CHECK(
+      bias.numel() == cols && bias.dtype() == y.dtype(),
+      "add_row_bias: expected a bias of " << cols << " elements, got " << shape_str(bias.shape()));
   dispatch_real(y.dtype(), "add_row_bias", [&]<class T>() {
     T* py = y.data<T>();
     const T* pb = bias.data<T>();
@@ -102,9 +106,9 @@ void acc_column_sums(const Tensor& dy, Tensor& acc_db) {
   check_cpu(dy, "acc_column_sums", "dy");
   check_cpu(acc_db, "acc_column_sums", "acc_db");
   const int64_t rows = dy.rank() ? dy.dim(0) : 0, cols = cols_of(dy);
-  LOCKSTEP_CHECK(acc_db.numel() == cols && acc_db.dtype() == dy.dtype(),
-                 "acc_column_sums: expected " << cols << " sums, got "
-                                              << shape_str(acc_db.shape()));
+  LOCKSTEP_CHECK(
+      acc_db.numel() == cols && acc_db.dtype() == dy.dtype(),
+      "acc_column_sums: expected " << cols << " sums, got " << shape_str(acc_db.shape()));
   dispatch_real(dy.dtype(), "acc_column_sums", [&]<class T>() {
     const T* pd = dy.data<T>();
     T* pb = acc_db.data<T>();

@@ -16,7 +16,8 @@ ScheduleKind parse_schedule(const std::string& name) {
 
 LrSchedule::LrSchedule(ScheduleOptions options) : o_(options) {
   LOCKSTEP_CHECK(o_.base_lr > 0.0, "optim.lr: expected > 0, got " << o_.base_lr);
-  LOCKSTEP_CHECK(o_.warmup_steps >= 0, "optim.warmup_steps: expected >= 0, got " << o_.warmup_steps);
+  LOCKSTEP_CHECK(o_.warmup_steps >= 0,
+                 "optim.warmup_steps: expected >= 0, got " << o_.warmup_steps);
   LOCKSTEP_CHECK(o_.step_every > 0, "optim.step_every: expected > 0, got " << o_.step_every);
   LOCKSTEP_CHECK(o_.gamma > 0.0, "optim.gamma: expected > 0, got " << o_.gamma);
   LOCKSTEP_CHECK(o_.min_lr >= 0.0 && o_.min_lr <= o_.base_lr,
@@ -28,7 +29,8 @@ double LrSchedule::lr_at(int64_t step) const {
     return o_.base_lr * static_cast<double>(step + 1) / static_cast<double>(o_.warmup_steps);
   const int64_t s = step - o_.warmup_steps;
   switch (o_.kind) {
-    case ScheduleKind::kConstant: return o_.base_lr;
+    case ScheduleKind::kConstant:
+      return o_.base_lr;
     case ScheduleKind::kStep:
       return o_.base_lr * std::pow(o_.gamma, static_cast<double>(s / o_.step_every));
     case ScheduleKind::kCosine: {

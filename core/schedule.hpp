@@ -12,10 +12,10 @@ enum class ScheduleKind { kConstant, kCosine, kStep };
 struct ScheduleOptions {
   ScheduleKind kind = ScheduleKind::kConstant;
   double base_lr = 0.01;
-  int64_t total_steps = 1;    // cosine: steps over which lr decays to min_lr
-  int64_t warmup_steps = 0;   // linear warm-up from 0 to base_lr, before the schedule
-  double min_lr = 0.0;        // cosine floor
-  int64_t step_every = 1;     // step: multiply by gamma every step_every steps
+  int64_t total_steps = 1;   // cosine: steps over which lr decays to min_lr
+  int64_t warmup_steps = 0;  // linear warm-up from 0 to base_lr, before the schedule
+  double min_lr = 0.0;       // cosine floor
+  int64_t step_every = 1;    // step: multiply by gamma every step_every steps
   double gamma = 0.1;
 };
 

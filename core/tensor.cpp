@@ -10,25 +10,35 @@ namespace lockstep {
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::kF32: return 4;
-    case DType::kF64: return 8;
-    case DType::kI32: return 4;
-    case DType::kU8: return 1;
+    case DType::kF32:
+      return 4;
+    case DType::kF64:
+      return 8;
+    case DType::kI32:
+      return 4;
+    case DType::kU8:
+      return 1;
   }
   return 0;
 }
 
 const char* to_string(DType t) {
   switch (t) {
-    case DType::kF32: return "float32";
-    case DType::kF64: return "float64";
-    case DType::kI32: return "int32";
-    case DType::kU8: return "uint8";
+    case DType::kF32:
+      return "float32";
+    case DType::kF64:
+      return "float64";
+    case DType::kI32:
+      return "int32";
+    case DType::kU8:
+      return "uint8";
   }
   return "?";
 }
 
-const char* to_string(Device d) { return d == Device::kCpu ? "cpu" : "cuda"; }
+const char* to_string(Device d) {
+  return d == Device::kCpu ? "cpu" : "cuda";
+}
 
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
@@ -49,15 +59,17 @@ constexpr size_t kAlignment = 64;
 }
 
 Buffer::Buffer(size_t bytes, Device device) : bytes_(bytes), device_(device) {
-  LOCKSTEP_CHECK(device == Device::kCpu,
-                 "buffer on device " << to_string(device)
-                                     << ": this build of lockstep has no CUDA backend");
+  LOCKSTEP_CHECK(device == Device::kCpu, "buffer on device "
+                                             << to_string(device)
+                                             << ": this build of lockstep has no CUDA backend");
   const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   data_ = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
   if (data_ == nullptr) throw std::bad_alloc();
 }
 
-Buffer::~Buffer() { std::free(data_); }
+Buffer::~Buffer() {
+  std::free(data_);
+}
 
 Buffer::Buffer(Buffer&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
@@ -75,7 +87,8 @@ Buffer& Buffer::operator=(Buffer&& other) noexcept {
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  for (int64_t d : shape) LOCKSTEP_CHECK(d >= 0, "tensor shape " << shape_str(shape) << ": negative size");
+  for (int64_t d : shape)
+    LOCKSTEP_CHECK(d >= 0, "tensor shape " << shape_str(shape) << ": negative size");
   Tensor t;
   t.numel_ = shape_numel(shape);
   t.shape_ = shape;
@@ -104,8 +117,9 @@ Tensor Tensor::view(int64_t offset, const Shape& shape) const {
 }
 
 Tensor Tensor::rows(int64_t begin, int64_t end) const {
-  LOCKSTEP_CHECK(rank() >= 1 && 0 <= begin && begin <= end && end <= shape_[0],
-                 "rows [" << begin << ", " << end << ") of a tensor of shape " << shape_str(shape_));
+  LOCKSTEP_CHECK(
+      rank() >= 1 && 0 <= begin && begin <= end && end <= shape_[0],
+      "rows [" << begin << ", " << end << ") of a tensor of shape " << shape_str(shape_));
   Shape s = shape_;
   s[0] = end - begin;
   const int64_t row = shape_[0] == 0 ? 0 : numel_ / shape_[0];

@@ -30,13 +30,21 @@ std::string shape_str(const Shape& s);  // "(128, 784)"
 template <class T>
 constexpr DType dtype_of();
 template <>
-constexpr DType dtype_of<float>() { return DType::kF32; }
+constexpr DType dtype_of<float>() {
+  return DType::kF32;
+}
 template <>
-constexpr DType dtype_of<double>() { return DType::kF64; }
+constexpr DType dtype_of<double>() {
+  return DType::kF64;
+}
 template <>
-constexpr DType dtype_of<int32_t>() { return DType::kI32; }
+constexpr DType dtype_of<int32_t>() {
+  return DType::kI32;
+}
 template <>
-constexpr DType dtype_of<uint8_t>() { return DType::kU8; }
+constexpr DType dtype_of<uint8_t>() {
+  return DType::kU8;
+}
 
 /// Move-only owner of one allocation.
 class Buffer {
@@ -85,9 +93,9 @@ class Tensor {
   template <class T>
   T* data() const {
     LOCKSTEP_CHECK(dtype_of<T>() == dtype_, "tensor dtype: expected " << to_string(dtype_of<T>())
-                                                                        << ", got "
-                                                                        << to_string(dtype_));
-    return static_cast<T*>(raw()) ;
+                                                                      << ", got "
+                                                                      << to_string(dtype_));
+    return static_cast<T*>(raw());
   }
   void* raw() const;
 

@@ -11,6 +11,8 @@ void set_cpu_threads(int threads) {
   openblas_set_num_threads(threads);
 }
 
-int cpu_threads() { return openblas_get_num_threads(); }
+int cpu_threads() {
+  return openblas_get_num_threads();
+}
 
 }  // namespace lockstep

@@ -123,8 +123,7 @@ OpenDataset open_dataset(const DatasetSpec& spec) {
                        << spec.features << "' and '" << spec.labels << "'");
   OpenDataset open;
   open.info.path = spec.path;
-  open.file =
-      h5::File{h5::open_read_only(spec.path, where)};
+  open.file = h5::File{h5::open_read_only(spec.path, where)};
   open.features =
       open_member(open.file.get(), where, spec.features, "features (N, ...) of uint8 or float32");
   validate_features(open, where, spec.features);

@@ -34,7 +34,7 @@ struct DatasetInfo {
   std::vector<int64_t> sample_shape;  // features shape without the leading N
   FeatureType feature_type = FeatureType::kFloat32;
   LabelKind label_kind = LabelKind::kClassIds;
-  int64_t target_dim = 1;  // k for (N, k) targets; 1 for class ids
+  int64_t target_dim = 1;       // k for (N, k) targets; 1 for class ids
   int64_t sample_size() const;  // product of sample_shape
 };
 
@@ -83,19 +83,19 @@ class Shard {
   int64_t size_ = 0;
   std::vector<uint8_t> features_u8_;
   std::vector<float> features_f32_;
-  std::vector<int32_t> labels_;   // class ids
-  std::vector<float> targets_;    // (size, target_dim)
+  std::vector<int32_t> labels_;  // class ids
+  std::vector<float> targets_;   // (size, target_dim)
 };
 
 /// Arrays for writing a whole dataset at once (importers, tests, datagen).
 struct DatasetArrays {
   std::vector<int64_t> sample_shape;
   FeatureType feature_type = FeatureType::kFloat32;
-  std::vector<uint8_t> features_u8;   // N * sample_size, when kUint8
-  std::vector<float> features_f32;    // N * sample_size, when kFloat32
+  std::vector<uint8_t> features_u8;  // N * sample_size, when kUint8
+  std::vector<float> features_f32;   // N * sample_size, when kFloat32
   LabelKind label_kind = LabelKind::kClassIds;
-  std::vector<int32_t> labels;        // N, when kClassIds
-  std::vector<float> targets;         // N * target_dim, when kTargets
+  std::vector<int32_t> labels;  // N, when kClassIds
+  std::vector<float> targets;   // N * target_dim, when kTargets
   int64_t target_dim = 1;
   std::vector<std::string> class_names;  // optional, stored as an attribute
   int64_t num_samples() const;

@@ -87,8 +87,8 @@ hid_t open_read_only(const std::string& path, const std::string& where) {
   silence_errors();
   const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (id < 0)
-    throw Error(where + ": cannot open as HDF5 (damaged or truncated file?): " +
-                error_stack_message());
+    throw Error(where +
+                ": cannot open as HDF5 (damaged or truncated file?): " + error_stack_message());
   return id;
 }
 

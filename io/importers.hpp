@@ -15,12 +15,12 @@ namespace lockstep::io {
 DatasetArrays read_idx(const std::string& images_path, const std::string& labels_path);
 
 struct CsvOptions {
-  std::string label_column;     // a header name, or a 0-based index; empty: last column
+  std::string label_column;  // a header name, or a 0-based index; empty: last column
   bool has_header = true;
   char delimiter = ',';
-  bool regression = false;      // labels as float targets (N, 1) instead of class ids
-  double test_fraction = 0.0;   // 0: no split
-  uint64_t seed = 0;            // for the split
+  bool regression = false;     // labels as float targets (N, 1) instead of class ids
+  double test_fraction = 0.0;  // 0: no split
+  uint64_t seed = 0;           // for the split
 };
 
 struct CsvImport {

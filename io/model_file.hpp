@@ -23,11 +23,11 @@ struct ParamEntry {
 };
 
 struct SavedModel {
-  std::string layers;                 // the model spec, e.g. "dense(256), relu, dense(10)"
-  std::vector<int64_t> input_shape;   // per-sample input shape
-  std::string loss;                   // "cross_entropy" or "mse"
+  std::string layers;                // the model spec, e.g. "dense(256), relu, dense(10)"
+  std::vector<int64_t> input_shape;  // per-sample input shape
+  std::string loss;                  // "cross_entropy" or "mse"
   int64_t num_outputs = 0;
-  std::string config;                 // effective config, INI text
+  std::string config;  // effective config, INI text
   std::vector<ParamEntry> layout;
   std::vector<float> parameters;
   std::vector<float> buffers;

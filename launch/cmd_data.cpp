@@ -37,7 +37,8 @@ bool parse(int argc, char** argv, const po::options_description& desc, po::varia
 
 std::string required(const po::variables_map& vm, const char* key, const char* command) {
   if (!vm.count(key))
-    throw Error(std::string(command) + ": expected --" + key + " (see lockstep " + command + " --help)");
+    throw Error(std::string(command) + ": expected --" + key + " (see lockstep " + command +
+                " --help)");
   return vm[key].as<std::string>();
 }
 
@@ -53,12 +54,14 @@ int import_idx(int argc, char** argv) {
       "lockstep import idx: MNIST / Fashion-MNIST IDX files (gzipped or not) to HDF5\n\n"
       "Usage: lockstep import idx --images X-images-idx3-ubyte.gz --labels X-labels-idx1-ubyte.gz "
       "--out X.h5\n\nOptions");
-  desc.add_options()("help,h", "show this help")("images", po::value<std::string>(), "IDX images file")(
+  desc.add_options()("help,h", "show this help")("images", po::value<std::string>(),
+                                                 "IDX images file")(
       "labels", po::value<std::string>(), "IDX labels file")("out,o", po::value<std::string>(),
                                                              "output HDF5 file");
   po::variables_map vm;
   if (!parse(argc, argv, desc, vm, "import idx")) return 0;
-  const auto arrays = io::read_idx(required(vm, "images", "import idx"), required(vm, "labels", "import idx"));
+  const auto arrays =
+      io::read_idx(required(vm, "images", "import idx"), required(vm, "labels", "import idx"));
   io::DatasetSpec spec;
   spec.path = required(vm, "out", "import idx");
   io::write_dataset(spec, arrays);
@@ -79,8 +82,8 @@ int import_csv(int argc, char** argv) {
       "delimiter", po::value<char>()->default_value(','), "field delimiter")(
       "regression", "labels are float targets (N, 1) instead of class ids")(
       "test-fraction", po::value<double>()->default_value(0.0),
-      "fraction of rows split off into --test-out (seeded)")(
-      "test-out", po::value<std::string>(), "output HDF5 file for the test split")(
+      "fraction of rows split off into --test-out (seeded)")("test-out", po::value<std::string>(),
+                                                             "output HDF5 file for the test split")(
       "seed", po::value<uint64_t>()->default_value(0), "seed of the split");
   po::variables_map vm;
   if (!parse(argc, argv, desc, vm, "import csv")) return 0;
@@ -122,8 +125,9 @@ int run_import(int argc, char** argv) {
                "       lockstep import csv --input FILE.csv --out FILE.h5 [options]\n"
                "Each has --help.\n");
   if (help) return 0;
-  throw Error(argc >= 2 ? "import: unknown format '" + std::string(argv[1]) + "', expected idx or csv"
-                        : std::string("import: expected a format, idx or csv"));
+  throw Error(argc >= 2
+                  ? "import: unknown format '" + std::string(argv[1]) + "', expected idx or csv"
+                  : std::string("import: expected a format, idx or csv"));
 }
 
 int run_inspect(int argc, char** argv) {

@@ -22,8 +22,9 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
   po::options_description desc(
       "lockstep eval: evaluate a saved model on a dataset\n\n"
       "Usage: lockstep eval --model final.h5 --data test.h5 [options]\n\nOptions");
-  desc.add_options()("help,h", "show this help")("model,m", po::value<std::string>(), "saved model (HDF5)")(
-      "data,d", po::value<std::string>(), "dataset (HDF5)")(
+  desc.add_options()("help,h", "show this help")(
+      "model,m", po::value<std::string>(), "saved model (HDF5)")("data,d", po::value<std::string>(),
+                                                                 "dataset (HDF5)")(
       "features", po::value<std::string>(), "features dataset name [the model's data.features]")(
       "labels", po::value<std::string>(), "labels dataset name [the model's data.labels]")(
       "batch-size", po::value<int64_t>()->default_value(1000), "batch size per rank")(
@@ -39,7 +40,8 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
     return 0;
   }
   if (!vm.count("model") || !vm.count("data"))
-    throw comm::CollectiveError("eval: expected --model FILE and --data FILE (see lockstep eval --help)");
+    throw comm::CollectiveError(
+        "eval: expected --model FILE and --data FILE (see lockstep eval --help)");
   comm::MpiCommunicator comm;
   configure_threads(vm["threads"].as<int>(), mpi.local_size());
 
@@ -64,8 +66,8 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
   const LossKind loss_kind = parse_loss(saved.loss);
 
   trainer::ShardedData dataset(data, comm);
-  dataset.check_fits({model->input_shape(), saved.num_outputs, loss_kind == LossKind::kCrossEntropy},
-                     comm);
+  dataset.check_fits(
+      {model->input_shape(), saved.num_outputs, loss_kind == LossKind::kCrossEntropy}, comm);
   Loss loss(loss_kind);
   const trainer::EvalResult r =
       trainer::evaluate(comm, *model, loss, dataset, vm["batch-size"].as<int64_t>());

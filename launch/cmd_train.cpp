@@ -137,15 +137,15 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
                 cpu_threads());
     std::printf("  data   %s: %lld samples %s %s, %lld per rank%s\n", info.path.c_str(),
                 static_cast<long long>(train_data.num_rows()), shape_str(info.sample_shape).c_str(),
-                to_string(info.feature_type),
-                static_cast<long long>(train_data.local_rows()),
+                to_string(info.feature_type), static_cast<long long>(train_data.local_rows()),
                 test_data ? (", test " + cfg.test_path).c_str() : "");
     std::printf("  model  %s -> %lld parameters, loss %s\n", model->spec().c_str(),
                 static_cast<long long>(model->num_params()), to_string(cfg.loss));
-    std::printf("  train  %lld epochs x %lld steps, batch %lld per rank (global %lld), lr %g (%s)\n",
-                static_cast<long long>(cfg.train.epochs), static_cast<long long>(steps_per_epoch),
-                static_cast<long long>(cfg.train.batch_size), static_cast<long long>(global_batch),
-                cfg.lr, values.at("optim.schedule").c_str());
+    std::printf(
+        "  train  %lld epochs x %lld steps, batch %lld per rank (global %lld), lr %g (%s)\n",
+        static_cast<long long>(cfg.train.epochs), static_cast<long long>(steps_per_epoch),
+        static_cast<long long>(cfg.train.batch_size), static_cast<long long>(global_batch), cfg.lr,
+        values.at("optim.schedule").c_str());
     std::printf("  run    %s\n", run_dir.c_str());
     std::fflush(stdout);
   }
@@ -158,8 +158,7 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   std::optional<std::string> save_error;
   if (root) {
     try {
-      io::save_model(run_dir + "/final.h5",
-                     trainer::snapshot(*model, cfg.loss, to_ini(values)));
+      io::save_model(run_dir + "/final.h5", trainer::snapshot(*model, cfg.loss, to_ini(values)));
     } catch (const std::exception& e) {
       save_error = e.what();
     }

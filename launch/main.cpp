@@ -14,7 +14,8 @@
 namespace {
 
 constexpr const char* kUsage =
-    "lockstep " LOCKSTEP_VERSION " - data-parallel training of neural networks\n"
+    "lockstep " LOCKSTEP_VERSION
+    " - data-parallel training of neural networks\n"
     "\n"
     "Usage: lockstep <command> [options]      (run under mpirun/srun for several ranks)\n"
     "\n"

@@ -52,7 +52,8 @@ const std::vector<KeyInfo>& config_keys() {
 namespace {
 
 po::options_description describe_keys() {
-  po::options_description desc("Configuration keys (INI [section] key = value, or --section.key value)");
+  po::options_description desc(
+      "Configuration keys (INI [section] key = value, or --section.key value)");
   for (const KeyInfo& k : config_keys()) {
     std::string help = k.help;
     if (*k.default_value) help += std::string(" [") + k.default_value + "]";
@@ -84,13 +85,15 @@ auto convert(const std::string& key, const std::string& text, const char* expect
 }
 
 double to_double(const std::string& key, const std::string& text) {
-  return convert(key, text, "a number", [](const std::string& s, size_t* u) { return std::stod(s, u); });
+  return convert(key, text, "a number",
+                 [](const std::string& s, size_t* u) { return std::stod(s, u); });
 }
 
 int64_t to_int(const std::string& key, const std::string& text, int64_t min) {
   const int64_t v = convert(key, text, "an integer",
                             [](const std::string& s, size_t* u) { return std::stoll(s, u); });
-  if (v < min) throw Error(key + ": expected an integer >= " + std::to_string(min) + ", got '" + text + "'");
+  if (v < min)
+    throw Error(key + ": expected an integer >= " + std::to_string(min) + ", got '" + text + "'");
   return v;
 }
 
@@ -116,10 +119,12 @@ std::vector<double> parse_number_list(const std::string& key, const std::string&
 }
 
 bool parse_train_args(int argc, char** argv, ConfigValues& values) {
-  po::options_description general("lockstep train: data-parallel training (run under mpirun or srun)\n\n"
-                                   "Usage: lockstep train --config run.ini [--section.key value ...]\n\nOptions");
-  general.add_options()("help,h", "show this help")("config,c", po::value<std::string>(),
-                                                    "INI file with [model] [data] [train] [optim] [dist] [log]");
+  po::options_description general(
+      "lockstep train: data-parallel training (run under mpirun or srun)\n\n"
+      "Usage: lockstep train --config run.ini [--section.key value ...]\n\nOptions");
+  general.add_options()("help,h", "show this help")(
+      "config,c", po::value<std::string>(),
+      "INI file with [model] [data] [train] [optim] [dist] [log]");
   po::options_description keys = describe_keys();
   po::options_description all;
   all.add(general).add(keys);
@@ -139,7 +144,8 @@ bool parse_train_args(int argc, char** argv, ConfigValues& values) {
     if (!std::filesystem::exists(path)) throw Error("config file '" + path + "': no such file");
     po::variables_map file;
     try {
-      po::store(po::parse_config_file<char>(path.c_str(), keys, /*allow_unregistered=*/false), file);
+      po::store(po::parse_config_file<char>(path.c_str(), keys, /*allow_unregistered=*/false),
+                file);
     } catch (const po::error& e) {
       throw Error("config file '" + path + "': " + e.what());
     }
@@ -177,7 +183,9 @@ std::string to_ini(const ConfigValues& values) {
 RunConfig to_run_config(const ConfigValues& v) {
   RunConfig c;
   c.layers = v.at("model.layers");
-  if (c.layers.empty()) throw Error("model.layers: expected a layer list such as \"dense(128), relu, dense(10)\", got nothing");
+  if (c.layers.empty())
+    throw Error(
+        "model.layers: expected a layer list such as \"dense(128), relu, dense(10)\", got nothing");
   c.loss = parse_loss(v.at("model.loss"));
   const std::string init = v.at("model.init");
   if (init == "he") {
@@ -188,14 +196,16 @@ RunConfig to_run_config(const ConfigValues& v) {
     throw Error("model.init: expected he or xavier, got '" + init + "'");
   }
   c.train_data.spec.path = v.at("data.train");
-  if (c.train_data.spec.path.empty()) throw Error("data.train: expected the path of a training dataset, got nothing");
+  if (c.train_data.spec.path.empty())
+    throw Error("data.train: expected the path of a training dataset, got nothing");
   c.train_data.spec.features = v.at("data.features");
   c.train_data.spec.labels = v.at("data.labels");
   c.test_path = v.at("data.test");
   c.train_data.limit = to_int("data.limit", v.at("data.limit"), 0);
   const std::string scale = v.at("data.scale");
   c.train_data.norm.scale = scale == "auto" ? -1.0 : to_double("data.scale", scale);
-  if (scale != "auto" && c.train_data.norm.scale <= 0) throw Error("data.scale: expected auto or a number > 0, got '" + scale + "'");
+  if (scale != "auto" && c.train_data.norm.scale <= 0)
+    throw Error("data.scale: expected auto or a number > 0, got '" + scale + "'");
   c.train_data.norm.mean = parse_number_list("data.mean", v.at("data.mean"));
   c.train_data.norm.std = parse_number_list("data.std", v.at("data.std"));
   for (double s : c.train_data.norm.std)
@@ -208,26 +218,35 @@ RunConfig to_run_config(const ConfigValues& v) {
   c.train.seed = static_cast<uint64_t>(to_int("train.seed", v.at("train.seed"), 0));
   c.train.shuffle = to_bool("train.shuffle", v.at("train.shuffle"));
 
-  if (v.at("optim.name") != "sgd") throw Error("optim.name: expected sgd, got '" + v.at("optim.name") + "'");
+  if (v.at("optim.name") != "sgd")
+    throw Error("optim.name: expected sgd, got '" + v.at("optim.name") + "'");
   c.lr = to_double("optim.lr", v.at("optim.lr"));
   if (!(c.lr > 0)) throw Error("optim.lr: expected a number > 0, got '" + v.at("optim.lr") + "'");
   c.momentum = to_double("optim.momentum", v.at("optim.momentum"));
-  if (c.momentum < 0 || c.momentum >= 1) throw Error("optim.momentum: expected a value in [0, 1), got '" + v.at("optim.momentum") + "'");
+  if (c.momentum < 0 || c.momentum >= 1)
+    throw Error("optim.momentum: expected a value in [0, 1), got '" + v.at("optim.momentum") + "'");
   c.nesterov = to_bool("optim.nesterov", v.at("optim.nesterov"));
   c.weight_decay = to_double("optim.weight_decay", v.at("optim.weight_decay"));
-  if (c.weight_decay < 0) throw Error("optim.weight_decay: expected >= 0, got '" + v.at("optim.weight_decay") + "'");
+  if (c.weight_decay < 0)
+    throw Error("optim.weight_decay: expected >= 0, got '" + v.at("optim.weight_decay") + "'");
   c.schedule.kind = parse_schedule(v.at("optim.schedule"));
   c.warmup_epochs = to_double("optim.warmup_epochs", v.at("optim.warmup_epochs"));
-  if (c.warmup_epochs < 0) throw Error("optim.warmup_epochs: expected >= 0, got '" + v.at("optim.warmup_epochs") + "'");
+  if (c.warmup_epochs < 0)
+    throw Error("optim.warmup_epochs: expected >= 0, got '" + v.at("optim.warmup_epochs") + "'");
   c.schedule.min_lr = to_double("optim.min_lr", v.at("optim.min_lr"));
-  if (c.schedule.min_lr < 0 || c.schedule.min_lr > c.lr) throw Error("optim.min_lr: expected a value in [0, optim.lr], got '" + v.at("optim.min_lr") + "'");
-  c.schedule.step_every = to_int("optim.step_epochs", v.at("optim.step_epochs"), 1);  // epochs for now
+  if (c.schedule.min_lr < 0 || c.schedule.min_lr > c.lr)
+    throw Error("optim.min_lr: expected a value in [0, optim.lr], got '" + v.at("optim.min_lr") +
+                "'");
+  c.schedule.step_every =
+      to_int("optim.step_epochs", v.at("optim.step_epochs"), 1);  // epochs for now
   c.schedule.gamma = to_double("optim.gamma", v.at("optim.gamma"));
-  if (!(c.schedule.gamma > 0)) throw Error("optim.gamma: expected a number > 0, got '" + v.at("optim.gamma") + "'");
+  if (!(c.schedule.gamma > 0))
+    throw Error("optim.gamma: expected a number > 0, got '" + v.at("optim.gamma") + "'");
 
   c.threads = static_cast<int>(to_int("dist.threads", v.at("dist.threads"), 0));
   const double bucket_mb = to_double("dist.bucket_mb", v.at("dist.bucket_mb"));
-  if (!(bucket_mb > 0)) throw Error("dist.bucket_mb: expected a number > 0, got '" + v.at("dist.bucket_mb") + "'");
+  if (!(bucket_mb > 0))
+    throw Error("dist.bucket_mb: expected a number > 0, got '" + v.at("dist.bucket_mb") + "'");
   c.train.bucket_bytes = static_cast<size_t>(bucket_mb * 1024 * 1024);
   c.log_dir = v.at("log.dir");
   c.run_name = v.at("log.name");

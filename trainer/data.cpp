@@ -13,10 +13,10 @@ io::Shard load_collective(const DataOptions& options, comm::Communicator& comm, 
     const io::DatasetInfo info = io::probe_dataset(options.spec);
     LOCKSTEP_CHECK(options.limit >= 0, "data.limit: expected >= 0, got " << options.limit);
     rows = options.limit > 0 ? std::min(options.limit, info.num_samples) : info.num_samples;
-    LOCKSTEP_CHECK(rows >= comm.size(),
-                   "dataset file '" << options.spec.path << "': " << rows
-                                    << " samples but " << comm.size()
-                                    << " ranks: every rank needs at least one sample");
+    LOCKSTEP_CHECK(rows >= comm.size(), "dataset file '"
+                                            << options.spec.path << "': " << rows << " samples but "
+                                            << comm.size()
+                                            << " ranks: every rank needs at least one sample");
     const io::RowRange range = io::shard_range(rows, comm.size(), comm.rank());
     shard = io::Shard::load(options.spec, range.begin, range.end);
   });
@@ -33,19 +33,21 @@ void ShardedData::check_fits(const ModelInterface& model, comm::Communicator& co
     const io::DatasetInfo& i = info();
     const std::string where = "dataset file '" + i.path + "'";
     LOCKSTEP_CHECK(i.sample_shape == model.input_shape,
-                   where << ", features '" << options_.spec.features << "': the model expects samples of shape "
-                         << shape_str(model.input_shape) << ", the file has "
-                         << shape_str(i.sample_shape));
+                   where << ", features '" << options_.spec.features
+                         << "': the model expects samples of shape " << shape_str(model.input_shape)
+                         << ", the file has " << shape_str(i.sample_shape));
     if (model.class_ids) {
-      LOCKSTEP_CHECK(i.label_kind == io::LabelKind::kClassIds,
-                     where << ", labels '" << options_.spec.labels
-                           << "': the loss cross_entropy expects integer class ids (N,), the file has"
-                           << " float targets (N, " << i.target_dim << ")");
+      LOCKSTEP_CHECK(
+          i.label_kind == io::LabelKind::kClassIds,
+          where << ", labels '" << options_.spec.labels
+                << "': the loss cross_entropy expects integer class ids (N,), the file has"
+                << " float targets (N, " << i.target_dim << ")");
       shard_.check_labels(model.num_outputs, options_.spec);
     } else {
       LOCKSTEP_CHECK(i.label_kind == io::LabelKind::kTargets && i.target_dim == model.num_outputs,
-                     where << ", labels '" << options_.spec.labels << "': the loss mse expects float targets (N, "
-                           << model.num_outputs << "), the file has "
+                     where << ", labels '" << options_.spec.labels
+                           << "': the loss mse expects float targets (N, " << model.num_outputs
+                           << "), the file has "
                            << (i.label_kind == io::LabelKind::kClassIds
                                    ? std::string("integer class ids (N,)")
                                    : "float targets (N, " + std::to_string(i.target_dim) + ")"));

@@ -23,7 +23,8 @@ Progress::Style Progress::parse(const std::string& mode) {
   if (mode == "off") return Style::kNone;
   if (mode == "bar") return Style::kBar;
   if (mode == "lines") return Style::kLines;
-  LOCKSTEP_CHECK(mode == "auto", "log.progress: expected auto, bar, lines or off, got '" << mode << "'");
+  LOCKSTEP_CHECK(mode == "auto",
+                 "log.progress: expected auto, bar, lines or off, got '" << mode << "'");
   const bool under_mpirun = std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr;
   return isatty(STDOUT_FILENO) && !under_mpirun ? Style::kBar : Style::kLines;
 }

@@ -26,7 +26,8 @@ std::unique_ptr<Model> restore(const io::SavedModel& saved, const std::string& p
                                 << saved.parameters.size());
   LOCKSTEP_CHECK(saved.layout.size() == layout.size(),
                  "model file '" << path << "': expected " << layout.size()
-                                << " parameter tensors in the layout, found " << saved.layout.size());
+                                << " parameter tensors in the layout, found "
+                                << saved.layout.size());
   for (size_t i = 0; i < layout.size(); ++i) {
     const auto& a = layout[i];
     const auto& b = saved.layout[i];

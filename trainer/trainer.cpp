@@ -63,22 +63,26 @@ Trainer::Trainer(comm::Communicator& comm, Model& model, Loss loss, Optimizer& o
       optimizer_(optimizer),
       schedule_(schedule),
       options_(options),
-      reducer_(comm, slab_span(model.grads()),
-               [&] {
-                 std::vector<std::pair<int64_t, int64_t>> ranges;
-                 for (size_t i = 0; i < model.num_layers(); ++i)
-                   ranges.push_back(model.layer_slab_range(i));
-                 return ranges;
-               }(),
-               options.bucket_bytes) {
+      reducer_(
+          comm, slab_span(model.grads()),
+          [&] {
+            std::vector<std::pair<int64_t, int64_t>> ranges;
+            for (size_t i = 0; i < model.num_layers(); ++i)
+              ranges.push_back(model.layer_slab_range(i));
+            return ranges;
+          }(),
+          options.bucket_bytes) {
   LOCKSTEP_CHECK(model.dtype() == DType::kF32,
                  "trainer: expected a float32 model, got " << to_string(model.dtype()));
-  LOCKSTEP_CHECK(options.batch_size > 0, "train.batch_size: expected > 0, got " << options.batch_size);
+  LOCKSTEP_CHECK(options.batch_size > 0,
+                 "train.batch_size: expected > 0, got " << options.batch_size);
   LOCKSTEP_CHECK(options.epochs >= 0, "train.epochs: expected >= 0, got " << options.epochs);
   LOCKSTEP_CHECK(options.log_every > 0, "log.every: expected > 0, got " << options.log_every);
 }
 
-void Trainer::broadcast_parameters() { comm_.broadcast(slab_span(model_.params()), 0); }
+void Trainer::broadcast_parameters() {
+  comm_.broadcast(slab_span(model_.params()), 0);
+}
 
 LossSums Trainer::step(const Tensor& x, const Tensor& y) {
   model_.zero_grad();
@@ -98,8 +102,8 @@ LossSums Trainer::step(const Tensor& x, const Tensor& y) {
 
 std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedData* test,
                                       MetricsFile* metrics) {
-  const io::ShardSampler sampler(train.num_rows(), comm_.size(), comm_.rank(),
-                                 options_.batch_size, options_.seed, options_.shuffle);
+  const io::ShardSampler sampler(train.num_rows(), comm_.size(), comm_.rank(), options_.batch_size,
+                                 options_.seed, options_.shuffle);
   const int64_t steps = sampler.steps_per_epoch();
   const int64_t b = options_.batch_size;
   const bool root = comm_.rank() == 0;

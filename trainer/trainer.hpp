@@ -25,8 +25,8 @@ struct TrainOptions {
   int64_t eval_batch_size = 1000;  // per rank
   uint64_t seed = 0;
   bool shuffle = true;
-  int64_t log_every = 100;         // steps between progress lines
-  std::string progress = "auto";   // rank 0's progress: auto, bar, lines, off
+  int64_t log_every = 100;        // steps between progress lines
+  std::string progress = "auto";  // rank 0's progress: auto, bar, lines, off
   size_t bucket_bytes = size_t{25} << 20;
 };
 
@@ -44,8 +44,8 @@ EvalResult evaluate(comm::Communicator& comm, Model& model, Loss& loss, const Sh
 
 struct EpochRecord {
   int64_t epoch = 0;
-  EvalResult train;                 // over the samples trained on this epoch
-  std::optional<EvalResult> test;   // when a test set is given
+  EvalResult train;                // over the samples trained on this epoch
+  std::optional<EvalResult> test;  // when a test set is given
   double seconds = 0.0;
   double samples_per_s = 0.0;
 };

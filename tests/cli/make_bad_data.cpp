@@ -30,7 +30,8 @@ void make(const std::string& path, hsize_t n, hsize_t m, hid_t ftype, int max_la
   for (size_t i = 0; i < f.size(); ++i) f[i] = static_cast<float>(i % 13) / 13.0f;
   std::vector<short> s(f.begin(), f.end());
   write(file, "/features", ftype, {n, 1, 4, 4},
-        n == 0 ? nullptr : (ftype == H5T_NATIVE_SHORT ? static_cast<const void*>(s.data()) : f.data()));
+        n == 0 ? nullptr
+               : (ftype == H5T_NATIVE_SHORT ? static_cast<const void*>(s.data()) : f.data()));
   if (float_labels) {
     std::vector<float> t(m * 2, 0.5f);
     write(file, "/labels", H5T_NATIVE_FLOAT, {m, 2}, m == 0 ? nullptr : t.data());

@@ -37,7 +37,8 @@ TEST(MpiCommunicator, AsyncAllreduceAndBroadcastAndAllgather) {
   MpiCommunicator comm;
   const int p = comm.size(), r = comm.rank();
   std::vector<float> big(100000);
-  for (size_t k = 0; k < big.size(); ++k) big[k] = static_cast<float>((k % 7) + static_cast<size_t>(r));
+  for (size_t k = 0; k < big.size(); ++k)
+    big[k] = static_cast<float>((k % 7) + static_cast<size_t>(r));
   auto req = comm.allreduce_async(std::span<float>(big), ReduceOp::kSum);
   req->wait();
   for (size_t k = 0; k < big.size(); k += 997)
@@ -50,7 +51,8 @@ TEST(MpiCommunicator, AsyncAllreduceAndBroadcastAndAllgather) {
   const uint64_t mine = 10 + static_cast<uint64_t>(r);
   std::vector<uint64_t> all(static_cast<size_t>(p));
   comm.allgather(std::span<const uint64_t>(&mine, 1), all);
-  for (int k = 0; k < p; ++k) EXPECT_EQ(all[static_cast<size_t>(k)], 10u + static_cast<uint64_t>(k));
+  for (int k = 0; k < p; ++k)
+    EXPECT_EQ(all[static_cast<size_t>(k)], 10u + static_cast<uint64_t>(k));
 
   EXPECT_EQ(broadcast_string(comm, r == 0 ? "hello" : "", 0), "hello");
   comm.barrier();

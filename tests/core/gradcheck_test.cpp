@@ -117,8 +117,12 @@ void check_layer_dx(Layer& layer, const Shape& sample, int64_t batch, double min
   }
 }
 
-TEST(GradCheck, DenseParams) { check_model("dense(5)", {7}, 3); }
-TEST(GradCheck, DenseNoBiasOnImageInput) { check_model("dense(4, nobias)", {2, 3, 3}, 2); }
+TEST(GradCheck, DenseParams) {
+  check_model("dense(5)", {7}, 3);
+}
+TEST(GradCheck, DenseNoBiasOnImageInput) {
+  check_model("dense(4, nobias)", {2, 3, 3}, 2);
+}
 TEST(GradCheck, DenseInput) {
   Dense d(5);
   check_layer_dx(d, {6}, 3);
@@ -174,8 +178,12 @@ void check_loss(LossKind kind) {
   }
 }
 
-TEST(GradCheck, SoftmaxCrossEntropy) { check_loss(LossKind::kCrossEntropy); }
-TEST(GradCheck, Mse) { check_loss(LossKind::kMse); }
+TEST(GradCheck, SoftmaxCrossEntropy) {
+  check_loss(LossKind::kCrossEntropy);
+}
+TEST(GradCheck, Mse) {
+  check_loss(LossKind::kMse);
+}
 
 }  // namespace
 }  // namespace lockstep

@@ -115,8 +115,9 @@ TEST(Equivalence, RanksMatchOneProcessOnTheConcatenatedGlobalBatch) {
                                       (std::abs(static_cast<double>(b[i])) + 1e-3));
     }
     const double rel = std::sqrt(diff / norm);
-    std::printf("[ info ] %d ranks vs 1 process, %lld steps: relative L2 difference %.3g, max %.3g\n",
-                p, static_cast<long long>(steps * kEpochs), rel, max_rel);
+    std::printf(
+        "[ info ] %d ranks vs 1 process, %lld steps: relative L2 difference %.3g, max %.3g\n", p,
+        static_cast<long long>(steps * kEpochs), rel, max_rel);
     EXPECT_LT(rel, 1e-6);
     EXPECT_LT(max_rel, 1e-5);
     if (p == 1) {
