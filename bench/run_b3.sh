@@ -98,7 +98,7 @@ $(row "2 ranks x 1 thread vs DDP gloo 2 x 1" ours_2x1 torch_2x1)
 $(row "(1 x 2, torch with OPENBLAS_NUM_THREADS=$other_blas, its slower)" ours_1x2 "$other_1x2")"
 runs=""
 for key in ours_1x2 torch_1x2 torch_1x2_blas1 ours_2x1 torch_2x1; do
-  runs+="- $key samples/s per repetition: ${sps[$key]}"$'\n'
+  runs+="- $key samples/s per repetition: ${sps[$key]% }"$'\n'
 done
 
 echo

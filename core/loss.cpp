@@ -20,20 +20,32 @@ LossSums Loss::compute(const Tensor& out, const Tensor& targets, int64_t mean_ov
   LOCKSTEP_CHECK(mean_over > 0,
                  "loss: expected a positive row count for the mean, got " << mean_over);
   const int64_t n = out.dim(0);
-  ensure_shape(loss_, {n}, DType::kF64, Device::kCpu);
-  ensure_shape(correct_, {n}, DType::kI32, Device::kCpu);
+  const Device dev = out.device();
+  ensure_shape(loss_, {n}, DType::kF64, dev);
+  ensure_shape(correct_, {n}, DType::kI32, dev);
   const double scale = 1.0 / static_cast<double>(mean_over);
   LossSums sums;
   sums.rows = n;
   if (kind_ == LossKind::kCrossEntropy) {
     ops::softmax_cross_entropy(out, targets, scale, loss_, correct_, dout);
-    const int32_t* c = correct_.data<int32_t>();
-    for (int64_t i = 0; i < n; ++i) sums.correct += c[i];
   } else {
     ops::mse(out, targets, scale, loss_, dout);
     correct_.zero();
   }
-  const double* l = loss_.data<double>();
+  // The sums are taken on the host (exact, and the same on every device); on
+  // a GPU that needs the per-row figures back: 12 bytes a row.
+  if (dev == Device::kCpu) {
+    loss_host_ = loss_;
+    correct_host_ = correct_;
+  } else {
+    ensure_shape(loss_host_, {n}, DType::kF64, Device::kCpu);
+    ensure_shape(correct_host_, {n}, DType::kI32, Device::kCpu);
+    loss_host_.copy_from(loss_);
+    correct_host_.copy_from(correct_);
+  }
+  const int32_t* c = correct_host_.data<int32_t>();
+  for (int64_t i = 0; i < n; ++i) sums.correct += c[i];
+  const double* l = loss_host_.data<double>();
   for (int64_t i = 0; i < n; ++i) sums.loss += l[i];
   return sums;
 }

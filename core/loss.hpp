@@ -31,15 +31,16 @@ class Loss {
   /// When dout is given it receives d(sum of row losses / mean_over)/d(out).
   LossSums compute(const Tensor& out, const Tensor& targets, int64_t mean_over, Tensor* dout);
 
-  /// Per-row losses (N,) float64 of the last compute() call.
-  const Tensor& row_losses() const { return loss_; }
-  /// Per-row hits (N,) int32 of the last compute() (cross-entropy only).
-  const Tensor& row_correct() const { return correct_; }
+  /// Per-row losses (N,) float64 of the last compute() call (host memory).
+  const Tensor& row_losses() const { return loss_host_; }
+  /// Per-row hits (N,) int32 of the last compute() (cross-entropy only; host).
+  const Tensor& row_correct() const { return correct_host_; }
 
  private:
   LossKind kind_;
-  Tensor loss_;     // (N,) float64
-  Tensor correct_;  // (N,) int32
+  Tensor loss_;     // (N,) float64, on the output's device
+  Tensor correct_;  // (N,) int32, on the output's device
+  Tensor loss_host_, correct_host_;  // host copies when the output is on a GPU
 };
 
 }  // namespace lockstep

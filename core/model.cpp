@@ -64,7 +64,8 @@ std::string Model::spec() const {
 }
 
 void Model::init_params(uint64_t seed, InitScheme scheme) {
-  LOCKSTEP_CHECK(device_ == Device::kCpu, "model init: parameters are initialised on the CPU");
+  // Values are drawn on the host (the same on every device) and copied over.
+  Tensor host = Tensor::zeros(params_.shape(), dtype_);
   for (size_t k = 0; k < layout_.size(); ++k) {
     const ParamInfo& p = layout_[k];
     Rng rng(hash_keys({seed, k}));
@@ -79,7 +80,7 @@ void Model::init_params(uint64_t seed, InitScheme scheme) {
         for (double& v : values) v = a * (2.0 * rng.uniform() - 1.0);
       }
     }
-    Tensor view = params_.view(p.offset, {p.numel});
+    Tensor view = host.view(p.offset, {p.numel});
     if (dtype_ == DType::kF32) {
       float* d = view.data<float>();
       for (size_t i = 0; i < values.size(); ++i) d[i] = static_cast<float>(values[i]);
@@ -88,6 +89,7 @@ void Model::init_params(uint64_t seed, InitScheme scheme) {
       for (size_t i = 0; i < values.size(); ++i) d[i] = values[i];
     }
   }
+  params_.copy_from(host);
 }
 
 Tensor Model::forward(const Tensor& x, const RunContext& ctx) {

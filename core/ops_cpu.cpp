@@ -1,4 +1,5 @@
-// CPU reference implementations of core/ops.hpp (float32 and float64).
+// The ops' public entry points: argument checks, then dispatch on the device
+// (CUDA versions in cuda/ops.cu), then the CPU reference (float32 and float64).
 // GEMM goes through CBLAS (OpenBLAS); the rest are plain loops the compiler
 // vectorises. Dispatch on dtype happens once per call.
 
@@ -8,16 +9,18 @@
 #include <cmath>
 
 #include "core/ops.hpp"
+#include "core/ops_cuda.hpp"
 #include "core/rng.hpp"
 
 namespace lockstep::ops {
 namespace {
 
-void check_cpu(const Tensor& t, const char* op, const char* arg) {
+// Every argument must be defined and on the device of the first one.
+void check_on(const Tensor& t, Device device, const char* op, const char* arg) {
   LOCKSTEP_CHECK(t.defined(), op << ": argument '" << arg << "' is an undefined tensor");
-  LOCKSTEP_CHECK(t.device() == Device::kCpu,
-                 op << ": argument '" << arg << "' is on " << to_string(t.device())
-                    << ", expected cpu (this build has the CPU backend only)");
+  LOCKSTEP_CHECK(t.device() == device, op << ": argument '" << arg << "' is on "
+                                          << to_string(t.device()) << ", expected "
+                                          << to_string(device));
 }
 
 void check_same(const Tensor& a, const Tensor& b, const char* op) {
@@ -50,9 +53,9 @@ int64_t cols_of(const Tensor& t) {
 
 void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
           Tensor& c) {
-  check_cpu(a, "gemm", "a");
-  check_cpu(b, "gemm", "b");
-  check_cpu(c, "gemm", "c");
+  check_on(a, a.device(), "gemm", "a");
+  check_on(b, a.device(), "gemm", "b");
+  check_on(c, a.device(), "gemm", "c");
   LOCKSTEP_CHECK(a.rank() == 2 && b.rank() == 2 && c.rank() == 2,
                  "gemm: expected 2-D operands, got " << shape_str(a.shape()) << ", "
                                                      << shape_str(b.shape()) << ", "
@@ -67,6 +70,7 @@ void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tenso
                  "gemm: shapes do not agree: op(a) " << m << "x" << k << ", op(b) " << kb << "x"
                                                      << n << ", c " << shape_str(c.shape()));
   if (m == 0 || n == 0) return;
+  if (a.device() == Device::kCuda) return cuda::gemm(trans_a, trans_b, alpha, a, b, beta, c);
   const auto ta = trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = trans_b ? CblasTrans : CblasNoTrans;
   const auto lda = static_cast<int>(a.dim(1));
@@ -88,12 +92,13 @@ void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tenso
 }
 
 void add_row_bias(Tensor& y, const Tensor& bias) {
-  check_cpu(y, "add_row_bias", "y");
-  check_cpu(bias, "add_row_bias", "bias");
+  check_on(y, y.device(), "add_row_bias", "y");
+  check_on(bias, y.device(), "add_row_bias", "bias");
   const int64_t rows = y.rank() ? y.dim(0) : 0, cols = cols_of(y);
   LOCKSTEP_CHECK(
       bias.numel() == cols && bias.dtype() == y.dtype(),
       "add_row_bias: expected a bias of " << cols << " elements, got " << shape_str(bias.shape()));
+  if (y.device() == Device::kCuda) return cuda::add_row_bias(y, bias);
   dispatch_real(y.dtype(), "add_row_bias", [&]<class T>() {
     T* py = y.data<T>();
     const T* pb = bias.data<T>();
@@ -103,12 +108,13 @@ void add_row_bias(Tensor& y, const Tensor& bias) {
 }
 
 void acc_column_sums(const Tensor& dy, Tensor& acc_db) {
-  check_cpu(dy, "acc_column_sums", "dy");
-  check_cpu(acc_db, "acc_column_sums", "acc_db");
+  check_on(dy, dy.device(), "acc_column_sums", "dy");
+  check_on(acc_db, dy.device(), "acc_column_sums", "acc_db");
   const int64_t rows = dy.rank() ? dy.dim(0) : 0, cols = cols_of(dy);
   LOCKSTEP_CHECK(
       acc_db.numel() == cols && acc_db.dtype() == dy.dtype(),
       "acc_column_sums: expected " << cols << " sums, got " << shape_str(acc_db.shape()));
+  if (dy.device() == Device::kCuda) return cuda::acc_column_sums(dy, acc_db);
   dispatch_real(dy.dtype(), "acc_column_sums", [&]<class T>() {
     const T* pd = dy.data<T>();
     T* pb = acc_db.data<T>();
@@ -120,10 +126,11 @@ void acc_column_sums(const Tensor& dy, Tensor& acc_db) {
 namespace {
 // y[i] = f(x[i]) over two same-shaped tensors.
 template <class F>
-void unary(const Tensor& x, Tensor& y, const char* op, F f) {
-  check_cpu(x, op, "x");
-  check_cpu(y, op, "y");
+void unary(const Tensor& x, Tensor& y, const char* op, F f, void (*on_gpu)(const Tensor&, Tensor&)) {
+  check_on(x, x.device(), op, "x");
+  check_on(y, x.device(), op, "y");
   check_same(x, y, op);
+  if (x.device() == Device::kCuda) return on_gpu(x, y);
   dispatch_real(x.dtype(), op, [&]<class T>() {
     const T* px = x.data<T>();
     T* py = y.data<T>();
@@ -134,12 +141,14 @@ void unary(const Tensor& x, Tensor& y, const char* op, F f) {
 
 // dx[i] = f(s[i], dy[i]) with s the saved tensor.
 template <class F>
-void binary(const Tensor& s, const Tensor& dy, Tensor& dx, const char* op, F f) {
-  check_cpu(s, op, "saved");
-  check_cpu(dy, op, "dy");
-  check_cpu(dx, op, "dx");
+void binary(const Tensor& s, const Tensor& dy, Tensor& dx, const char* op, F f,
+            void (*on_gpu)(const Tensor&, const Tensor&, Tensor&)) {
+  check_on(s, s.device(), op, "saved");
+  check_on(dy, s.device(), op, "dy");
+  check_on(dx, s.device(), op, "dx");
   check_same(s, dy, op);
   check_same(dy, dx, op);
+  if (s.device() == Device::kCuda) return on_gpu(s, dy, dx);
   dispatch_real(s.dtype(), op, [&]<class T>() {
     const T* ps = s.data<T>();
     const T* pd = dy.data<T>();
@@ -151,10 +160,10 @@ void binary(const Tensor& s, const Tensor& dy, Tensor& dx, const char* op, F f) 
 }  // namespace
 
 void relu_forward(const Tensor& x, Tensor& y) {
-  unary(x, y, "relu_forward", [](auto v) { return v > 0 ? v : decltype(v)(0); });
+  unary(x, y, "relu_forward", [](auto v) { return v > 0 ? v : decltype(v)(0); }, cuda::relu_forward);
 }
 void relu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
-  binary(x, dy, dx, "relu_backward", [](auto v, auto g) { return v > 0 ? g : decltype(g)(0); });
+  binary(x, dy, dx, "relu_backward", [](auto v, auto g) { return v > 0 ? g : decltype(g)(0); }, cuda::relu_backward);
 }
 void sigmoid_forward(const Tensor& x, Tensor& y) {
   unary(x, y, "sigmoid_forward", [](auto v) {
@@ -163,24 +172,27 @@ void sigmoid_forward(const Tensor& x, Tensor& y) {
     if (v >= 0) return T(1) / (T(1) + std::exp(-v));
     const T e = std::exp(v);
     return e / (T(1) + e);
-  });
+  }, cuda::sigmoid_forward);
 }
 void sigmoid_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
   binary(y, dy, dx, "sigmoid_backward",
-         [](auto s, auto g) { return g * s * (decltype(s)(1) - s); });
+         [](auto s, auto g) { return g * s * (decltype(s)(1) - s); }, cuda::sigmoid_backward);
 }
 void tanh_forward(const Tensor& x, Tensor& y) {
-  unary(x, y, "tanh_forward", [](auto v) { return std::tanh(v); });
+  unary(x, y, "tanh_forward", [](auto v) { return std::tanh(v); }, cuda::tanh_forward);
 }
 void tanh_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
-  binary(y, dy, dx, "tanh_backward", [](auto t, auto g) { return g * (decltype(t)(1) - t * t); });
+  binary(y, dy, dx, "tanh_backward", [](auto t, auto g) { return g * (decltype(t)(1) - t * t); }, cuda::tanh_backward);
 }
 
 void dropout_forward(const Tensor& x, double p, uint64_t key, Tensor& mask, Tensor& y) {
-  check_cpu(x, "dropout_forward", "x");
+  check_on(x, x.device(), "dropout_forward", "x");
   check_same(x, mask, "dropout_forward");
   check_same(x, y, "dropout_forward");
   LOCKSTEP_CHECK(p >= 0.0 && p < 1.0, "dropout: expected a rate in [0, 1), got " << p);
+  check_on(mask, x.device(), "dropout_forward", "mask");
+  check_on(y, x.device(), "dropout_forward", "y");
+  if (x.device() == Device::kCuda) return cuda::dropout_forward(x, p, key, mask, y);
   dispatch_real(x.dtype(), "dropout_forward", [&]<class T>() {
     const T* px = x.data<T>();
     T* pm = mask.data<T>();
@@ -196,13 +208,13 @@ void dropout_forward(const Tensor& x, double p, uint64_t key, Tensor& mask, Tens
 }
 
 void multiply(const Tensor& a, const Tensor& b, Tensor& out) {
-  binary(a, b, out, "multiply", [](auto u, auto v) { return u * v; });
+  binary(a, b, out, "multiply", [](auto u, auto v) { return u * v; }, cuda::multiply);
 }
 
 void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, double grad_scale,
                            Tensor& loss, Tensor& correct, Tensor* dlogits) {
-  check_cpu(logits, "softmax_cross_entropy", "logits");
-  check_cpu(labels, "softmax_cross_entropy", "labels");
+  check_on(logits, logits.device(), "softmax_cross_entropy", "logits");
+  check_on(labels, logits.device(), "softmax_cross_entropy", "labels");
   LOCKSTEP_CHECK(logits.rank() == 2, "softmax_cross_entropy: expected logits (N, K), got "
                                          << shape_str(logits.shape()));
   const int64_t n = logits.dim(0), k = logits.dim(1);
@@ -214,6 +226,11 @@ void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, double gr
                      correct.dtype() == DType::kI32,
                  "softmax_cross_entropy: loss/correct outputs must hold " << n << " rows");
   if (dlogits) check_same(logits, *dlogits, "softmax_cross_entropy");
+  check_on(loss, logits.device(), "softmax_cross_entropy", "loss");
+  check_on(correct, logits.device(), "softmax_cross_entropy", "correct");
+  if (dlogits) check_on(*dlogits, logits.device(), "softmax_cross_entropy", "dlogits");
+  if (logits.device() == Device::kCuda)
+    return cuda::softmax_cross_entropy(logits, labels, grad_scale, loss, correct, dlogits);
   const int32_t* pl = labels.data<int32_t>();
   double* ploss = loss.data<double>();
   int32_t* pc = correct.data<int32_t>();
@@ -247,8 +264,8 @@ void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, double gr
 }
 
 void mse(const Tensor& out, const Tensor& targets, double grad_scale, Tensor& loss, Tensor* dout) {
-  check_cpu(out, "mse", "out");
-  check_cpu(targets, "mse", "targets");
+  check_on(out, out.device(), "mse", "out");
+  check_on(targets, out.device(), "mse", "targets");
   LOCKSTEP_CHECK(out.rank() == 2, "mse: expected outputs (N, K), got " << shape_str(out.shape()));
   const int64_t n = out.dim(0), k = out.dim(1);
   LOCKSTEP_CHECK(targets.numel() == n * k && targets.dtype() == out.dtype(),
@@ -258,6 +275,9 @@ void mse(const Tensor& out, const Tensor& targets, double grad_scale, Tensor& lo
   LOCKSTEP_CHECK(loss.numel() == n && loss.dtype() == DType::kF64,
                  "mse: loss output must hold " << n << " float64 rows");
   if (dout) check_same(out, *dout, "mse");
+  check_on(loss, out.device(), "mse", "loss");
+  if (dout) check_on(*dout, out.device(), "mse", "dout");
+  if (out.device() == Device::kCuda) return cuda::mse(out, targets, grad_scale, loss, dout);
   double* ploss = loss.data<double>();
   dispatch_real(out.dtype(), "mse", [&]<class T>() {
     const T* po = out.data<T>();
@@ -277,9 +297,13 @@ void mse(const Tensor& out, const Tensor& targets, double grad_scale, Tensor& lo
 
 void sgd_step(Tensor& params, const Tensor& grads, Tensor& velocity, double lr, double momentum,
               double weight_decay, bool nesterov) {
-  check_cpu(params, "sgd_step", "params");
+  check_on(params, params.device(), "sgd_step", "params");
   check_same(params, grads, "sgd_step");
   check_same(params, velocity, "sgd_step");
+  check_on(grads, params.device(), "sgd_step", "grads");
+  check_on(velocity, params.device(), "sgd_step", "velocity");
+  if (params.device() == Device::kCuda)
+    return cuda::sgd_step(params, grads, velocity, lr, momentum, weight_decay, nesterov);
   dispatch_real(params.dtype(), "sgd_step", [&]<class T>() {
     T* w = params.data<T>();
     const T* g = grads.data<T>();
@@ -296,7 +320,8 @@ void sgd_step(Tensor& params, const Tensor& grads, Tensor& velocity, double lr, 
 }
 
 void scale(Tensor& x, double alpha) {
-  check_cpu(x, "scale", "x");
+  check_on(x, x.device(), "scale", "x");
+  if (x.device() == Device::kCuda) return cuda::scale(x, alpha);
   dispatch_real(x.dtype(), "scale", [&]<class T>() {
     T* p = x.data<T>();
     const auto a = static_cast<T>(alpha);

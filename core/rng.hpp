@@ -12,10 +12,18 @@
 #include <cstdint>
 #include <initializer_list>
 
+// Usable from CUDA kernels too: the dropout mask on a GPU is bit-identical to
+// the CPU's.
+#if defined(__CUDACC__)
+#define LOCKSTEP_HOST_DEVICE __host__ __device__
+#else
+#define LOCKSTEP_HOST_DEVICE
+#endif
+
 namespace lockstep {
 
 /// SplitMix64 finaliser: a bijective 64-bit mixer.
-constexpr uint64_t mix64(uint64_t x) {
+LOCKSTEP_HOST_DEVICE constexpr uint64_t mix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
   x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
@@ -30,7 +38,7 @@ constexpr uint64_t hash_keys(std::initializer_list<uint64_t> keys) {
 }
 
 /// Uniform float in [0, 1) from 24 random bits; counter based (key, index).
-constexpr float uniform_at(uint64_t key, uint64_t index) {
+LOCKSTEP_HOST_DEVICE constexpr float uniform_at(uint64_t key, uint64_t index) {
   return static_cast<float>(mix64(key ^ mix64(index)) >> 40) * (1.0f / 16777216.0f);
 }
 

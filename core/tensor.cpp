@@ -1,5 +1,7 @@
 #include "core/tensor.hpp"
 
+#include "core/memory.hpp"
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -54,34 +56,42 @@ std::string shape_str(const Shape& s) {
   return os.str();
 }
 
-namespace {
-constexpr size_t kAlignment = 64;
+Buffer::Buffer(size_t bytes, Device device, bool pinned)
+    : bytes_(bytes), device_(device), pinned_(pinned && device == Device::kCpu) {
+  if (device == Device::kCuda) {
+    data_ = memory::device_alloc(bytes);
+  } else {
+    data_ = pinned_ ? memory::pinned_alloc(bytes) : memory::host_alloc(bytes);
+  }
 }
 
-Buffer::Buffer(size_t bytes, Device device) : bytes_(bytes), device_(device) {
-  LOCKSTEP_CHECK(device == Device::kCpu, "buffer on device "
-                                             << to_string(device)
-                                             << ": this build of lockstep has no CUDA backend");
-  const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  data_ = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
-  if (data_ == nullptr) throw std::bad_alloc();
+void Buffer::release() noexcept {
+  if (data_ == nullptr) return;
+  if (device_ == Device::kCuda) {
+    memory::device_free(data_);
+  } else if (pinned_) {
+    memory::pinned_free(data_);
+  } else {
+    memory::host_free(data_);
+  }
+  data_ = nullptr;
 }
 
-Buffer::~Buffer() {
-  std::free(data_);
-}
+Buffer::~Buffer() { release(); }
 
 Buffer::Buffer(Buffer&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
       bytes_(std::exchange(other.bytes_, 0)),
-      device_(other.device_) {}
+      device_(other.device_),
+      pinned_(other.pinned_) {}
 
 Buffer& Buffer::operator=(Buffer&& other) noexcept {
   if (this != &other) {
-    std::free(data_);
+    release();
     data_ = std::exchange(other.data_, nullptr);
     bytes_ = std::exchange(other.bytes_, 0);
     device_ = other.device_;
+    pinned_ = other.pinned_;
   }
   return *this;
 }
@@ -95,6 +105,15 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   t.dtype_ = dtype;
   t.device_ = device;
   t.buffer_ = std::make_shared<Buffer>(static_cast<size_t>(t.numel_) * dtype_size(dtype), device);
+  return t;
+}
+
+Tensor Tensor::empty_pinned(const Shape& shape, DType dtype) {
+  Tensor t = empty({0}, dtype);
+  t.numel_ = shape_numel(shape);
+  t.shape_ = shape;
+  t.buffer_ = std::make_shared<Buffer>(static_cast<size_t>(t.numel_) * dtype_size(dtype),
+                                       Device::kCpu, /*pinned=*/true);
   return t;
 }
 
@@ -132,14 +151,16 @@ void* Tensor::raw() const {
 }
 
 void Tensor::zero() {
-  if (numel_ > 0) std::memset(raw(), 0, static_cast<size_t>(numel_) * dtype_size(dtype_));
+  memory::zero_bytes(raw(), device_ == Device::kCuda,
+                     static_cast<size_t>(numel_) * dtype_size(dtype_));
 }
 
 void Tensor::copy_from(const Tensor& src) {
   LOCKSTEP_CHECK(src.numel_ == numel_ && src.dtype_ == dtype_,
                  "tensor copy: expected " << numel_ << " " << to_string(dtype_) << " elements, got "
                                           << src.numel_ << " " << to_string(src.dtype_));
-  if (numel_ > 0) std::memmove(raw(), src.raw(), static_cast<size_t>(numel_) * dtype_size(dtype_));
+  memory::copy_bytes(raw(), device_ == Device::kCuda, src.raw(), src.device_ == Device::kCuda,
+                     static_cast<size_t>(numel_) * dtype_size(dtype_));
 }
 
 void ensure_shape(Tensor& t, const Shape& shape, DType dtype, Device device) {

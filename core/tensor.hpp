@@ -46,10 +46,11 @@ constexpr DType dtype_of<uint8_t>() {
   return DType::kU8;
 }
 
-/// Move-only owner of one allocation.
+/// Move-only owner of one allocation: host, pinned host (for asynchronous
+/// copies to a GPU), or device memory (see core/memory.hpp).
 class Buffer {
  public:
-  Buffer(size_t bytes, Device device);
+  Buffer(size_t bytes, Device device, bool pinned = false);
   ~Buffer();
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
@@ -59,11 +60,14 @@ class Buffer {
   void* data() const { return data_; }
   size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
+  bool pinned() const { return pinned_; }
 
  private:
+  void release() noexcept;
   void* data_ = nullptr;
   size_t bytes_ = 0;
   Device device_ = Device::kCpu;
+  bool pinned_ = false;
 };
 
 class Tensor {
@@ -71,6 +75,8 @@ class Tensor {
   Tensor() = default;
   /// A new, uninitialised tensor.
   static Tensor empty(const Shape& shape, DType dtype, Device device = Device::kCpu);
+  /// A new host tensor in pinned (page-locked) memory where a GPU is present.
+  static Tensor empty_pinned(const Shape& shape, DType dtype);
   /// A new tensor of zeros.
   static Tensor zeros(const Shape& shape, DType dtype, Device device = Device::kCpu);
 
@@ -101,8 +107,10 @@ class Tensor {
 
   /// Sets every byte to zero.
   void zero();
-  /// Copies the elements of `src` (same numel and dtype) into this tensor.
+  /// Copies the elements of `src` (same numel and dtype, any devices) into
+  /// this tensor; device copies run on the current CUDA stream.
   void copy_from(const Tensor& src);
+  bool pinned() const { return buffer_ && buffer_->pinned(); }
 
  private:
   std::shared_ptr<Buffer> buffer_;

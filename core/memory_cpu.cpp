@@ -1,0 +1,47 @@
+// CPU-only build of core/memory.hpp: no device memory; pinned memory is plain
+// host memory.
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "core/error.hpp"
+#include "core/memory.hpp"
+
+namespace lockstep::memory {
+
+namespace {
+constexpr size_t kAlignment = 64;
+}
+
+void* host_alloc(size_t bytes) {
+  const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  void* p = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+
+void host_free(void* p) noexcept { std::free(p); }
+
+void* pinned_alloc(size_t bytes) { return host_alloc(bytes); }
+void pinned_free(void* p) noexcept { host_free(p); }
+
+void* device_alloc(size_t /*bytes*/) {
+  throw Error("device memory requested, but this build of lockstep has no CUDA backend "
+              "(rebuild with the CUDA toolkit installed, or use --device cpu)");
+}
+void device_free(void* /*p*/) noexcept {}
+
+void copy_bytes(void* dst, bool dst_device, const void* src, bool src_device, size_t bytes) {
+  LOCKSTEP_CHECK(!dst_device && !src_device, "device copy in a build without CUDA");
+  if (bytes) std::memmove(dst, src, bytes);
+}
+
+void zero_bytes(void* dst, bool device, size_t bytes) {
+  LOCKSTEP_CHECK(!device, "device memset in a build without CUDA");
+  if (bytes) std::memset(dst, 0, bytes);
+}
+
+bool cuda_available() { return false; }
+
+}  // namespace lockstep::memory
