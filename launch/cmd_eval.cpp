@@ -8,6 +8,8 @@
 #include <iostream>
 
 #include "comm/mpi.hpp"
+#include "comm/placement.hpp"
+#include "core/device.hpp"
 #include "io/model_file.hpp"
 #include "launch/commands.hpp"
 #include "launch/options.hpp"
@@ -28,7 +30,9 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
       "features", po::value<std::string>(), "features dataset name [the model's data.features]")(
       "labels", po::value<std::string>(), "labels dataset name [the model's data.labels]")(
       "batch-size", po::value<int64_t>()->default_value(1000), "batch size per rank")(
-      "threads", po::value<int>()->default_value(0), "CPU threads per rank; 0: automatic");
+      "threads", po::value<int>()->default_value(0), "CPU threads per rank; 0: automatic")(
+      "device", po::value<std::string>()->default_value("auto"), "auto, cpu or cuda")(
+      "allow-shared-gpu", "allow more ranks than GPUs on a host");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -44,6 +48,16 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
         "eval: expected --model FILE and --data FILE (see lockstep eval --help)");
   comm::MpiCommunicator comm;
   configure_threads(vm["threads"].as<int>(), mpi.local_size());
+  comm::DeviceRequest request = comm::DeviceRequest::kAuto;
+  comm::check_on_all_ranks(comm, [&] {
+    request = comm::parse_device_request(vm["device"].as<std::string>());
+  });
+  const comm::Placement place =
+      comm::place_rank(mpi, comm, request, vm.count("allow-shared-gpu") > 0);
+  if (place.gpu) {
+    comm::check_on_all_ranks(
+        comm, [&] { device::select(place.device, device::Precision::kFp32); });
+  }
 
   const std::string model_path = vm["model"].as<std::string>();
   std::unique_ptr<Model> model;
@@ -51,7 +65,7 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
   ConfigValues config;
   comm::check_on_all_ranks(comm, [&] {
     saved = io::load_model(model_path);
-    model = trainer::restore(saved, model_path);
+    model = trainer::restore(saved, model_path, place.gpu ? Device::kCuda : Device::kCpu);
     config = parse_config_text(saved.config);
   });
   // The data is normalised exactly as in training.

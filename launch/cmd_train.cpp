@@ -13,6 +13,9 @@
 #include <thread>
 
 #include "comm/mpi.hpp"
+#include "comm/nccl.hpp"
+#include "comm/placement.hpp"
+#include "core/device.hpp"
 #include "core/threads.hpp"
 #include "io/model_file.hpp"
 #include "launch/commands.hpp"
@@ -48,7 +51,7 @@ std::string default_run_name() {
 int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   ConfigValues values;
   if (!parse_train_args(argc, argv, values)) return 0;
-  comm::MpiCommunicator comm;
+  comm::MpiCommunicator comm;  // host collectives, data, bootstrap
   const bool root = comm.rank() == 0;
 
   // Every rank must run the same configuration (before any data-path collective).
@@ -56,6 +59,18 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   comm::check_on_all_ranks(comm, [&] { cfg = to_run_config(values); });
   comm::check_same_across_ranks(comm, comm::fnv1a(to_ini(values)), "the training configuration");
   configure_threads(cfg.threads, mpi.local_size());
+  const comm::Placement place = comm::place_rank(mpi, comm, comm::parse_device_request(cfg.device),
+                                                 cfg.allow_shared_gpu);
+  const std::string placements = comm::gather_placements(comm, place);
+  std::unique_ptr<comm::Communicator> nccl;
+  if (place.gpu) {
+    comm::check_on_all_ranks(comm, [&] {
+      device::select(place.device, device::parse_precision(cfg.precision));
+    });
+    nccl = comm::make_nccl_communicator(comm);
+  }
+  comm::Communicator& grad_comm = nccl ? *nccl : static_cast<comm::Communicator&>(comm);
+  const Device model_device = place.gpu ? Device::kCuda : Device::kCpu;
 
   trainer::ShardedData train_data(cfg.train_data, comm);
   std::unique_ptr<trainer::ShardedData> test_data;
@@ -75,7 +90,7 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
 
   std::unique_ptr<Model> model;
   comm::check_on_all_ranks(comm, [&] {
-    model = std::make_unique<Model>(cfg.layers, info.sample_shape);
+    model = std::make_unique<Model>(cfg.layers, info.sample_shape, DType::kF32, model_device);
     LOCKSTEP_CHECK(model->output_shape().size() == 1,
                    "model.layers: expected the last layer to give a vector of outputs, it gives "
                        << shape_str(model->output_shape()));
@@ -108,7 +123,7 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
 
   model->init_params(cfg.train.seed, cfg.init);
   Sgd sgd(model->params(), {cfg.momentum, cfg.nesterov, cfg.weight_decay});
-  trainer::Trainer trainer(comm, *model, Loss(cfg.loss), sgd, LrSchedule(sched), cfg.train);
+  trainer::Trainer trainer(grad_comm, *model, Loss(cfg.loss), sgd, LrSchedule(sched), cfg.train);
   trainer.broadcast_parameters();
 
   // Run directory: named by rank 0, written by rank 0.
@@ -133,8 +148,15 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
 
   if (root) {
     const int64_t global_batch = cfg.train.batch_size * comm.size();
-    std::printf("lockstep train: %d rank(s) on cpu, %d BLAS thread(s) per rank\n", comm.size(),
-                cpu_threads());
+    if (place.gpu) {
+      std::printf("lockstep train: %d rank(s) on GPUs (%s, %s), gradients all-reduced with %s\n",
+                  comm.size(), cfg.precision.c_str(), values.at("dist.device").c_str(),
+                  grad_comm.backend().c_str());
+    } else {
+      std::printf("lockstep train: %d rank(s) on cpu, %d BLAS thread(s) per rank, %s all-reduce\n",
+                  comm.size(), cpu_threads(), grad_comm.backend().c_str());
+    }
+    std::fputs(placements.c_str(), stdout);
     std::printf("  data   %s: %lld samples %s %s, %lld per rank%s\n", info.path.c_str(),
                 static_cast<long long>(train_data.num_rows()), shape_str(info.sample_shape).c_str(),
                 to_string(info.feature_type), static_cast<long long>(train_data.local_rows()),

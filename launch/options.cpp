@@ -2,6 +2,9 @@
 
 #include <boost/program_options.hpp>
 
+#include "comm/placement.hpp"
+#include "core/device.hpp"
+
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -39,6 +42,9 @@ const std::vector<KeyInfo>& config_keys() {
       {"optim.min_lr", "0", "cosine: final learning rate"},
       {"optim.step_epochs", "10", "step: epochs between decays"},
       {"optim.gamma", "0.1", "step: decay factor"},
+      {"dist.device", "auto", "auto (a GPU per rank when every rank sees one), cpu or cuda"},
+      {"dist.precision", "fp32", "GPU matrix multiplies: fp32 or tf32 (tensor cores)"},
+      {"dist.allow_shared_gpu", "false", "allow more ranks than GPUs on a host (testing)"},
       {"dist.threads", "0", "CPU threads per rank; 0: cores on the host / ranks on the host"},
       {"dist.bucket_mb", "25", "gradient all-reduce bucket size in MB"},
       {"log.dir", "runs", "folder for run directories"},
@@ -244,6 +250,11 @@ RunConfig to_run_config(const ConfigValues& v) {
     throw Error("optim.gamma: expected a number > 0, got '" + v.at("optim.gamma") + "'");
 
   c.threads = static_cast<int>(to_int("dist.threads", v.at("dist.threads"), 0));
+  c.device = v.at("dist.device");
+  comm::parse_device_request(c.device);  // validates
+  c.precision = v.at("dist.precision");
+  device::parse_precision(c.precision);  // validates
+  c.allow_shared_gpu = to_bool("dist.allow_shared_gpu", v.at("dist.allow_shared_gpu"));
   const double bucket_mb = to_double("dist.bucket_mb", v.at("dist.bucket_mb"));
   if (!(bucket_mb > 0))
     throw Error("dist.bucket_mb: expected a number > 0, got '" + v.at("dist.bucket_mb") + "'");

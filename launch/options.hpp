@@ -56,6 +56,9 @@ struct RunConfig {
   double warmup_epochs = 0.0;
   // dist / log
   int threads = 0;  // 0: cores / local ranks
+  std::string device = "auto";      // auto | cpu | cuda
+  std::string precision = "fp32";   // fp32 | tf32 (GPU GEMMs)
+  bool allow_shared_gpu = false;    // several ranks on one GPU (tests)
   std::string log_dir;
   std::string run_name;
 };

@@ -12,13 +12,16 @@ io::SavedModel snapshot(const Model& model, LossKind loss, const std::string& co
   s.num_outputs = shape_numel(model.output_shape());
   s.config = config;
   for (const ParamInfo& p : model.layout()) s.layout.push_back({p.name, p.shape, p.offset});
-  const float* w = model.params().data<float>();
+  Tensor host = Tensor::empty(model.params().shape(), DType::kF32);
+  host.copy_from(model.params());  // from the GPU when the model lives there
+  const float* w = host.data<float>();
   s.parameters.assign(w, w + model.num_params());
   return s;
 }
 
-std::unique_ptr<Model> restore(const io::SavedModel& saved, const std::string& path) {
-  auto model = std::make_unique<Model>(saved.layers, saved.input_shape);
+std::unique_ptr<Model> restore(const io::SavedModel& saved, const std::string& path,
+                               Device device) {
+  auto model = std::make_unique<Model>(saved.layers, saved.input_shape, DType::kF32, device);
   const auto& layout = model->layout();
   LOCKSTEP_CHECK(static_cast<int64_t>(saved.parameters.size()) == model->num_params(),
                  "model file '" << path << "': the layers '" << saved.layers << "' need "
@@ -36,7 +39,9 @@ std::unique_ptr<Model> restore(const io::SavedModel& saved, const std::string& p
                                   << shape_str(b.shape) << " at " << b.offset << ", expected "
                                   << a.name << " " << shape_str(a.shape) << " at " << a.offset);
   }
-  std::copy(saved.parameters.begin(), saved.parameters.end(), model->params().data<float>());
+  Tensor host = Tensor::empty(model->params().shape(), DType::kF32);
+  std::copy(saved.parameters.begin(), saved.parameters.end(), host.data<float>());
+  model->params().copy_from(host);
   return model;
 }
 

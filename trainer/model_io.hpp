@@ -15,6 +15,7 @@ io::SavedModel snapshot(const Model& model, LossKind loss, const std::string& co
 
 /// Rebuilds the model a file describes and loads its parameters; checks that
 /// the file's layout is exactly the one the layers give (names, shapes, offsets).
-std::unique_ptr<Model> restore(const io::SavedModel& saved, const std::string& path);
+std::unique_ptr<Model> restore(const io::SavedModel& saved, const std::string& path,
+                               Device device = Device::kCpu);
 
 }  // namespace lockstep::trainer

@@ -14,6 +14,15 @@ std::span<float> slab_span(Tensor& t) {
   return {t.data<float>(), static_cast<size_t>(t.numel())};
 }
 
+// `t` on `device`: itself when already there, else copied into `staging`
+// (asynchronously from pinned memory on the current stream).
+const Tensor& on_device(const Tensor& t, Tensor& staging, Device device) {
+  if (t.device() == device) return t;
+  ensure_shape(staging, t.shape(), t.dtype(), device);
+  staging.copy_from(t);
+  return staging;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -39,15 +48,15 @@ EvalResult evaluate(comm::Communicator& comm, Model& model, Loss& loss, const Sh
   LOCKSTEP_CHECK(batch_size > 0, "evaluation batch size: expected > 0, got " << batch_size);
   double loss_sum = 0.0;
   int64_t correct = 0, rows = 0;
-  Tensor x, y;
+  Tensor x, y, x_dev, y_dev;
   std::vector<int64_t> idx;
   for (int64_t begin = 0; begin < data.local_rows(); begin += batch_size) {
     const int64_t end = std::min(data.local_rows(), begin + batch_size);
     idx.resize(static_cast<size_t>(end - begin));
     for (int64_t i = begin; i < end; ++i) idx[static_cast<size_t>(i - begin)] = i;
     data.fill(idx, x, y);
-    const Tensor out = model.forward(x, RunContext{Mode::kEval, 0});
-    const LossSums s = loss.compute(out, y, end - begin, nullptr);
+    const Tensor out = model.forward(on_device(x, x_dev, model.device()), RunContext{Mode::kEval, 0});
+    const LossSums s = loss.compute(out, on_device(y, y_dev, model.device()), end - begin, nullptr);
     loss_sum += s.loss;
     correct += s.correct;
     rows += s.rows;
@@ -84,7 +93,9 @@ void Trainer::broadcast_parameters() {
   comm_.broadcast(slab_span(model_.params()), 0);
 }
 
-LossSums Trainer::step(const Tensor& x, const Tensor& y) {
+LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
+  const Tensor& x = on_device(x_in, x_dev_, model_.device());
+  const Tensor& y = on_device(y_in, y_dev_, model_.device());
   model_.zero_grad();
   const RunContext ctx{Mode::kTrain, hash_keys({options_.seed, static_cast<uint64_t>(step_),
                                                 static_cast<uint64_t>(comm_.rank())})};

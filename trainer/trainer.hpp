@@ -58,8 +58,9 @@ class Trainer {
   /// Copies rank 0's parameters to every rank (collective).
   void broadcast_parameters();
 
-  /// One step on this rank's batch (x, y); every rank must call it with a
-  /// batch of the same size. Returns this rank's loss sums for the batch.
+  /// One step on this rank's batch (x, y), host or device tensors (copied to
+  /// the model's device when needed); every rank must call it with a batch of
+  /// the same size. Returns this rank's loss sums for the batch.
   LossSums step(const Tensor& x, const Tensor& y);
 
   /// Trains options.epochs epochs over `train`; evaluates `test` after each
@@ -79,7 +80,8 @@ class Trainer {
   TrainOptions options_;
   comm::Reducer reducer_;
   Tensor dout_;
-  Tensor x_, y_;  // batch buffers
+  Tensor x_, y_;          // host batch buffers
+  Tensor x_dev_, y_dev_;  // the batch on the model's device
   int64_t step_ = 0;
 };
 
