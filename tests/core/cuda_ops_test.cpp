@@ -1,0 +1,229 @@
+// Every CUDA op against its CPU reference on fresh random inputs, forward and
+// backward, plus a whole-model training step CPU vs GPU. Skips cleanly when no
+// GPU is visible (as in CI); runs for real on the GPU machine.
+//
+// Tolerances (|gpu - cpu| <= atol + rtol * |cpu|): float32 kernels
+// atol 1e-5, rtol 1e-4; TF32 GEMM (10-bit mantissa inputs) atol 1e-2, rtol 1e-2.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+
+#include "comm/mpi.hpp"
+#include "core/device.hpp"
+#include "core/layers.hpp"
+#include "core/loss.hpp"
+#include "core/model.hpp"
+#include "core/ops.hpp"
+#include "core/optimizer.hpp"
+#include "core/rng.hpp"
+#include "trainer/trainer.hpp"
+
+namespace lockstep {
+namespace {
+
+class Cuda : public testing::Test {
+ protected:
+  void SetUp() override {
+    if (device::count() == 0) GTEST_SKIP() << "no GPU visible";
+    device::select(0, device::Precision::kFp32);
+  }
+};
+
+Tensor random_host(const Shape& s, uint64_t seed, float scale = 1.0f) {
+  Tensor t = Tensor::empty(s, DType::kF32);
+  Rng rng(seed);
+  for (int64_t i = 0; i < t.numel(); ++i)
+    t.data<float>()[i] = scale * static_cast<float>(2.0 * rng.uniform() - 1.0);
+  return t;
+}
+
+Tensor to_gpu(const Tensor& h) {
+  Tensor d = Tensor::empty(h.shape(), h.dtype(), Device::kCuda);
+  d.copy_from(h);
+  return d;
+}
+
+Tensor to_host(const Tensor& d) {
+  Tensor h = Tensor::empty(d.shape(), d.dtype());
+  h.copy_from(d);
+  return h;
+}
+
+void expect_close(const Tensor& cpu, const Tensor& gpu, double atol, double rtol,
+                  const std::string& what) {
+  const Tensor g = to_host(gpu);
+  ASSERT_EQ(cpu.numel(), g.numel()) << what;
+  int bad = 0;
+  for (int64_t i = 0; i < cpu.numel() && bad < 5; ++i) {
+    double a = 0, b = 0;
+    if (cpu.dtype() == DType::kF32) {
+      a = cpu.data<float>()[i];
+      b = g.data<float>()[i];
+    } else if (cpu.dtype() == DType::kF64) {
+      a = cpu.data<double>()[i];
+      b = g.data<double>()[i];
+    } else {
+      a = cpu.data<int32_t>()[i];
+      b = g.data<int32_t>()[i];
+    }
+    if (!(std::abs(a - b) <= atol + rtol * std::abs(a))) {
+      ADD_FAILURE() << what << "[" << i << "]: cpu " << a << " gpu " << b;
+      ++bad;
+    }
+  }
+}
+
+constexpr double kAtol = 1e-5, kRtol = 1e-4;
+
+TEST_F(Cuda, GemmAllTransposesFp32AndTf32) {
+  for (int ta = 0; ta < 2; ++ta) {
+    for (int tb = 0; tb < 2; ++tb) {
+      const int64_t m = 37, n = 53, k = 129;
+      Tensor a = random_host(ta ? Shape{k, m} : Shape{m, k}, 1 + ta);
+      Tensor b = random_host(tb ? Shape{n, k} : Shape{k, n}, 3 + tb);
+      Tensor c = random_host({m, n}, 5);
+      Tensor cd = to_gpu(c);
+      ops::gemm(ta, tb, 0.5, a, b, 0.25, c);
+      Tensor ad = to_gpu(a), bd = to_gpu(b);
+      ops::gemm(ta, tb, 0.5, ad, bd, 0.25, cd);
+      expect_close(c, cd, 1e-4, kRtol, "gemm fp32 ta=" + std::to_string(ta) + " tb=" + std::to_string(tb));
+    }
+  }
+  device::select(0, device::Precision::kTf32);
+  Tensor a = random_host({64, 256}, 7), b = random_host({256, 32}, 8);
+  Tensor c = Tensor::zeros({64, 32}, DType::kF32);
+  Tensor cd = to_gpu(c), ad = to_gpu(a), bd = to_gpu(b);
+  ops::gemm(false, false, 1.0, a, b, 0.0, c);
+  ops::gemm(false, false, 1.0, ad, bd, 0.0, cd);
+  expect_close(c, cd, 1e-2, 1e-2, "gemm tf32");
+  device::select(0, device::Precision::kFp32);
+}
+
+TEST_F(Cuda, BiasAndColumnSums) {
+  Tensor y = random_host({33, 70}, 1), b = random_host({70}, 2);
+  Tensor yd = to_gpu(y), bd = to_gpu(b);
+  ops::add_row_bias(y, b);
+  ops::add_row_bias(yd, bd);
+  expect_close(y, yd, kAtol, kRtol, "add_row_bias");
+  Tensor db = random_host({70}, 3), dbd = to_gpu(db);
+  ops::acc_column_sums(y, db);
+  ops::acc_column_sums(yd, dbd);
+  expect_close(db, dbd, 1e-4, kRtol, "acc_column_sums");
+}
+
+TEST_F(Cuda, ActivationsForwardAndBackward) {
+  using Fwd = void (*)(const Tensor&, Tensor&);
+  using Bwd = void (*)(const Tensor&, const Tensor&, Tensor&);
+  const struct {
+    const char* name;
+    Fwd fwd;
+    Bwd bwd;
+    bool saves_input;
+  } acts[] = {{"relu", ops::relu_forward, ops::relu_backward, true},
+              {"sigmoid", ops::sigmoid_forward, ops::sigmoid_backward, false},
+              {"tanh", ops::tanh_forward, ops::tanh_backward, false}};
+  for (const auto& act : acts) {
+    Tensor x = random_host({17, 301}, 11, 6.0f), dy = random_host({17, 301}, 12);
+    Tensor y = Tensor::empty(x.shape(), DType::kF32), dx = Tensor::empty(x.shape(), DType::kF32);
+    Tensor xd = to_gpu(x), dyd = to_gpu(dy);
+    Tensor yd = Tensor::empty(x.shape(), DType::kF32, Device::kCuda);
+    Tensor dxd = Tensor::empty(x.shape(), DType::kF32, Device::kCuda);
+    act.fwd(x, y);
+    act.fwd(xd, yd);
+    expect_close(y, yd, kAtol, kRtol, std::string(act.name) + " forward");
+    act.bwd(act.saves_input ? x : y, dy, dx);
+    act.bwd(act.saves_input ? xd : yd, dyd, dxd);
+    expect_close(dx, dxd, kAtol, kRtol, std::string(act.name) + " backward");
+  }
+}
+
+TEST_F(Cuda, DropoutMaskIsBitIdentical) {
+  Tensor x = random_host({9, 1000}, 21);
+  Tensor m = Tensor::empty(x.shape(), DType::kF32), y = Tensor::empty(x.shape(), DType::kF32);
+  Tensor xd = to_gpu(x);
+  Tensor md = Tensor::empty(x.shape(), DType::kF32, Device::kCuda);
+  Tensor yd = Tensor::empty(x.shape(), DType::kF32, Device::kCuda);
+  ops::dropout_forward(x, 0.3, 777, m, y);
+  ops::dropout_forward(xd, 0.3, 777, md, yd);
+  expect_close(m, md, 0, 0, "dropout mask");
+  expect_close(y, yd, 0, 0, "dropout output");
+  Tensor dy = random_host(x.shape(), 22), dx = Tensor::empty(x.shape(), DType::kF32);
+  Tensor dyd = to_gpu(dy), dxd = Tensor::empty(x.shape(), DType::kF32, Device::kCuda);
+  ops::multiply(dy, m, dx);
+  ops::multiply(dyd, md, dxd);
+  expect_close(dx, dxd, 0, 0, "dropout backward");
+}
+
+TEST_F(Cuda, LossesAndGradients) {
+  const int64_t n = 50, k = 13;
+  Tensor z = random_host({n, k}, 31, 5.0f);
+  Tensor labels = Tensor::empty({n}, DType::kI32);
+  for (int64_t i = 0; i < n; ++i) labels.data<int32_t>()[i] = static_cast<int32_t>((i * 7) % k);
+  Loss cpu(LossKind::kCrossEntropy), gpu(LossKind::kCrossEntropy);
+  Tensor dz = Tensor::empty(z.shape(), DType::kF32);
+  Tensor dzd = Tensor::empty(z.shape(), DType::kF32, Device::kCuda);
+  const LossSums a = cpu.compute(z, labels, 64, &dz);
+  const LossSums b = gpu.compute(to_gpu(z), to_gpu(labels), 64, &dzd);
+  EXPECT_NEAR(a.loss, b.loss, 1e-6 * std::abs(a.loss));
+  EXPECT_EQ(a.correct, b.correct);
+  expect_close(dz, dzd, 1e-7, kRtol, "cross-entropy gradient");
+  labels.data<int32_t>()[3] = 99;
+  EXPECT_THROW(gpu.compute(to_gpu(z), to_gpu(labels), 64, nullptr), Error);
+
+  Tensor t = random_host({n, k}, 32);
+  Loss mc(LossKind::kMse), mg(LossKind::kMse);
+  const LossSums c = mc.compute(z, t, n, &dz);
+  const LossSums d = mg.compute(to_gpu(z), to_gpu(t), n, &dzd);
+  EXPECT_NEAR(c.loss, d.loss, 1e-6 * std::abs(c.loss));
+  expect_close(dz, dzd, 1e-7, kRtol, "mse gradient");
+}
+
+TEST_F(Cuda, SgdStepAndScale) {
+  for (bool nesterov : {false, true}) {
+    Tensor w = random_host({10007}, 41), g = random_host({10007}, 42);
+    Tensor wd = to_gpu(w), gd = to_gpu(g);
+    Sgd a(w, {0.9, nesterov, 1e-3}), b(wd, {0.9, nesterov, 1e-3});
+    for (int s = 0; s < 3; ++s) {
+      a.step(w, g, 0.1);
+      b.step(wd, gd, 0.1);
+    }
+    expect_close(w, wd, kAtol, kRtol, nesterov ? "sgd nesterov" : "sgd");
+  }
+  Tensor x = random_host({999}, 43), xd = to_gpu(x);
+  ops::scale(x, -0.5);
+  ops::scale(xd, -0.5);
+  expect_close(x, xd, 0, 0, "scale");
+}
+
+// One training step of a whole model on the CPU and on the GPU from the same
+// initial parameters and batch: forward, loss, backward, SGD update.
+TEST_F(Cuda, WholeModelStepMatchesCpu) {
+  comm::MpiCommunicator self(MPI_COMM_SELF);
+  const char* layers = "dense(64), relu, dropout(0.25), dense(32), tanh, dense(16), sigmoid, dense(10)";
+  Model cpu_model(layers, {3, 8, 8});
+  Model gpu_model(layers, {3, 8, 8}, DType::kF32, Device::kCuda);
+  cpu_model.init_params(5, InitScheme::kHe);
+  gpu_model.init_params(5, InitScheme::kHe);
+  expect_close(cpu_model.params(), gpu_model.params(), 0, 0, "initial parameters");
+  Sgd cpu_sgd(cpu_model.params(), {0.9, true, 5e-4});
+  Sgd gpu_sgd(gpu_model.params(), {0.9, true, 5e-4});
+  const ScheduleOptions sched{ScheduleKind::kConstant, 0.05, 10, 0, 0.0, 1, 0.1};
+  const trainer::TrainOptions opts{1, 32, 32, 9, true, 100, "off", 1 << 20};
+  trainer::Trainer ct(self, cpu_model, Loss(LossKind::kCrossEntropy), cpu_sgd, LrSchedule(sched), opts);
+  trainer::Trainer gt(self, gpu_model, Loss(LossKind::kCrossEntropy), gpu_sgd, LrSchedule(sched), opts);
+  Tensor x = random_host({32, 3, 8, 8}, 51);
+  Tensor y = Tensor::empty({32}, DType::kI32);
+  for (int i = 0; i < 32; ++i) y.data<int32_t>()[i] = i % 10;
+  for (int step = 0; step < 3; ++step) {
+    const LossSums a = ct.step(x, y);
+    const LossSums b = gt.step(x, y);  // host batch: copied to the GPU by the trainer
+    EXPECT_NEAR(a.loss, b.loss, 1e-4 * std::abs(a.loss)) << "step " << step;
+  }
+  expect_close(cpu_model.grads(), gpu_model.grads(), 1e-5, 1e-3, "gradients after 3 steps");
+  expect_close(cpu_model.params(), gpu_model.params(), 1e-5, 1e-3, "parameters after 3 steps");
+}
+
+}  // namespace
+}  // namespace lockstep
