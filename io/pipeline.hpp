@@ -4,7 +4,8 @@
 // the current step runs, so a step does not wait for input when the disk keeps
 // up. Two modes, chosen from the shard size and the memory bound:
 //
-// - kMemory: the shard fits in `memory_bytes` (or the bound is 0 = unlimited).
+// - kMemory: the shard plus the batch slots fit in `memory_bytes` (or the
+//   bound is 0 = unlimited).
 //   It is read once with hyperslab reads and kept in memory; the epoch order is
 //   exactly ShardSampler::epoch_order (so results match io::ShardSampler).
 // - kStream: the shard is larger than the bound. It is read in contiguous
@@ -16,6 +17,7 @@
 // Memory bound and prefetch depth are options. The time next() blocks is
 // accumulated (wait_seconds) so the trainer can report input stalls.
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 
@@ -29,7 +31,7 @@ struct PipelineOptions {
   int64_t batch_size = 128;   // per rank
   uint64_t seed = 0;
   bool shuffle = true;
-  size_t memory_bytes = 0;    // 0: no bound (kMemory); else the bound for the shard data
+  size_t memory_bytes = 0;    // 0: no bound (kMemory); else the bound for resident_bytes()
   int prefetch = 2;           // batches assembled ahead of the consumer (>= 1)
 };
 
@@ -44,18 +46,31 @@ struct HostBatch {
 
 class BatchPipeline {
  public:
-  /// `rows`: this rank's shard of the file (see shard_range); `steps` the
-  /// number of batches per epoch (equal on all ranks, from ShardSampler).
-  BatchPipeline(const DatasetSpec& spec, RowRange rows, const Normalization& norm,
-                PipelineOptions options, int64_t steps_per_epoch, int rank);
-  ~BatchPipeline();  // stops and joins the thread
+  /// Trains on the first `num_rows` rows of the file (normally all N of them;
+  /// at most N), sharded exactly like ShardSampler(num_rows, world, rank,
+  /// options.batch_size, options.seed, options.shuffle): the same shard, the
+  /// same steps per epoch on every rank. Checks the schema, the normalisation
+  /// and the options here; in kMemory mode the shard is also loaded here.
+  BatchPipeline(const DatasetSpec& spec, int64_t num_rows, int world, int rank,
+                const Normalization& norm, PipelineOptions options);
+  ~BatchPipeline();  // stops and joins the thread (also in the middle of an epoch)
   BatchPipeline(const BatchPipeline&) = delete;
   BatchPipeline& operator=(const BatchPipeline&) = delete;
 
   PipelineMode mode() const;
-  /// Starts producing the batches of `epoch` (call once per epoch, in order).
+  /// This rank's rows of the file (shard_range) and full batches per epoch.
+  RowRange shard() const;
+  int64_t steps_per_epoch() const;
+  /// Bytes this pipeline holds for data: the shard (kMemory) or the shuffle
+  /// buffer (kStream), plus the batch slots. At most memory_bytes when that
+  /// is > 0. HDF5's chunk cache (one chunk per dataset) is not counted.
+  size_t resident_bytes() const;
+
+  /// Starts producing the batches of `epoch`: epochs must increase (resuming
+  /// at any epoch is fine). Batches of an unfinished previous epoch are dropped.
   void start_epoch(int64_t epoch);
-  /// The next batch of the current epoch; blocks until it is ready. The batch
+  /// The next batch of the current epoch (at most steps_per_epoch() per
+  /// epoch); blocks until it is ready. The batch
   /// stays valid until the call after next (two batches may be in use: one
   /// being copied to the device while the next is prepared). Rethrows any
   /// error of the background thread (e.g. a read failure) with its message.

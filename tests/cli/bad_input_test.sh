@@ -71,6 +71,11 @@ expect_fail malformed_config 2 2 "malformed.ini" -- train --config "$work/malfor
 printf '[optim]\nlearning_rate = 0.1\n' > "$work/unknown.ini"
 expect_fail unknown_key_in_file 2 2 "unknown.ini.*optim.learning_rate" -- train --config "$work/unknown.ini"
 expect_fail global_batch_not_divisible 2 2 "global_batch_size.*multiple" -- "${t[@]}" --train.global_batch_size 9
+expect_fail bad_device 2 2 "dist.device: expected auto, cpu or cuda, got 'tpu'" -- "${t[@]}" --dist.device tpu
+if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
+  expect_fail cuda_without_gpu 2 2 "dist.device = cuda, but (no GPU is visible|this build)" -- "${t[@]}" --dist.device cuda
+fi
+expect_fail bad_precision 2 2 "dist.precision: expected fp32 or tf32" -- "${t[@]}" --dist.precision fp16
 expect_fail eval_missing_model 2 2 "nope.h5" -- eval --model "$work/nope.h5" --data "$work/good.h5"
 expect_fail eval_dataset_not_model 2 2 "good.h5.*(model/1|lockstep_format)" -- eval --model "$work/good.h5" --data "$work/good.h5"
 
