@@ -5,6 +5,7 @@
 #include <cctype>
 #include <sstream>
 
+#include "core/conv.hpp"
 #include "core/ops.hpp"
 #include "core/rng.hpp"
 
@@ -288,7 +289,9 @@ std::unique_ptr<Layer> make_layer(const std::string& token) {
     expect_args(1, 1);
     return std::make_unique<Dropout>(parse_number(token, args[0]));
   }
-  LOCKSTEP_FAIL("unknown layer '" << token << "'; known layers: " << kKnownLayers);
+  if (auto conv = make_conv_layer(name, args, token)) return conv;
+  LOCKSTEP_FAIL("unknown layer '" << token << "'; known layers: " << kKnownLayers << ", "
+                                  << kConvLayers);
 }
 
 }  // namespace lockstep

@@ -84,9 +84,8 @@ class Normaliser {
       LOCKSTEP_CHECK(std::isfinite(s) && s != 0.0,
                      "normalisation: std " << s << " is invalid; expected a finite non-zero value");
     }
-    const double scale = norm.scale >= 0
-                             ? norm.scale
-                             : (info.feature_type == FeatureType::kUint8 ? 1.0 / 255 : 1.0);
+    const double scale =
+        norm.scale >= 0 ? norm.scale : (info.feature_type == FeatureType::kUint8 ? 1.0 / 255 : 1.0);
     for (size_t c = 0; c < static_cast<size_t>(channels); ++c) {
       const double mean = norm.mean.size() == 1 ? norm.mean[0] : norm.mean[c];
       const double sd = norm.std.size() == 1 ? norm.std[0] : norm.std[c];
@@ -163,16 +162,13 @@ class RowReader {
   RowReader(const DatasetSpec& spec, const DatasetInfo& expected)
       : where_("dataset file '" + spec.path + "'"), spec_(spec), info_(expected) {
     const DatasetInfo found = probe_dataset(spec);  // the schema checks and their messages
-    LOCKSTEP_CHECK(found.num_samples == expected.num_samples &&
-                       found.sample_shape == expected.sample_shape &&
-                       found.feature_type == expected.feature_type &&
-                       found.label_kind == expected.label_kind &&
-                       found.target_dim == expected.target_dim,
-                   where_ << ": changed since the pipeline was created: now "
-                          << found.num_samples << " samples of shape "
-                          << h5::shape_string(found.sample_shape) << "; expected "
-                          << expected.num_samples << " of shape "
-                          << h5::shape_string(expected.sample_shape));
+    LOCKSTEP_CHECK(
+        found.num_samples == expected.num_samples && found.sample_shape == expected.sample_shape &&
+            found.feature_type == expected.feature_type &&
+            found.label_kind == expected.label_kind && found.target_dim == expected.target_dim,
+        where_ << ": changed since the pipeline was created: now " << found.num_samples
+               << " samples of shape " << h5::shape_string(found.sample_shape) << "; expected "
+               << expected.num_samples << " of shape " << h5::shape_string(expected.sample_shape));
     file_ = h5::File{h5::open_read_only(spec.path, where_)};
     features_ = open_cached(file_.get(), spec.features);
     labels_ = open_cached(file_.get(), spec.labels);
@@ -222,9 +218,7 @@ struct RowStore {
     if (info.label_kind == LabelKind::kClassIds) ids.resize(n);
     if (info.label_kind == LabelKind::kTargets) targets.resize(n * labels);
   }
-  size_t bytes() const {
-    return u8.size() + 4 * (f32.size() + ids.size() + targets.size());
-  }
+  size_t bytes() const { return u8.size() + 4 * (f32.size() + ids.size() + targets.size()); }
   void* features_at(int64_t row) {
     const auto i = static_cast<size_t>(row * sample);
     return u8.empty() ? static_cast<void*>(f32.data() + i) : static_cast<void*>(u8.data() + i);
@@ -358,9 +352,9 @@ BatchPipeline::Impl::Impl(const DatasetSpec& spec_in, int64_t num_rows, int worl
     const size_t need = batch_bytes + 2 * static_cast<size_t>(b) * row_bytes;
     LOCKSTEP_CHECK(bound >= need, "dataset file '"
                                       << spec.path << "': memory bound " << bound
-                                      << " bytes is too small to stream the shard ("
-                                      << shard_bytes << " bytes): " << num_slots
-                                      << " batch slots need " << batch_bytes
+                                      << " bytes is too small to stream the shard (" << shard_bytes
+                                      << " bytes): " << num_slots << " batch slots need "
+                                      << batch_bytes
                                       << " and the shuffle buffer at least 2 batches; expected "
                                          "memory_bytes >= "
                                       << need);
@@ -466,7 +460,8 @@ void BatchPipeline::Impl::begin_epoch(int64_t e) {
     size_t first = 0;
     while (pieces[first].end <= shift) ++first;
     ranges.push_back({shift, pieces[first].end});
-    for (size_t i = 1; i < pieces.size(); ++i) ranges.push_back(pieces[(first + i) % pieces.size()]);
+    for (size_t i = 1; i < pieces.size(); ++i)
+      ranges.push_back(pieces[(first + i) % pieces.size()]);
     if (shift > pieces[first].begin) ranges.push_back({pieces[first].begin, shift});
   }
   next_range = 0;
@@ -512,13 +507,15 @@ void BatchPipeline::Impl::fill(HostBatch& batch, int64_t step) {
       if (head == count) {
         head = count = 0;
         refill(true);
+        LOCKSTEP_CHECK(count > 0, "pipeline: internal error: no rows left to read in epoch");
       }
       store->emit(head++, normaliser, batch, i);
     }
     return;
   }
   refill(count < b);  // whole pieces; a partial one only when a batch would not be there
-  LOCKSTEP_CHECK(count >= b, "pipeline: internal error: " << count << " rows buffered for a batch of "
+  LOCKSTEP_CHECK(count >= b, "pipeline: internal error: " << count
+                                                          << " rows buffered for a batch of "
                                                           << b);  // n >= steps * b rows per epoch
   for (int64_t i = 0; i < b; ++i) {
     const auto j = static_cast<int64_t>(draw.below(static_cast<uint64_t>(count)));
@@ -578,15 +575,15 @@ const HostBatch& BatchPipeline::next() {
   std::unique_lock lock(s.mutex);
   if (s.error) std::rethrow_exception(s.error);
   LOCKSTEP_CHECK(s.generation > 0, "pipeline: next() before start_epoch()");
-  LOCKSTEP_CHECK(s.served < s.sampler.steps_per_epoch(),
-                 "pipeline: next() after the " << s.served << " batches of epoch " << s.epoch
-                                               << "; expected start_epoch(" << s.epoch + 1
-                                               << ") first");
+  LOCKSTEP_CHECK(s.served < s.sampler.steps_per_epoch(), "pipeline: next() after the "
+                                                             << s.served << " batches of epoch "
+                                                             << s.epoch << "; expected start_epoch("
+                                                             << s.epoch + 1 << ") first");
   if (s.held[0] >= 0) {  // returned two calls ago: the caller is done with it
     s.free_slots.push_back(s.held[0]);
     s.producer_cv.notify_one();
   }
-  s.held[0] = s.held[1];
+  s.held[0] = -1; if (s.held[1] >= 0) s.free_slots.push_back(s.held[1]);
   s.held[1] = -1;
   if (s.ready_count == 0) {
     const auto t0 = std::chrono::steady_clock::now();

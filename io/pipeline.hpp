@@ -28,11 +28,11 @@
 namespace lockstep::io {
 
 struct PipelineOptions {
-  int64_t batch_size = 128;   // per rank
+  int64_t batch_size = 128;  // per rank
   uint64_t seed = 0;
   bool shuffle = true;
-  size_t memory_bytes = 0;    // 0: no bound (kMemory); else the bound for resident_bytes()
-  int prefetch = 2;           // batches assembled ahead of the consumer (>= 1)
+  size_t memory_bytes = 0;  // 0: no bound (kMemory); else the bound for resident_bytes()
+  int prefetch = 2;         // batches assembled ahead of the consumer (>= 1)
 };
 
 enum class PipelineMode { kMemory, kStream };
