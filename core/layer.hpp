@@ -10,6 +10,7 @@
 // Shapes passed to `output_shape` / `param_specs` exclude the batch dimension.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -21,13 +22,21 @@ namespace lockstep {
 
 enum class Mode { kTrain, kEval };
 
+/// Sums a float32 tensor (on the model's device) over all ranks, in place.
+/// Given to layers that compute statistics across ranks (synchronised
+/// BatchNorm); empty when training on one process.
+using SumAcrossRanks = std::function<void(Tensor&)>;
+
 /// What one forward pass needs to know besides its input.
 struct RunContext {
+  RunContext(Mode m = Mode::kTrain, uint64_t key = 0) : mode(m), dropout_key(key) {}
   Mode mode = Mode::kTrain;
   uint64_t dropout_key = 0;  // per step and rank; each layer mixes in its index
+  SumAcrossRanks sum_across_ranks;
+  int world = 1;  // ranks taking part (every rank's training batch has the same size)
 };
 
-enum class Init { kZeros, kHe, kXavier };
+enum class Init { kZeros, kOnes, kHe, kXavier };
 
 /// A parameter a layer asks for, given its input shape.
 struct ParamSpec {
@@ -43,6 +52,10 @@ struct Saved {
   Tensor input;   // x, when backward needs it
   Tensor output;  // y, when backward needs it
   Tensor mask;    // dropout
+  Tensor index;   // max pooling: argmax position per output (int32)
+  Tensor stats;   // batch statistics (BatchNorm)
+  SumAcrossRanks sum_across_ranks;  // BatchNorm across ranks: backward needs it too
+  std::vector<Saved> children;      // composite layers (residual blocks)
 };
 
 class Layer {
@@ -59,6 +72,10 @@ class Layer {
   /// Receives views into the model's parameter and gradient slabs, in the
   /// order of param_specs.
   virtual void bind(std::span<const Tensor> /*params*/, std::span<const Tensor> /*grads*/) {}
+  /// Non-trained state kept with the model (BatchNorm running statistics):
+  /// specs, then views into the model's buffer slab in that order.
+  virtual std::vector<ParamSpec> buffer_specs(const Shape& /*in*/) const { return {}; }
+  virtual void bind_buffers(std::span<const Tensor> /*buffers*/) {}
 
   /// Checked forward: x is (N, ...in); returns (N, ...out).
   Tensor forward(const Tensor& x, const RunContext& ctx, uint64_t layer_index, Saved& saved);
@@ -70,10 +87,13 @@ class Layer {
   void set_input_shape(const Shape& in) {
     in_shape_ = in;
     out_shape_ = output_shape(in);
+    on_input_shape(in);
   }
   const Shape& input_shape() const { return in_shape_; }
 
  protected:
+  /// Called once the input shape is known (composite layers pass it on).
+  virtual void on_input_shape(const Shape& /*in*/) {}
   virtual Tensor forward_impl(const Tensor& x, const RunContext& ctx, uint64_t layer_index,
                               Saved& saved) = 0;
   virtual Tensor backward_impl(const Saved& saved, const Tensor& dy, bool need_dx) = 0;

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <sstream>
 
+#include "core/blocks.hpp"
 #include "core/conv.hpp"
 #include "core/ops.hpp"
 #include "core/rng.hpp"
@@ -208,7 +209,9 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b);
 }
 
-constexpr const char* kKnownLayers = "dense(units), relu, sigmoid, tanh, dropout(rate), flatten";
+constexpr const char* kKnownLayers =
+    "dense(units), relu, sigmoid, tanh, dropout(rate), flatten, batchnorm[(sync)], "
+    "residual(layers...)";
 
 double parse_number(const std::string& token, const std::string& arg) {
   size_t used = 0;
@@ -288,6 +291,28 @@ std::unique_ptr<Layer> make_layer(const std::string& token) {
   if (name == "dropout") {
     expect_args(1, 1);
     return std::make_unique<Dropout>(parse_number(token, args[0]));
+  }
+  if (name == "batchnorm" || name == "bn") {
+    double momentum = 0.1, eps = 1e-5;
+    bool sync = false;
+    for (const std::string& a : args) {
+      if (a == "sync") {
+        sync = true;
+      } else if (a.rfind("momentum=", 0) == 0) {
+        momentum = parse_number(token, a.substr(9));
+      } else if (a.rfind("eps=", 0) == 0) {
+        eps = parse_number(token, a.substr(4));
+      } else {
+        LOCKSTEP_FAIL("layer '" << token << "': unknown argument '" << a
+                                << "'; expected momentum=M, eps=E or sync");
+      }
+    }
+    return std::make_unique<BatchNorm>(momentum, eps, sync);
+  }
+  if (name == "residual") {
+    std::vector<std::unique_ptr<Layer>> body;
+    for (const std::string& a : args) body.push_back(make_layer(a));
+    return std::make_unique<Residual>(std::move(body));
   }
   if (auto conv = make_conv_layer(name, args, token)) return conv;
   LOCKSTEP_FAIL("unknown layer '" << token << "'; known layers: " << kKnownLayers << ", "

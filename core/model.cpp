@@ -13,7 +13,7 @@ Model::Model(const std::string& layers_spec, const Shape& input_shape, DType dty
   LOCKSTEP_CHECK(!input_shape.empty() && shape_numel(input_shape) > 0,
                  "model input: expected a non-empty sample shape, got " << shape_str(input_shape));
   Shape shape = input_shape;
-  int64_t offset = 0;
+  int64_t offset = 0, buffer_offset = 0;
   for (const std::string& token : split_layer_spec(layers_spec)) {
     auto layer = make_layer(token);
     const size_t index = layers_.size();
@@ -37,6 +37,12 @@ Model::Model(const std::string& layers_spec, const Shape& input_shape, DType dty
       layout_.push_back(std::move(info));
     }
     layer_ranges_.emplace_back(first, offset);
+    for (const ParamSpec& p : layer->buffer_specs(shape)) {
+      ParamInfo info{std::to_string(index) + "." + p.name, p.shape, buffer_offset,
+                     shape_numel(p.shape), p.init, p.fan_in, p.fan_out, index};
+      buffer_offset += info.numel;
+      buffer_layout_.push_back(std::move(info));
+    }
     shape = layer->output_shape(shape);
     layers_.push_back(std::move(layer));
   }
@@ -44,6 +50,7 @@ Model::Model(const std::string& layers_spec, const Shape& input_shape, DType dty
   saved_.resize(layers_.size());
   params_ = Tensor::zeros({offset}, dtype, device);
   grads_ = Tensor::zeros({offset}, dtype, device);
+  buffers_ = Tensor::zeros({buffer_offset}, dtype, device);
   // Bind each layer's views into the slabs.
   size_t next = 0;
   for (size_t i = 0; i < layers_.size(); ++i) {
@@ -55,6 +62,12 @@ Model::Model(const std::string& layers_spec, const Shape& input_shape, DType dty
     }
     layers_[i]->bind(p, g);
   }
+  for (size_t i = 0, b = 0; i < layers_.size(); ++i) {
+    std::vector<Tensor> views;
+    for (; b < buffer_layout_.size() && buffer_layout_[b].layer == i; ++b)
+      views.push_back(buffers_.view(buffer_layout_[b].offset, buffer_layout_[b].shape));
+    if (!views.empty()) layers_[i]->bind_buffers(views);
+  }
 }
 
 std::string Model::spec() const {
@@ -63,16 +76,18 @@ std::string Model::spec() const {
   return s;
 }
 
-void Model::init_params(uint64_t seed, InitScheme scheme) {
-  // Values are drawn on the host (the same on every device) and copied over.
-  Tensor host = Tensor::zeros(params_.shape(), dtype_);
-  for (size_t k = 0; k < layout_.size(); ++k) {
-    const ParamInfo& p = layout_[k];
+namespace {
+
+// Fills `slab` (host) with the initial values of `layout` from `seed`.
+void fill_initial(Tensor& slab, const std::vector<ParamInfo>& layout, uint64_t seed,
+                  InitScheme scheme) {
+  for (size_t k = 0; k < layout.size(); ++k) {
+    const ParamInfo& p = layout[k];
     Rng rng(hash_keys({seed, k}));
-    std::vector<double> values(static_cast<size_t>(p.numel), 0.0);
-    if (p.init != Init::kZeros) {
-      const bool he = p.init == Init::kHe && scheme == InitScheme::kHe;
-      if (he) {  // He (Kaiming) normal: std = sqrt(2 / fan_in)
+    std::vector<double> values(static_cast<size_t>(p.numel), p.init == Init::kOnes ? 1.0 : 0.0);
+    if (p.init == Init::kHe || p.init == Init::kXavier) {
+      if (p.init == Init::kHe && scheme == InitScheme::kHe) {
+        // He (Kaiming) normal: std = sqrt(2 / fan_in)
         const double sd = std::sqrt(2.0 / static_cast<double>(p.fan_in));
         for (double& v : values) v = sd * rng.normal();
       } else {  // Xavier (Glorot) uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out))
@@ -80,8 +95,8 @@ void Model::init_params(uint64_t seed, InitScheme scheme) {
         for (double& v : values) v = a * (2.0 * rng.uniform() - 1.0);
       }
     }
-    Tensor view = host.view(p.offset, {p.numel});
-    if (dtype_ == DType::kF32) {
+    Tensor view = slab.view(p.offset, {p.numel});
+    if (slab.dtype() == DType::kF32) {
       float* d = view.data<float>();
       for (size_t i = 0; i < values.size(); ++i) d[i] = static_cast<float>(values[i]);
     } else {
@@ -89,7 +104,18 @@ void Model::init_params(uint64_t seed, InitScheme scheme) {
       for (size_t i = 0; i < values.size(); ++i) d[i] = values[i];
     }
   }
+}
+
+}  // namespace
+
+void Model::init_params(uint64_t seed, InitScheme scheme) {
+  // Values are drawn on the host (the same on every device) and copied over.
+  Tensor host = Tensor::zeros(params_.shape(), dtype_);
+  fill_initial(host, layout_, seed, scheme);
   params_.copy_from(host);
+  Tensor host_buffers = Tensor::zeros(buffers_.shape(), dtype_);
+  fill_initial(host_buffers, buffer_layout_, seed, scheme);
+  buffers_.copy_from(host_buffers);
 }
 
 Tensor Model::forward(const Tensor& x, const RunContext& ctx) {

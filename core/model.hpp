@@ -48,6 +48,10 @@ class Model {
   Layer& layer(size_t i) { return *layers_.at(i); }
 
   const std::vector<ParamInfo>& layout() const { return layout_; }
+  /// Non-trained state (e.g. BatchNorm running statistics) in its own slab.
+  const std::vector<ParamInfo>& buffer_layout() const { return buffer_layout_; }
+  Tensor& buffers() { return buffers_; }  // the slab (B,), possibly empty
+  const Tensor& buffers() const { return buffers_; }
   int64_t num_params() const { return params_.numel(); }
   Tensor& params() { return params_; }  // the slab (P,)
   Tensor& grads() { return grads_; }    // the slab (P,)
@@ -55,7 +59,8 @@ class Model {
   /// [begin, end) of the slab holding layer i's parameters (empty when none).
   std::pair<int64_t, int64_t> layer_slab_range(size_t i) const { return layer_ranges_.at(i); }
 
-  /// Initialises every parameter from `seed` (weights He or Xavier, biases 0).
+  /// Initialises every parameter from `seed` (weights He or Xavier, biases 0,
+  /// scales 1) and resets the buffers (running means 0, variances 1).
   void init_params(uint64_t seed, InitScheme scheme);
   void zero_grad() { grads_.zero(); }
 
@@ -73,9 +78,11 @@ class Model {
   DType dtype_;
   Device device_;
   std::vector<ParamInfo> layout_;
+  std::vector<ParamInfo> buffer_layout_;
   std::vector<std::pair<int64_t, int64_t>> layer_ranges_;
   Tensor params_;
   Tensor grads_;
+  Tensor buffers_;
 };
 
 }  // namespace lockstep

@@ -35,6 +35,8 @@ void tanh_backward(const Tensor& y, const Tensor& dy, Tensor& dx);  // dy * (1 -
 void dropout_forward(const Tensor& x, double p, uint64_t key, Tensor& mask, Tensor& y);
 /// dx = dy * mask (also used as plain elementwise product).
 void multiply(const Tensor& a, const Tensor& b, Tensor& out);
+/// out = a + b (residual connections).
+void add(const Tensor& a, const Tensor& b, Tensor& out);
 
 /// Softmax cross-entropy over logits (N, K) and class ids (N) int32.
 /// Writes per-row loss to `loss` (N, float64) and the argmax hit (1/0) to

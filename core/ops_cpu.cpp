@@ -211,6 +211,10 @@ void multiply(const Tensor& a, const Tensor& b, Tensor& out) {
   binary(a, b, out, "multiply", [](auto u, auto v) { return u * v; }, cuda::multiply);
 }
 
+void add(const Tensor& a, const Tensor& b, Tensor& out) {
+  binary(a, b, out, "add", [](auto u, auto v) { return u + v; }, cuda::add);
+}
+
 void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, double grad_scale,
                            Tensor& loss, Tensor& correct, Tensor* dlogits) {
   check_on(logits, logits.device(), "softmax_cross_entropy", "logits");

@@ -22,6 +22,7 @@ void tanh_forward(const Tensor& x, Tensor& y);
 void tanh_backward(const Tensor& y, const Tensor& dy, Tensor& dx);
 void dropout_forward(const Tensor& x, double p, uint64_t key, Tensor& mask, Tensor& y);
 void multiply(const Tensor& a, const Tensor& b, Tensor& out);
+void add(const Tensor& a, const Tensor& b, Tensor& out);
 void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, double grad_scale,
                            Tensor& loss, Tensor& correct, Tensor* dlogits);
 void mse(const Tensor& out, const Tensor& targets, double grad_scale, Tensor& loss, Tensor* dout);

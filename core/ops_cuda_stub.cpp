@@ -21,6 +21,7 @@ void tanh_forward(const Tensor&, Tensor&) { no_cuda("tanh_forward"); }
 void tanh_backward(const Tensor&, const Tensor&, Tensor&) { no_cuda("tanh_backward"); }
 void dropout_forward(const Tensor&, double, uint64_t, Tensor&, Tensor&) { no_cuda("dropout_forward"); }
 void multiply(const Tensor&, const Tensor&, Tensor&) { no_cuda("multiply"); }
+void add(const Tensor&, const Tensor&, Tensor&) { no_cuda("add"); }
 void softmax_cross_entropy(const Tensor&, const Tensor&, double, Tensor&, Tensor&, Tensor*) {
   no_cuda("softmax_cross_entropy");
 }

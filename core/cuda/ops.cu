@@ -86,6 +86,9 @@ struct TanhGrad {  // (y, dy)
 struct Mul {
   __device__ float operator()(float u, float v) const { return u * v; }
 };
+struct Add {
+  __device__ float operator()(float u, float v) const { return u + v; }
+};
 struct Scale {
   float a;
   __device__ float operator()(float v) const { return v * a; }
@@ -233,6 +236,7 @@ void tanh_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
   binary(y, dy, dx, "tanh_backward", TanhGrad{});
 }
 void multiply(const Tensor& a, const Tensor& b, Tensor& out) { binary(a, b, out, "multiply", Mul{}); }
+void add(const Tensor& a, const Tensor& b, Tensor& out) { binary(a, b, out, "add", Add{}); }
 
 void dropout_forward(const Tensor& x, double p, uint64_t key, Tensor& mask, Tensor& y) {
   require_f32(x, "dropout_forward");

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <functional>
 
+#include "core/blocks.hpp"
 #include "core/layers.hpp"
 #include "core/loss.hpp"
 #include "core/model.hpp"
@@ -94,6 +95,13 @@ void check_layer_dx(Layer& layer, const Shape& sample, int64_t batch, double min
     grads.push_back(Tensor::zeros(s.shape, DType::kF64));
   }
   layer.bind(params, grads);
+  std::vector<Tensor> buffers;
+  for (const ParamSpec& s : layer.buffer_specs(sample)) {
+    buffers.push_back(Tensor::zeros(s.shape, DType::kF64));
+    if (s.init == Init::kOnes)
+      for (int64_t i = 0; i < buffers.back().numel(); ++i) buffers.back().data<double>()[i] = 1.0;
+  }
+  if (!buffers.empty()) layer.bind_buffers(buffers);
   Shape xs{batch};
   xs.insert(xs.end(), sample.begin(), sample.end());
   Tensor x = random_tensor(xs, 3, min_abs);
@@ -150,6 +158,34 @@ TEST(GradCheck, Flatten) {
 TEST(GradCheck, WholeModel) {
   check_model("dense(8), relu, dense(6), tanh, dense(5), sigmoid, dropout(0.3), dense(3)", {4}, 5,
               0.0, Mode::kTrain);
+}
+
+TEST(GradCheck, BatchNormDenseTrainMode) {
+  check_model("dense(6), batchnorm, tanh, dense(3)", {4}, 5, 0.0, Mode::kTrain);
+}
+TEST(GradCheck, BatchNormImageTrainMode) {
+  check_model("batchnorm(momentum=0.2), flatten, dense(3)", {3, 2, 3}, 4, 0.0, Mode::kTrain);
+}
+TEST(GradCheck, BatchNormEvalMode) {
+  check_model("dense(5), batchnorm, dense(2)", {4}, 3, 0.0, Mode::kEval);
+}
+TEST(GradCheck, BatchNormInput) {
+  BatchNorm l(0.1, 1e-5, false);
+  check_layer_dx(l, {3, 2, 2}, 4, 0.0, Mode::kTrain);
+}
+TEST(GradCheck, ResidualBlock) {
+  check_model("dense(6), residual(dense(6), batchnorm, tanh, dense(6)), sigmoid, dense(3)", {4}, 5,
+              0.0, Mode::kTrain);
+}
+TEST(GradCheck, ResidualInput) {
+  Residual r([] {
+    std::vector<std::unique_ptr<Layer>> body;
+    body.push_back(make_layer("dense(5)"));
+    body.push_back(make_layer("tanh"));
+    body.push_back(make_layer("dense(5)"));
+    return body;
+  }());
+  check_layer_dx(r, {5}, 3);
 }
 
 void check_loss(LossKind kind) {
