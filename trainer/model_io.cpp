@@ -16,6 +16,11 @@ io::SavedModel snapshot(const Model& model, LossKind loss, const std::string& co
   host.copy_from(model.params());  // from the GPU when the model lives there
   const float* w = host.data<float>();
   s.parameters.assign(w, w + model.num_params());
+  if (model.buffers().numel() > 0) {
+    Tensor b = Tensor::empty(model.buffers().shape(), DType::kF32);
+    b.copy_from(model.buffers());
+    s.buffers.assign(b.data<float>(), b.data<float>() + b.numel());
+  }
   return s;
 }
 
@@ -42,6 +47,15 @@ std::unique_ptr<Model> restore(const io::SavedModel& saved, const std::string& p
   Tensor host = Tensor::empty(model->params().shape(), DType::kF32);
   std::copy(saved.parameters.begin(), saved.parameters.end(), host.data<float>());
   model->params().copy_from(host);
+  LOCKSTEP_CHECK(static_cast<int64_t>(saved.buffers.size()) == model->buffers().numel(),
+                 "model file '" << path << "': the layers '" << saved.layers << "' keep "
+                                << model->buffers().numel() << " buffer values (e.g. BatchNorm "
+                                << "running statistics), the file has " << saved.buffers.size());
+  if (!saved.buffers.empty()) {
+    Tensor b = Tensor::empty(model->buffers().shape(), DType::kF32);
+    std::copy(saved.buffers.begin(), saved.buffers.end(), b.data<float>());
+    model->buffers().copy_from(b);
+  }
   return model;
 }
 

@@ -91,14 +91,26 @@ Trainer::Trainer(comm::Communicator& comm, Model& model, Loss loss, Optimizer& o
 
 void Trainer::broadcast_parameters() {
   comm_.broadcast(slab_span(model_.params()), 0);
+  sync_buffers();
+}
+
+void Trainer::sync_buffers() {
+  if (model_.buffers().numel() > 0) comm_.broadcast(slab_span(model_.buffers()), 0);
 }
 
 LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
   const Tensor& x = on_device(x_in, x_dev_, model_.device());
   const Tensor& y = on_device(y_in, y_dev_, model_.device());
   model_.zero_grad();
-  const RunContext ctx{Mode::kTrain, hash_keys({options_.seed, static_cast<uint64_t>(step_),
-                                                static_cast<uint64_t>(comm_.rank())})};
+  RunContext ctx{Mode::kTrain, hash_keys({options_.seed, static_cast<uint64_t>(step_),
+                                          static_cast<uint64_t>(comm_.rank())})};
+  ctx.world = comm_.size();
+  if (comm_.size() > 1) {
+    ctx.sum_across_ranks = [this](Tensor& t) {
+      comm_.allreduce(std::span<float>(t.data<float>(), static_cast<size_t>(t.numel())),
+                      comm::ReduceOp::kSum);
+    };
+  }
   const Tensor out = model_.forward(x, ctx);
   ensure_shape(dout_, out.shape(), out.dtype(), out.device());
   // Each rank takes the mean over its own batch; averaging over ranks then
@@ -152,6 +164,7 @@ std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedDat
     rec.seconds = seconds_since(t0);
     rec.samples_per_s = static_cast<double>(steps * b * comm_.size()) / rec.seconds;
     rec.train = global_result(comm_, loss_sum, correct, rows);
+    sync_buffers();  // every rank evaluates (and saves) with rank 0's running statistics
     if (test) rec.test = evaluate(comm_, model_, loss_, *test, options_.eval_batch_size);
     const bool classify = loss_.kind() == LossKind::kCrossEntropy;
     if (root) {

@@ -55,8 +55,12 @@ class Trainer {
   Trainer(comm::Communicator& comm, Model& model, Loss loss, Optimizer& optimizer,
           LrSchedule schedule, TrainOptions options);
 
-  /// Copies rank 0's parameters to every rank (collective).
+  /// Copies rank 0's parameters and buffers to every rank (collective).
   void broadcast_parameters();
+  /// Copies rank 0's buffers (BatchNorm running statistics) to every rank, as
+  /// PyTorch DDP does: ranks that normalise with local batch statistics drift
+  /// apart in these; evaluation and saving use rank 0's (collective).
+  void sync_buffers();
 
   /// One step on this rank's batch (x, y), host or device tensors (copied to
   /// the model's device when needed); every rank must call it with a batch of
