@@ -68,7 +68,7 @@ Tensor BatchNorm::forward_impl(const Tensor& x, const RunContext& ctx, uint64_t 
   const bool train = ctx.mode == Mode::kTrain;
   ensure_shape(sums_, {2, c}, x.dtype(), x.device());
   ensure_shape(mean_, {c}, x.dtype(), x.device());
-  ensure_shape(saved.stats, {c}, x.dtype(), x.device());  // inv_std
+  ensure_shape(saved.stats, {c}, x.dtype(), x.device());         // inv_std
   ensure_shape(saved.output, x.shape(), x.dtype(), x.device());  // xhat
   const bool across = sync_ && train && ctx.sum_across_ranks;
   batch_stats_ = train;

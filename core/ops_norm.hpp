@@ -19,8 +19,8 @@ void channel_moments(const Tensor& a, const Tensor& b, int64_t channels, Tensor&
 /// updated as r = (1 - momentum) r + momentum * batch (unbiased variance).
 /// With `use_running` it only derives mean / inv_std from the running values.
 void batchnorm_statistics(const Tensor& sums, double count, double eps, double momentum,
-                          bool use_running, Tensor& running_mean, Tensor& running_var,
-                          Tensor& mean, Tensor& inv_std);
+                          bool use_running, Tensor& running_mean, Tensor& running_var, Tensor& mean,
+                          Tensor& inv_std);
 
 /// xhat = (x - mean) inv_std, y = gamma xhat + beta. Overwrites xhat and y.
 void batchnorm_apply(const Tensor& x, const Tensor& mean, const Tensor& inv_std,
@@ -36,8 +36,8 @@ void batchnorm_input_grad(const Tensor& dy, const Tensor& xhat, const Tensor& ga
 namespace cuda {
 void channel_moments(const Tensor& a, const Tensor& b, int64_t channels, Tensor& sums);
 void batchnorm_statistics(const Tensor& sums, double count, double eps, double momentum,
-                          bool use_running, Tensor& running_mean, Tensor& running_var,
-                          Tensor& mean, Tensor& inv_std);
+                          bool use_running, Tensor& running_mean, Tensor& running_var, Tensor& mean,
+                          Tensor& inv_std);
 void batchnorm_apply(const Tensor& x, const Tensor& mean, const Tensor& inv_std,
                      const Tensor& gamma, const Tensor& beta, Tensor& xhat, Tensor& y);
 void batchnorm_param_grads(const Tensor& sums, Tensor& acc_dgamma, Tensor& acc_dbeta);

@@ -10,9 +10,9 @@ namespace {
 
 void check_real(const Tensor& t, const char* op, const char* arg) {
   LOCKSTEP_CHECK(t.defined(), op << ": argument '" << arg << "' is undefined");
-  LOCKSTEP_CHECK(t.dtype() == DType::kF32 || t.dtype() == DType::kF64,
-                 op << ": argument '" << arg << "' must be float32 or float64, got "
-                    << to_string(t.dtype()));
+  LOCKSTEP_CHECK(
+      t.dtype() == DType::kF32 || t.dtype() == DType::kF64,
+      op << ": argument '" << arg << "' must be float32 or float64, got " << to_string(t.dtype()));
 }
 
 void check_like(const Tensor& t, const Tensor& ref, int64_t numel, const char* op,
@@ -30,9 +30,9 @@ struct Nc {
   int64_t n, c, s;
 };
 Nc layout_of(const Tensor& x, int64_t channels, const char* op) {
-  LOCKSTEP_CHECK(x.rank() >= 2 && x.dim(1) == channels,
-                 op << ": expected an activation (N, " << channels << ", ...), got "
-                    << shape_str(x.shape()));
+  LOCKSTEP_CHECK(x.rank() >= 2 && x.dim(1) == channels, op << ": expected an activation (N, "
+                                                           << channels << ", ...), got "
+                                                           << shape_str(x.shape()));
   const int64_t n = x.dim(0);
   return {n, channels, n * channels == 0 ? 0 : x.numel() / (n * channels)};
 }
@@ -74,8 +74,8 @@ void channel_moments(const Tensor& a, const Tensor& b, int64_t channels, Tensor&
 }
 
 void batchnorm_statistics(const Tensor& sums, double count, double eps, double momentum,
-                          bool use_running, Tensor& running_mean, Tensor& running_var,
-                          Tensor& mean, Tensor& inv_std) {
+                          bool use_running, Tensor& running_mean, Tensor& running_var, Tensor& mean,
+                          Tensor& inv_std) {
   check_real(sums, "batchnorm_statistics", "sums");
   const int64_t c = sums.numel() / 2;
   check_like(running_mean, sums, c, "batchnorm_statistics", "running_mean");

@@ -12,6 +12,7 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi);
 int run_eval(int argc, char** argv, comm::MpiSession& mpi);
 int run_import(int argc, char** argv);
 int run_inspect(int argc, char** argv);
+int run_datagen(int argc, char** argv);
 
 /// Sets BLAS threads: `requested`, or cores on the host / ranks on the host.
 void configure_threads(int requested, int local_ranks);

@@ -24,6 +24,7 @@ constexpr const char* kUsage =
     "  eval      evaluate a saved model on a dataset (--model final.h5 --data test.h5)\n"
     "  import    convert data to a lockstep HDF5 dataset (import idx | import csv)\n"
     "  inspect   print the schema of a dataset or saved-model file\n"
+    "  datagen   write a synthetic image-classification dataset of any size and shape\n"
     "\n"
     "Every command has --help.\n";
 
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
   try {
     if (command == "import") return lockstep::launch::run_import(argc - 1, argv + 1);
     if (command == "inspect") return lockstep::launch::run_inspect(argc - 1, argv + 1);
+    if (command == "datagen") return lockstep::launch::run_datagen(argc - 1, argv + 1);
     if (command == "train" || command == "eval") {
       lockstep::comm::MpiSession mpi(&argc, &argv);
       try {

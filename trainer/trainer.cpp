@@ -55,7 +55,8 @@ EvalResult evaluate(comm::Communicator& comm, Model& model, Loss& loss, const Sh
     idx.resize(static_cast<size_t>(end - begin));
     for (int64_t i = begin; i < end; ++i) idx[static_cast<size_t>(i - begin)] = i;
     data.fill(idx, x, y);
-    const Tensor out = model.forward(on_device(x, x_dev, model.device()), RunContext{Mode::kEval, 0});
+    const Tensor out =
+        model.forward(on_device(x, x_dev, model.device()), RunContext{Mode::kEval, 0});
     const LossSums s = loss.compute(out, on_device(y, y_dev, model.device()), end - begin, nullptr);
     loss_sum += s.loss;
     correct += s.correct;

@@ -86,8 +86,8 @@ __global__ void param_grads_kernel(const float* sums, int64_t c, float* dgamma, 
 }
 
 __global__ void input_grad_kernel(const float* dy, const float* xhat, const float* gamma,
-                                  const float* inv_std, const float* sums, double count,
-                                  float* dx, int64_t total, int64_t c, int64_t s) {
+                                  const float* inv_std, const float* sums, double count, float* dx,
+                                  int64_t total, int64_t c, int64_t s) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(blockDim.x) * gridDim.x) {
     const int64_t ch = (i / s) % c;
@@ -115,8 +115,8 @@ void channel_moments(const Tensor& a, const Tensor& b, int64_t channels, Tensor&
 }
 
 void batchnorm_statistics(const Tensor& sums, double count, double eps, double momentum,
-                          bool use_running, Tensor& running_mean, Tensor& running_var,
-                          Tensor& mean, Tensor& inv_std) {
+                          bool use_running, Tensor& running_mean, Tensor& running_var, Tensor& mean,
+                          Tensor& inv_std) {
   require_f32(sums, "batchnorm_statistics");
   const int64_t c = sums.numel() / 2;
   if (c == 0) return;

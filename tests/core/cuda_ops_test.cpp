@@ -88,7 +88,8 @@ TEST_F(Cuda, GemmAllTransposesFp32AndTf32) {
       ops::gemm(ta, tb, 0.5, a, b, 0.25, c);
       Tensor ad = to_gpu(a), bd = to_gpu(b);
       ops::gemm(ta, tb, 0.5, ad, bd, 0.25, cd);
-      expect_close(c, cd, 1e-4, kRtol, "gemm fp32 ta=" + std::to_string(ta) + " tb=" + std::to_string(tb));
+      expect_close(c, cd, 1e-4, kRtol,
+                   "gemm fp32 ta=" + std::to_string(ta) + " tb=" + std::to_string(tb));
     }
   }
   device::select(0, device::Precision::kTf32);
@@ -201,7 +202,8 @@ TEST_F(Cuda, SgdStepAndScale) {
 // initial parameters and batch: forward, loss, backward, SGD update.
 TEST_F(Cuda, WholeModelStepMatchesCpu) {
   comm::MpiCommunicator self(MPI_COMM_SELF);
-  const char* layers = "dense(64), relu, dropout(0.25), dense(32), tanh, dense(16), sigmoid, dense(10)";
+  const char* layers =
+      "dense(64), relu, dropout(0.25), dense(32), tanh, dense(16), sigmoid, dense(10)";
   Model cpu_model(layers, {3, 8, 8});
   Model gpu_model(layers, {3, 8, 8}, DType::kF32, Device::kCuda);
   cpu_model.init_params(5, InitScheme::kHe);
@@ -211,8 +213,10 @@ TEST_F(Cuda, WholeModelStepMatchesCpu) {
   Sgd gpu_sgd(gpu_model.params(), {0.9, true, 5e-4});
   const ScheduleOptions sched{ScheduleKind::kConstant, 0.05, 10, 0, 0.0, 1, 0.1};
   const trainer::TrainOptions opts{1, 32, 32, 9, true, 100, "off", 1 << 20};
-  trainer::Trainer ct(self, cpu_model, Loss(LossKind::kCrossEntropy), cpu_sgd, LrSchedule(sched), opts);
-  trainer::Trainer gt(self, gpu_model, Loss(LossKind::kCrossEntropy), gpu_sgd, LrSchedule(sched), opts);
+  trainer::Trainer ct(self, cpu_model, Loss(LossKind::kCrossEntropy), cpu_sgd, LrSchedule(sched),
+                      opts);
+  trainer::Trainer gt(self, gpu_model, Loss(LossKind::kCrossEntropy), gpu_sgd, LrSchedule(sched),
+                      opts);
   Tensor x = random_host({32, 3, 8, 8}, 51);
   Tensor y = Tensor::empty({32}, DType::kI32);
   for (int i = 0; i < 32; ++i) y.data<int32_t>()[i] = i % 10;

@@ -174,7 +174,9 @@ void check_equivalence(const char* layers) {
   if (world.rank() == 0) std::filesystem::remove(path);
 }
 
-TEST(Equivalence, MlpRanksMatchOneProcessOnTheConcatenatedGlobalBatch) { check_equivalence(kLayers); }
+TEST(Equivalence, MlpRanksMatchOneProcessOnTheConcatenatedGlobalBatch) {
+  check_equivalence(kLayers);
+}
 
 // Synchronised BatchNorm: statistics over the global batch, so P ranks match
 // one process on the concatenated batch, running statistics included.
