@@ -54,7 +54,16 @@ void mse(const Tensor& out, const Tensor& targets, double grad_scale, Tensor& lo
 void sgd_step(Tensor& params, const Tensor& grads, Tensor& velocity, double lr, double momentum,
               double weight_decay, bool nesterov);
 
+/// One fused Adam pass (t = 1-based step): m = b1 m + (1-b1) g;
+/// v = b2 v + (1-b2) g^2; w -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
+/// Weight decay: decoupled (AdamW: w -= lr * wd * w first) or L2 (g += wd * w).
+void adam_step(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, double lr, double beta1,
+               double beta2, double eps, double weight_decay, bool decoupled, int64_t t);
+
 /// x *= alpha, in place.
 void scale(Tensor& x, double alpha);
+
+/// Sum of squares of all elements (accumulated in double).
+double sum_squares(const Tensor& x);
 
 }  // namespace lockstep::ops

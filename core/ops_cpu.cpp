@@ -126,7 +126,8 @@ void acc_column_sums(const Tensor& dy, Tensor& acc_db) {
 namespace {
 // y[i] = f(x[i]) over two same-shaped tensors.
 template <class F>
-void unary(const Tensor& x, Tensor& y, const char* op, F f, void (*on_gpu)(const Tensor&, Tensor&)) {
+void unary(const Tensor& x, Tensor& y, const char* op, F f,
+           void (*on_gpu)(const Tensor&, Tensor&)) {
   check_on(x, x.device(), op, "x");
   check_on(y, x.device(), op, "y");
   check_same(x, y, op);
@@ -160,29 +161,39 @@ void binary(const Tensor& s, const Tensor& dy, Tensor& dx, const char* op, F f,
 }  // namespace
 
 void relu_forward(const Tensor& x, Tensor& y) {
-  unary(x, y, "relu_forward", [](auto v) { return v > 0 ? v : decltype(v)(0); }, cuda::relu_forward);
+  unary(
+      x, y, "relu_forward", [](auto v) { return v > 0 ? v : decltype(v)(0); }, cuda::relu_forward);
 }
 void relu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
-  binary(x, dy, dx, "relu_backward", [](auto v, auto g) { return v > 0 ? g : decltype(g)(0); }, cuda::relu_backward);
+  binary(
+      x, dy, dx, "relu_backward", [](auto v, auto g) { return v > 0 ? g : decltype(g)(0); },
+      cuda::relu_backward);
 }
 void sigmoid_forward(const Tensor& x, Tensor& y) {
-  unary(x, y, "sigmoid_forward", [](auto v) {
-    using T = decltype(v);
-    // Stable for large |v|: never exponentiates a large positive number.
-    if (v >= 0) return T(1) / (T(1) + std::exp(-v));
-    const T e = std::exp(v);
-    return e / (T(1) + e);
-  }, cuda::sigmoid_forward);
+  unary(
+      x, y, "sigmoid_forward",
+      [](auto v) {
+        using T = decltype(v);
+        // Stable for large |v|: never exponentiates a large positive number.
+        if (v >= 0) return T(1) / (T(1) + std::exp(-v));
+        const T e = std::exp(v);
+        return e / (T(1) + e);
+      },
+      cuda::sigmoid_forward);
 }
 void sigmoid_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
-  binary(y, dy, dx, "sigmoid_backward",
-         [](auto s, auto g) { return g * s * (decltype(s)(1) - s); }, cuda::sigmoid_backward);
+  binary(
+      y, dy, dx, "sigmoid_backward", [](auto s, auto g) { return g * s * (decltype(s)(1) - s); },
+      cuda::sigmoid_backward);
 }
 void tanh_forward(const Tensor& x, Tensor& y) {
-  unary(x, y, "tanh_forward", [](auto v) { return std::tanh(v); }, cuda::tanh_forward);
+  unary(
+      x, y, "tanh_forward", [](auto v) { return std::tanh(v); }, cuda::tanh_forward);
 }
 void tanh_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
-  binary(y, dy, dx, "tanh_backward", [](auto t, auto g) { return g * (decltype(t)(1) - t * t); }, cuda::tanh_backward);
+  binary(
+      y, dy, dx, "tanh_backward", [](auto t, auto g) { return g * (decltype(t)(1) - t * t); },
+      cuda::tanh_backward);
 }
 
 void dropout_forward(const Tensor& x, double p, uint64_t key, Tensor& mask, Tensor& y) {
@@ -208,11 +219,13 @@ void dropout_forward(const Tensor& x, double p, uint64_t key, Tensor& mask, Tens
 }
 
 void multiply(const Tensor& a, const Tensor& b, Tensor& out) {
-  binary(a, b, out, "multiply", [](auto u, auto v) { return u * v; }, cuda::multiply);
+  binary(
+      a, b, out, "multiply", [](auto u, auto v) { return u * v; }, cuda::multiply);
 }
 
 void add(const Tensor& a, const Tensor& b, Tensor& out) {
-  binary(a, b, out, "add", [](auto u, auto v) { return u + v; }, cuda::add);
+  binary(
+      a, b, out, "add", [](auto u, auto v) { return u + v; }, cuda::add);
 }
 
 void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, double grad_scale,
@@ -323,6 +336,42 @@ void sgd_step(Tensor& params, const Tensor& grads, Tensor& velocity, double lr, 
   });
 }
 
+void adam_step(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, double lr, double beta1,
+               double beta2, double eps, double weight_decay, bool decoupled, int64_t t) {
+  check_on(params, params.device(), "adam_step", "params");
+  check_same(params, grads, "adam_step");
+  check_same(params, m, "adam_step");
+  check_same(params, v, "adam_step");
+  check_on(grads, params.device(), "adam_step", "grads");
+  check_on(m, params.device(), "adam_step", "m");
+  check_on(v, params.device(), "adam_step", "v");
+  LOCKSTEP_CHECK(t >= 1, "adam_step: expected a step count >= 1, got " << t);
+  if (params.device() == Device::kCuda)
+    return cuda::adam_step(params, grads, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, t);
+  const double c1 = 1.0 - std::pow(beta1, static_cast<double>(t));
+  const double c2 = 1.0 - std::pow(beta2, static_cast<double>(t));
+  dispatch_real(params.dtype(), "adam_step", [&]<class T>() {
+    T* w = params.data<T>();
+    const T* g = grads.data<T>();
+    T* pm = m.data<T>();
+    T* pv = v.data<T>();
+    const int64_t n = params.numel();
+    for (int64_t i = 0; i < n; ++i) {
+      T gi = g[i];
+      if (decoupled) {
+        w[i] -= static_cast<T>(lr * weight_decay) * w[i];
+      } else {
+        gi += static_cast<T>(weight_decay) * w[i];
+      }
+      pm[i] = static_cast<T>(beta1) * pm[i] + static_cast<T>(1 - beta1) * gi;
+      pv[i] = static_cast<T>(beta2) * pv[i] + static_cast<T>(1 - beta2) * gi * gi;
+      const double mhat = static_cast<double>(pm[i]) / c1;
+      const double vhat = static_cast<double>(pv[i]) / c2;
+      w[i] -= static_cast<T>(lr * mhat / (std::sqrt(vhat) + eps));
+    }
+  });
+}
+
 void scale(Tensor& x, double alpha) {
   check_on(x, x.device(), "scale", "x");
   if (x.device() == Device::kCuda) return cuda::scale(x, alpha);
@@ -336,6 +385,18 @@ void scale(Tensor& x, double alpha) {
       for (int64_t i = 0; i < n; ++i) p[i] *= a;
     }
   });
+}
+
+double sum_squares(const Tensor& x) {
+  check_on(x, x.device(), "sum_squares", "x");
+  if (x.device() == Device::kCuda) return cuda::sum_squares(x);
+  double s = 0.0;
+  dispatch_real(x.dtype(), "sum_squares", [&]<class T>() {
+    const T* p = x.data<T>();
+    for (int64_t i = 0; i < x.numel(); ++i)
+      s += static_cast<double>(p[i]) * static_cast<double>(p[i]);
+  });
+  return s;
 }
 
 }  // namespace lockstep::ops

@@ -29,5 +29,8 @@ void mse(const Tensor& out, const Tensor& targets, double grad_scale, Tensor& lo
 void sgd_step(Tensor& params, const Tensor& grads, Tensor& velocity, double lr, double momentum,
               double weight_decay, bool nesterov);
 void scale(Tensor& x, double alpha);
+void adam_step(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, double lr, double beta1,
+               double beta2, double eps, double weight_decay, bool decoupled, int64_t t);
+double sum_squares(const Tensor& x);
 
 }  // namespace lockstep::ops::cuda

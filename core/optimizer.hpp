@@ -18,6 +18,14 @@ struct SgdOptions {
   double weight_decay = 0.0;  // L2: adds weight_decay * w to the gradient
 };
 
+struct AdamOptions {
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;
+  bool decoupled = false;  // AdamW: decay the weights directly, not through the gradient
+};
+
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
@@ -26,6 +34,26 @@ class Optimizer {
   virtual void step(Tensor& params, const Tensor& grads, double lr) = 0;
   /// Named state slabs (same layout as the parameters).
   virtual std::vector<std::pair<std::string, Tensor>> state() = 0;
+  /// Steps taken so far (part of the state: Adam's bias correction needs it).
+  int64_t steps() const { return steps_; }
+  void set_steps(int64_t steps) { steps_ = steps; }
+
+ protected:
+  int64_t steps_ = 0;
+};
+
+class Adam final : public Optimizer {
+ public:
+  Adam(const Tensor& params_like, AdamOptions options);
+  std::string name() const override { return options_.decoupled ? "adamw" : "adam"; }
+  void step(Tensor& params, const Tensor& grads, double lr) override;
+  std::vector<std::pair<std::string, Tensor>> state() override {
+    return {{"exp_avg", m_}, {"exp_avg_sq", v_}};
+  }
+
+ private:
+  AdamOptions options_;
+  Tensor m_, v_;
 };
 
 class Sgd final : public Optimizer {

@@ -11,7 +11,9 @@ ScheduleKind parse_schedule(const std::string& name) {
   if (name == "constant") return ScheduleKind::kConstant;
   if (name == "cosine") return ScheduleKind::kCosine;
   if (name == "step") return ScheduleKind::kStep;
-  LOCKSTEP_FAIL("optim.schedule: expected constant, cosine or step, got '" << name << "'");
+  if (name == "exponential" || name == "exp") return ScheduleKind::kExponential;
+  LOCKSTEP_FAIL("optim.schedule: expected constant, cosine, step or exponential, got '" << name
+                                                                                        << "'");
 }
 
 LrSchedule::LrSchedule(ScheduleOptions options) : o_(options) {
@@ -33,6 +35,9 @@ double LrSchedule::lr_at(int64_t step) const {
       return o_.base_lr;
     case ScheduleKind::kStep:
       return o_.base_lr * std::pow(o_.gamma, static_cast<double>(s / o_.step_every));
+    case ScheduleKind::kExponential:
+      return o_.base_lr *
+             std::pow(o_.gamma, static_cast<double>(s) / static_cast<double>(o_.step_every));
     case ScheduleKind::kCosine: {
       const int64_t span = std::max<int64_t>(1, o_.total_steps - o_.warmup_steps);
       const double t = std::min(1.0, static_cast<double>(s) / static_cast<double>(span));

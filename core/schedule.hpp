@@ -7,7 +7,7 @@
 
 namespace lockstep {
 
-enum class ScheduleKind { kConstant, kCosine, kStep };
+enum class ScheduleKind { kConstant, kCosine, kStep, kExponential };
 
 struct ScheduleOptions {
   ScheduleKind kind = ScheduleKind::kConstant;
@@ -16,10 +16,10 @@ struct ScheduleOptions {
   int64_t warmup_steps = 0;  // linear warm-up from 0 to base_lr, before the schedule
   double min_lr = 0.0;       // cosine floor
   int64_t step_every = 1;    // step: multiply by gamma every step_every steps
-  double gamma = 0.1;
+  double gamma = 0.1;        // step: the factor; exponential: the factor per step_every steps
 };
 
-ScheduleKind parse_schedule(const std::string& name);  // constant | cosine | step
+ScheduleKind parse_schedule(const std::string& name);  // constant | cosine | step | exponential
 
 class LrSchedule {
  public:

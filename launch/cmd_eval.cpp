@@ -49,14 +49,12 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
   comm::MpiCommunicator comm;
   configure_threads(vm["threads"].as<int>(), mpi.local_size());
   comm::DeviceRequest request = comm::DeviceRequest::kAuto;
-  comm::check_on_all_ranks(comm, [&] {
-    request = comm::parse_device_request(vm["device"].as<std::string>());
-  });
+  comm::check_on_all_ranks(
+      comm, [&] { request = comm::parse_device_request(vm["device"].as<std::string>()); });
   const comm::Placement place =
       comm::place_rank(mpi, comm, request, vm.count("allow-shared-gpu") > 0);
   if (place.gpu) {
-    comm::check_on_all_ranks(
-        comm, [&] { device::select(place.device, device::Precision::kFp32); });
+    comm::check_on_all_ranks(comm, [&] { device::select(place.device, device::Precision::kFp32); });
   }
 
   const std::string model_path = vm["model"].as<std::string>();

@@ -37,6 +37,15 @@ void configure_threads(int requested, int local_ranks) {
 
 namespace {
 
+std::unique_ptr<Optimizer> make_optimizer(const RunConfig& cfg, const Tensor& params) {
+  if (cfg.optimizer == "sgd")
+    return std::make_unique<Sgd>(params, SgdOptions{cfg.momentum, cfg.nesterov, cfg.weight_decay});
+  AdamOptions a = cfg.adam;
+  a.weight_decay = cfg.weight_decay;
+  a.decoupled = cfg.optimizer == "adamw";
+  return std::make_unique<Adam>(params, a);
+}
+
 std::string default_run_name() {
   const std::time_t now = std::time(nullptr);
   std::tm tm{};
@@ -59,14 +68,13 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   comm::check_on_all_ranks(comm, [&] { cfg = to_run_config(values); });
   comm::check_same_across_ranks(comm, comm::fnv1a(to_ini(values)), "the training configuration");
   configure_threads(cfg.threads, mpi.local_size());
-  const comm::Placement place = comm::place_rank(mpi, comm, comm::parse_device_request(cfg.device),
-                                                 cfg.allow_shared_gpu);
+  const comm::Placement place =
+      comm::place_rank(mpi, comm, comm::parse_device_request(cfg.device), cfg.allow_shared_gpu);
   const std::string placements = comm::gather_placements(comm, place);
   std::unique_ptr<comm::Communicator> nccl;
   if (place.gpu) {
-    comm::check_on_all_ranks(comm, [&] {
-      device::select(place.device, device::parse_precision(cfg.precision));
-    });
+    comm::check_on_all_ranks(
+        comm, [&] { device::select(place.device, device::parse_precision(cfg.precision)); });
     nccl = comm::make_nccl_communicator(comm);
   }
   comm::Communicator& grad_comm = nccl ? *nccl : static_cast<comm::Communicator&>(comm);
@@ -117,13 +125,19 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   });
   ScheduleOptions sched = cfg.schedule;
   sched.base_lr = cfg.lr;
+  if (cfg.scale_lr > 0) {  // linear scaling rule (Goyal et al.)
+    sched.base_lr = cfg.lr * static_cast<double>(cfg.train.batch_size * comm.size()) /
+                    static_cast<double>(cfg.scale_lr);
+    sched.min_lr = std::min(sched.min_lr, sched.base_lr);
+  }
   sched.total_steps = std::max<int64_t>(1, steps_per_epoch * cfg.train.epochs);
   sched.warmup_steps = static_cast<int64_t>(std::llround(cfg.warmup_epochs * steps_per_epoch));
   sched.step_every = std::max<int64_t>(1, cfg.schedule.step_every * steps_per_epoch);
 
   model->init_params(cfg.train.seed, cfg.init);
-  Sgd sgd(model->params(), {cfg.momentum, cfg.nesterov, cfg.weight_decay});
-  trainer::Trainer trainer(grad_comm, *model, Loss(cfg.loss), sgd, LrSchedule(sched), cfg.train);
+  const std::unique_ptr<Optimizer> optimizer = make_optimizer(cfg, model->params());
+  trainer::Trainer trainer(grad_comm, *model, Loss(cfg.loss), *optimizer, LrSchedule(sched),
+                           cfg.train);
   trainer.broadcast_parameters();
 
   // Run directory: named by rank 0, written by rank 0.
@@ -164,10 +178,10 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
     std::printf("  model  %s -> %lld parameters, loss %s\n", model->spec().c_str(),
                 static_cast<long long>(model->num_params()), to_string(cfg.loss));
     std::printf(
-        "  train  %lld epochs x %lld steps, batch %lld per rank (global %lld), lr %g (%s)\n",
+        "  train  %lld epochs x %lld steps, batch %lld per rank (global %lld), %s lr %g (%s)\n",
         static_cast<long long>(cfg.train.epochs), static_cast<long long>(steps_per_epoch),
-        static_cast<long long>(cfg.train.batch_size), static_cast<long long>(global_batch), cfg.lr,
-        values.at("optim.schedule").c_str());
+        static_cast<long long>(cfg.train.batch_size), static_cast<long long>(global_batch),
+        cfg.optimizer.c_str(), sched.base_lr, values.at("optim.schedule").c_str());
     std::printf("  run    %s\n", run_dir.c_str());
     std::fflush(stdout);
   }

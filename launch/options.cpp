@@ -32,16 +32,24 @@ const std::vector<KeyInfo>& config_keys() {
       {"train.eval_batch_size", "1000", "batch size per rank for evaluation"},
       {"train.seed", "0", "seed for initialisation, shuffling and dropout"},
       {"train.shuffle", "true", "shuffle each rank's shard every epoch"},
-      {"optim.name", "sgd", "optimizer: sgd"},
+      {"optim.name", "sgd", "optimizer: sgd, adam or adamw"},
       {"optim.lr", "0.01", "learning rate (for the global batch, see README)"},
-      {"optim.momentum", "0.9", "momentum"},
-      {"optim.nesterov", "false", "Nesterov momentum"},
-      {"optim.weight_decay", "0", "L2 weight decay"},
-      {"optim.schedule", "constant", "learning-rate schedule: constant, cosine or step"},
+      {"optim.scale_lr", "0",
+       "linear scaling rule: > 0 is the batch optim.lr is meant for; the "
+       "rate used is lr * global batch / scale_lr; 0: off"},
+      {"optim.momentum", "0.9", "sgd: momentum"},
+      {"optim.nesterov", "false", "sgd: Nesterov momentum"},
+      {"optim.beta1", "0.9", "adam/adamw: first-moment decay"},
+      {"optim.beta2", "0.999", "adam/adamw: second-moment decay"},
+      {"optim.eps", "1e-8", "adam/adamw: epsilon"},
+      {"optim.weight_decay", "0", "weight decay: L2 (sgd, adam) or decoupled (adamw)"},
+      {"optim.clip_norm", "0", "clip gradients to this global L2 norm; 0: off"},
+      {"optim.schedule", "constant",
+       "learning-rate schedule: constant, cosine, step or exponential"},
       {"optim.warmup_epochs", "0", "linear warm-up length in epochs (may be fractional)"},
       {"optim.min_lr", "0", "cosine: final learning rate"},
-      {"optim.step_epochs", "10", "step: epochs between decays"},
-      {"optim.gamma", "0.1", "step: decay factor"},
+      {"optim.step_epochs", "10", "step / exponential: epochs per decay by gamma"},
+      {"optim.gamma", "0.1", "step / exponential: decay factor"},
       {"dist.device", "auto", "auto (a GPU per rank when every rank sees one), cpu or cuda"},
       {"dist.precision", "fp32", "GPU matrix multiplies: fp32 or tf32 (tensor cores)"},
       {"dist.allow_shared_gpu", "false", "allow more ranks than GPUs on a host (testing)"},
@@ -224,8 +232,20 @@ RunConfig to_run_config(const ConfigValues& v) {
   c.train.seed = static_cast<uint64_t>(to_int("train.seed", v.at("train.seed"), 0));
   c.train.shuffle = to_bool("train.shuffle", v.at("train.shuffle"));
 
-  if (v.at("optim.name") != "sgd")
-    throw Error("optim.name: expected sgd, got '" + v.at("optim.name") + "'");
+  c.optimizer = v.at("optim.name");
+  if (c.optimizer != "sgd" && c.optimizer != "adam" && c.optimizer != "adamw")
+    throw Error("optim.name: expected sgd, adam or adamw, got '" + c.optimizer + "'");
+  c.scale_lr = to_int("optim.scale_lr", v.at("optim.scale_lr"), 0);
+  c.adam.beta1 = to_double("optim.beta1", v.at("optim.beta1"));
+  c.adam.beta2 = to_double("optim.beta2", v.at("optim.beta2"));
+  c.adam.eps = to_double("optim.eps", v.at("optim.eps"));
+  if (c.adam.beta1 < 0 || c.adam.beta1 >= 1 || c.adam.beta2 < 0 || c.adam.beta2 >= 1)
+    throw Error("optim.beta1/beta2: expected values in [0, 1), got " + v.at("optim.beta1") +
+                " and " + v.at("optim.beta2"));
+  if (!(c.adam.eps > 0)) throw Error("optim.eps: expected > 0, got '" + v.at("optim.eps") + "'");
+  c.train.clip_norm = to_double("optim.clip_norm", v.at("optim.clip_norm"));
+  if (c.train.clip_norm < 0)
+    throw Error("optim.clip_norm: expected >= 0, got '" + v.at("optim.clip_norm") + "'");
   c.lr = to_double("optim.lr", v.at("optim.lr"));
   if (!(c.lr > 0)) throw Error("optim.lr: expected a number > 0, got '" + v.at("optim.lr") + "'");
   c.momentum = to_double("optim.momentum", v.at("optim.momentum"));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/model.hpp"
+#include "core/optimizer.hpp"
 #include "core/schedule.hpp"
 #include "trainer/data.hpp"
 #include "trainer/trainer.hpp"
@@ -52,13 +53,16 @@ struct RunConfig {
   double momentum = 0.0;
   bool nesterov = false;
   double weight_decay = 0.0;
-  ScheduleOptions schedule;  // base_lr / total_steps are filled in by the caller
+  std::string optimizer = "sgd";  // sgd | adam | adamw
+  AdamOptions adam;               // beta1, beta2, eps (weight decay from weight_decay)
+  int64_t scale_lr = 0;           // linear scaling: lr * global batch / scale_lr
+  ScheduleOptions schedule;       // base_lr / total_steps are filled in by the caller
   double warmup_epochs = 0.0;
   // dist / log
-  int threads = 0;  // 0: cores / local ranks
-  std::string device = "auto";      // auto | cpu | cuda
-  std::string precision = "fp32";   // fp32 | tf32 (GPU GEMMs)
-  bool allow_shared_gpu = false;    // several ranks on one GPU (tests)
+  int threads = 0;                 // 0: cores / local ranks
+  std::string device = "auto";     // auto | cpu | cuda
+  std::string precision = "fp32";  // fp32 | tf32 (GPU GEMMs)
+  bool allow_shared_gpu = false;   // several ranks on one GPU (tests)
   std::string log_dir;
   std::string run_name;
 };

@@ -1,9 +1,11 @@
 #include "trainer/trainer.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <span>
 
+#include "core/ops.hpp"
 #include "core/rng.hpp"
 
 namespace lockstep::trainer {
@@ -119,6 +121,13 @@ LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
   const LossSums sums = loss_.compute(out, y, out.dim(0), &dout_);
   model_.backward(dout_, [this](size_t layer) { reducer_.layer_done(layer); });
   reducer_.finalize();
+  if (options_.clip_norm > 0) {
+    // After the all-reduce every rank holds the same gradients, so the norm
+    // and the clipping are identical on every rank.
+    grad_norm_ = std::sqrt(ops::sum_squares(model_.grads()));
+    if (grad_norm_ > options_.clip_norm)
+      ops::scale(model_.grads(), options_.clip_norm / grad_norm_);
+  }
   optimizer_.step(model_.params(), model_.grads(), schedule_.lr_at(step_));
   ++step_;
   return sums;

@@ -28,6 +28,7 @@ struct TrainOptions {
   int64_t log_every = 100;        // steps between progress lines
   std::string progress = "auto";  // rank 0's progress: auto, bar, lines, off
   size_t bucket_bytes = size_t{25} << 20;
+  double clip_norm = 0.0;  // > 0: scale gradients to at most this global L2 norm
 };
 
 /// Exact global figures over a dataset (sums all-reduced across ranks).
@@ -73,6 +74,8 @@ class Trainer {
                                MetricsFile* metrics);
 
   int64_t global_step() const { return step_; }
+  /// Global gradient norm of the last step (after the all-reduce, before clipping).
+  double last_grad_norm() const { return grad_norm_; }
   Loss& loss() { return loss_; }
 
  private:
@@ -87,6 +90,7 @@ class Trainer {
   Tensor x_, y_;          // host batch buffers
   Tensor x_dev_, y_dev_;  // the batch on the model's device
   int64_t step_ = 0;
+  double grad_norm_ = 0.0;
 };
 
 }  // namespace lockstep::trainer

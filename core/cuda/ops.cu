@@ -20,8 +20,12 @@ namespace {
 
 constexpr int kThreads = 256;
 
-const float* cf(const Tensor& t) { return t.data<float>(); }
-float* f(const Tensor& t) { return t.data<float>(); }
+const float* cf(const Tensor& t) {
+  return t.data<float>();
+}
+float* f(const Tensor& t) {
+  return t.data<float>();
+}
 
 void require_f32(const Tensor& t, const char* op) {
   LOCKSTEP_CHECK(t.dtype() == DType::kF32,
@@ -120,8 +124,8 @@ __global__ void dropout_kernel(const float* x, float* mask, float* y, int64_t n,
 // One thread per row; K is small for classifiers, and double accumulation
 // keeps the result within rounding of the CPU reference.
 __global__ void softmax_xent_kernel(const float* z, const int32_t* labels, int64_t n, int64_t k,
-                                    double grad_scale, double* loss, int32_t* correct,
-                                    float* dz, int32_t* bad_label) {
+                                    double grad_scale, double* loss, int32_t* correct, float* dz,
+                                    int32_t* bad_label) {
   const int64_t r = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (r >= n) return;
   const float* row = z + r * k;
@@ -175,13 +179,48 @@ __global__ void sgd_kernel(float* w, const float* g, float* v, int64_t n, float 
   }
 }
 
+__global__ void adam_kernel(float* w, const float* g, float* m, float* v, int64_t n, float lr,
+                            float b1, float b2, float eps, float wd, bool decoupled, float c1,
+                            float c2) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(blockDim.x) * gridDim.x) {
+    float gi = g[i];
+    if (decoupled) {
+      w[i] -= lr * wd * w[i];
+    } else {
+      gi += wd * w[i];
+    }
+    const float mi = b1 * m[i] + (1.f - b1) * gi;
+    const float vi = b2 * v[i] + (1.f - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    w[i] -= lr * (mi / c1) / (sqrtf(vi / c2) + eps);
+  }
+}
+
+// Per-block partial sums of squares in double; the host adds the partials.
+__global__ void sum_squares_kernel(const float* x, int64_t n, double* partial) {
+  __shared__ double s[256];
+  double acc = 0;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(blockDim.x) * gridDim.x)
+    acc += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+  s[threadIdx.x] = acc;
+  __syncthreads();
+  for (int w = blockDim.x / 2; w > 0; w /= 2) {
+    if (threadIdx.x < w) s[threadIdx.x] += s[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) partial[blockIdx.x] = s[0];
+}
+
 // A device vector of ones of at least n elements (for column sums by GEMV).
 const float* ones(int64_t n) {
   static Tensor t;
   if (!t.defined() || t.numel() < n) {
     t = Tensor::empty({std::max<int64_t>(n, 1024)}, DType::kF32, Device::kCuda);
     fill_kernel<<<blocks_for(t.numel(), kThreads), kThreads, 0, current_stream()>>>(f(t), t.numel(),
-                                                                                   1.f);
+                                                                                    1.f);
     LOCKSTEP_CUDA_CHECK_LAUNCH();
   }
   return cf(t);
@@ -196,11 +235,11 @@ void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tenso
   const int m = static_cast<int>(c.dim(0)), n = static_cast<int>(c.dim(1));
   const int k = static_cast<int>(trans_a ? a.dim(0) : a.dim(1));
   const float fa = static_cast<float>(alpha), fb = static_cast<float>(beta);
-  LOCKSTEP_CUBLAS_CHECK(cublasGemmEx(
-      blas(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k,
-      &fa, cf(b), CUDA_R_32F, static_cast<int>(b.dim(1)), cf(a), CUDA_R_32F,
-      static_cast<int>(a.dim(1)), &fb, f(c), CUDA_R_32F, n, lockstep::cuda::gemm_compute_type(),
-      CUBLAS_GEMM_DEFAULT));
+  LOCKSTEP_CUBLAS_CHECK(cublasGemmEx(blas(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                     trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &fa, cf(b),
+                                     CUDA_R_32F, static_cast<int>(b.dim(1)), cf(a), CUDA_R_32F,
+                                     static_cast<int>(a.dim(1)), &fb, f(c), CUDA_R_32F, n,
+                                     lockstep::cuda::gemm_compute_type(), CUBLAS_GEMM_DEFAULT));
 }
 
 void add_row_bias(Tensor& y, const Tensor& bias) {
@@ -223,20 +262,30 @@ void acc_column_sums(const Tensor& dy, Tensor& acc_db) {
                                     ones(rows), 1, &one, f(acc_db), 1));
 }
 
-void relu_forward(const Tensor& x, Tensor& y) { unary(x, y, "relu_forward", Relu{}); }
+void relu_forward(const Tensor& x, Tensor& y) {
+  unary(x, y, "relu_forward", Relu{});
+}
 void relu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
   binary(x, dy, dx, "relu_backward", ReluGrad{});
 }
-void sigmoid_forward(const Tensor& x, Tensor& y) { unary(x, y, "sigmoid_forward", Sigmoid{}); }
+void sigmoid_forward(const Tensor& x, Tensor& y) {
+  unary(x, y, "sigmoid_forward", Sigmoid{});
+}
 void sigmoid_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
   binary(y, dy, dx, "sigmoid_backward", SigmoidGrad{});
 }
-void tanh_forward(const Tensor& x, Tensor& y) { unary(x, y, "tanh_forward", Tanh{}); }
+void tanh_forward(const Tensor& x, Tensor& y) {
+  unary(x, y, "tanh_forward", Tanh{});
+}
 void tanh_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
   binary(y, dy, dx, "tanh_backward", TanhGrad{});
 }
-void multiply(const Tensor& a, const Tensor& b, Tensor& out) { binary(a, b, out, "multiply", Mul{}); }
-void add(const Tensor& a, const Tensor& b, Tensor& out) { binary(a, b, out, "add", Add{}); }
+void multiply(const Tensor& a, const Tensor& b, Tensor& out) {
+  binary(a, b, out, "multiply", Mul{});
+}
+void add(const Tensor& a, const Tensor& b, Tensor& out) {
+  binary(a, b, out, "add", Add{});
+}
 
 void dropout_forward(const Tensor& x, double p, uint64_t key, Tensor& mask, Tensor& y) {
   require_f32(x, "dropout_forward");
@@ -267,16 +316,15 @@ void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, double gr
                                       cudaMemcpyDeviceToHost, current_stream()));
   LOCKSTEP_CUDA_CHECK(cudaStreamSynchronize(current_stream()));
   LOCKSTEP_CHECK(bad == 0, "a class id in the batch is outside the model's " << k << " classes [0, "
-                                                                            << k << ")");
+                                                                             << k << ")");
 }
 
 void mse(const Tensor& out, const Tensor& targets, double grad_scale, Tensor& loss, Tensor* dout) {
   require_f32(out, "mse");
   const int64_t n = out.dim(0), k = out.dim(1);
   if (n == 0) return;
-  mse_kernel<<<blocks_for(n, 128), 128, 0, current_stream()>>>(cf(out), cf(targets), n, k,
-                                                               grad_scale, loss.data<double>(),
-                                                               dout ? f(*dout) : nullptr);
+  mse_kernel<<<blocks_for(n, 128), 128, 0, current_stream()>>>(
+      cf(out), cf(targets), n, k, grad_scale, loss.data<double>(), dout ? f(*dout) : nullptr);
   LOCKSTEP_CUDA_CHECK_LAUNCH();
 }
 
@@ -298,6 +346,36 @@ void scale(Tensor& x, double alpha) {
     return;
   }
   unary(x, x, "scale", Scale{static_cast<float>(alpha)});
+}
+
+void adam_step(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, double lr, double beta1,
+               double beta2, double eps, double weight_decay, bool decoupled, int64_t t) {
+  require_f32(params, "adam_step");
+  const int64_t n = params.numel();
+  if (n == 0) return;
+  const auto c1 = static_cast<float>(1.0 - std::pow(beta1, static_cast<double>(t)));
+  const auto c2 = static_cast<float>(1.0 - std::pow(beta2, static_cast<double>(t)));
+  adam_kernel<<<blocks_for(n, kThreads), kThreads, 0, current_stream()>>>(
+      f(params), cf(grads), f(m), f(v), n, static_cast<float>(lr), static_cast<float>(beta1),
+      static_cast<float>(beta2), static_cast<float>(eps), static_cast<float>(weight_decay),
+      decoupled, c1, c2);
+  LOCKSTEP_CUDA_CHECK_LAUNCH();
+}
+
+double sum_squares(const Tensor& x) {
+  require_f32(x, "sum_squares");
+  const int64_t n = x.numel();
+  if (n == 0) return 0.0;
+  constexpr unsigned kBlocks = 256;
+  static Tensor partial;
+  if (!partial.defined()) partial = Tensor::empty({kBlocks}, DType::kF64, Device::kCuda);
+  sum_squares_kernel<<<kBlocks, 256, 0, current_stream()>>>(cf(x), n, partial.data<double>());
+  LOCKSTEP_CUDA_CHECK_LAUNCH();
+  Tensor host = Tensor::empty({kBlocks}, DType::kF64);
+  host.copy_from(partial);  // synchronises
+  double s = 0;
+  for (unsigned i = 0; i < kBlocks; ++i) s += host.data<double>()[i];
+  return s;
 }
 
 }  // namespace lockstep::ops::cuda

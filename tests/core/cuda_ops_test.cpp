@@ -196,6 +196,17 @@ TEST_F(Cuda, SgdStepAndScale) {
   ops::scale(x, -0.5);
   ops::scale(xd, -0.5);
   expect_close(x, xd, 0, 0, "scale");
+  EXPECT_NEAR(ops::sum_squares(x), ops::sum_squares(xd), 1e-9 * ops::sum_squares(x));
+  for (bool decoupled : {false, true}) {
+    Tensor w = random_host({5003}, 44), g = random_host({5003}, 45);
+    Tensor wd = to_gpu(w), gd = to_gpu(g);
+    Adam a(w, {0.9, 0.999, 1e-8, 0.01, decoupled}), b(wd, {0.9, 0.999, 1e-8, 0.01, decoupled});
+    for (int s = 0; s < 3; ++s) {
+      a.step(w, g, 1e-3);
+      b.step(wd, gd, 1e-3);
+    }
+    expect_close(w, wd, 1e-6, 1e-4, decoupled ? "adamw" : "adam");
+  }
 }
 
 // One training step of a whole model on the CPU and on the GPU from the same

@@ -80,6 +80,43 @@ TEST(Optimizer, SgdMomentumNesterovWeightDecay) {
   EXPECT_THROW(Sgd(w3, {1.5, false, 0.0}), Error);
 }
 
+TEST(Optimizer, AdamAndAdamWKnownValues) {
+  // First step of Adam moves every weight by lr * sign(g) (bias correction).
+  Tensor w = from({2}, {1.0f, -1.0f});
+  Tensor g = from({2}, {0.5f, -0.01f});
+  Adam adam(w, {0.9, 0.999, 1e-8, 0.0, false});
+  adam.step(w, g, 0.1);
+  EXPECT_NEAR(w.data<float>()[0], 0.9f, 1e-6);
+  EXPECT_NEAR(w.data<float>()[1], -0.9f, 1e-5);
+  EXPECT_EQ(adam.steps(), 1);
+  // Second step, by hand: m = 0.9*0.05+0.1*0.5 ... for g constant, mhat = g, vhat = g^2.
+  adam.step(w, g, 0.1);
+  EXPECT_NEAR(w.data<float>()[0], 0.8f, 1e-5);
+  // AdamW decays the weight directly: with g = 0, w -= lr * wd * w.
+  Tensor w2 = from({1}, {2.0f});
+  Tensor g2 = from({1}, {0.0f});
+  Adam adamw(w2, {0.9, 0.999, 1e-8, 0.5, true});
+  adamw.step(w2, g2, 0.1);
+  EXPECT_NEAR(w2.data<float>()[0], 2.0f * (1 - 0.05f), 1e-6);
+  // Adam with L2 decay puts it into the gradient: the first step is lr * sign.
+  Tensor w3 = from({1}, {2.0f});
+  Adam adam_l2(w3, {0.9, 0.999, 1e-8, 0.5, false});
+  adam_l2.step(w3, g2, 0.1);
+  EXPECT_NEAR(w3.data<float>()[0], 1.9f, 1e-6);
+}
+
+TEST(Ops, SumSquares) {
+  Tensor x = from({3}, {1.0f, -2.0f, 2.0f});
+  EXPECT_DOUBLE_EQ(ops::sum_squares(x), 9.0);
+}
+
+TEST(Schedule, Exponential) {
+  LrSchedule e({ScheduleKind::kExponential, 1.0, 100, 0, 0.0, 10, 0.5});
+  EXPECT_DOUBLE_EQ(e.lr_at(0), 1.0);
+  EXPECT_NEAR(e.lr_at(10), 0.5, 1e-12);
+  EXPECT_NEAR(e.lr_at(5), std::sqrt(0.5), 1e-12);
+}
+
 TEST(Schedule, ConstantCosineStepWarmup) {
   LrSchedule constant({ScheduleKind::kConstant, 0.1, 100, 0, 0.0, 1, 0.1});
   EXPECT_DOUBLE_EQ(constant.lr_at(50), 0.1);
