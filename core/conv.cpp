@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
-#include <sstream>
+#include <string>
 
 #include "core/ops_conv.hpp"
 
@@ -25,9 +25,8 @@ Shape sweep_shape(const std::string& spec, const Shape& in, int64_t channels, in
   check_image(spec, in);
   const int64_t oh = ops::conv_out_size(in[1], kernel, stride, padding);
   const int64_t ow = ops::conv_out_size(in[2], kernel, stride, padding);
-  LOCKSTEP_CHECK(oh >= 1 && ow >= 1, spec << ": input " << shape_str(in)
-                                          << " is too small: kernel " << kernel
-                                          << " needs at least " << kernel << "x" << kernel
+  LOCKSTEP_CHECK(oh >= 1 && ow >= 1, spec << ": input " << shape_str(in) << " is too small: kernel "
+                                          << kernel << " needs at least " << kernel << "x" << kernel
                                           << " after padding " << padding);
   return {channels, oh, ow};
 }
@@ -93,8 +92,7 @@ Tensor Conv2D::forward_impl(const Tensor& x, const RunContext& /*ctx*/, uint64_t
 Tensor Conv2D::backward_impl(const Saved& saved, const Tensor& dy, bool need_dx) {
   const Tensor& x = saved.input;
   Tensor* dx = need_dx ? &grad_input_buffer(x.dim(0), dy.dtype(), dy.device()) : nullptr;
-  ops::conv2d_backward(x, w_, dy, stride_, padding_, dx, dw_, bias_ ? &db_ : nullptr,
-                       workspace_);
+  ops::conv2d_backward(x, w_, dy, stride_, padding_, dx, dw_, bias_ ? &db_ : nullptr, workspace_);
   return dx ? *dx : Tensor();
 }
 
@@ -186,15 +184,15 @@ std::map<std::string, int64_t> parse_args(const std::vector<std::string>& args,
     if (const size_t eq = arg.find('='); eq != std::string::npos) {
       name = arg.substr(0, eq);
       value = arg.substr(eq + 1);
-      name.erase(std::remove_if(name.begin(), name.end(),
-                                [](unsigned char c) { return std::isspace(c); }),
-                 name.end());
+      name.erase(
+          std::remove_if(name.begin(), name.end(), [](unsigned char c) { return std::isspace(c); }),
+          name.end());
       value.erase(0, value.find_first_not_of(" \t"));
       LOCKSTEP_CHECK(std::find(names.begin(), names.end(), name) != names.end(),
                      "layer '" << token << "': unknown argument '" << name << "'");
     } else {
-      LOCKSTEP_CHECK(next < names.size(), "layer '" << token << "': unexpected argument '" << arg
-                                                    << "'");
+      LOCKSTEP_CHECK(next < names.size(),
+                     "layer '" << token << "': unexpected argument '" << arg << "'");
       name = names[next++];
     }
     LOCKSTEP_CHECK(!values.count(name), "layer '" << token << "': '" << name << "' given twice");
@@ -234,7 +232,8 @@ std::unique_ptr<Layer> make_conv_layer(const std::string& name,
   try {
     if (name == "conv2d") {
       bool bias = true;
-      const auto v = parse_args(args, {"out_channels", "kernel", "stride", "padding"}, token, &bias);
+      const auto v =
+          parse_args(args, {"out_channels", "kernel", "stride", "padding"}, token, &bias);
       return std::make_unique<Conv2D>(required(v, "out_channels", token),
                                       required(v, "kernel", token), optional(v, "stride", 1),
                                       optional(v, "padding", 0), bias);
@@ -244,9 +243,8 @@ std::unique_ptr<Layer> make_conv_layer(const std::string& name,
       const int64_t kernel = required(v, "kernel", token);
       LOCKSTEP_CHECK(optional(v, "stride", 1) >= 1,
                      "layer '" << token << "': expected a stride >= 1, got 0");
-      return std::make_unique<Pool2D>(name == "maxpool2d" ? PoolKind::kMax : PoolKind::kAvg,
-                                      kernel, optional(v, "stride", kernel),
-                                      optional(v, "padding", 0));
+      return std::make_unique<Pool2D>(name == "maxpool2d" ? PoolKind::kMax : PoolKind::kAvg, kernel,
+                                      optional(v, "stride", kernel), optional(v, "padding", 0));
     }
     if (name == "global_avg_pool" || name == "gap") {
       LOCKSTEP_CHECK(args.empty(), "layer '" << token << "': expected no arguments");

@@ -9,23 +9,30 @@
 // dW += dYt col^T is one GEMM over all nc*P columns, and dcol = W^T dYt
 // (written over col) is folded back into dx by col2im. With nc = 1, Yt and
 // dYt are y and dy of that sample and need no transpose. The CUDA backend uses
-// the same layout with chunks as large as its workspace cap allows; on the CPU
-// per-sample chunks measured fastest (B3 CNN, 2 OpenBLAS threads: see
-// kCpuChunkSamples).
+// the same layout with chunks as large as its workspace cap allows. On the CPU
+// a chunk holds about kCpuChunkColumns GEMM columns: on the B3 CNN (batch 64,
+// 2 OpenBLAS threads) per-sample GEMMs were ~20% slower for the 11x11 planes of
+// the second conv, whole-batch GEMMs ~2x slower for the 26x26 planes of the
+// first (col stops fitting in cache), and ~1024 columns was best for both.
 
 #include <cblas.h>
 
 #include <algorithm>
-#include <cmath>
-#include <cstdlib>
+#include <numeric>
+#include <type_traits>
 
 #include "core/ops_conv.hpp"
 
 namespace lockstep::ops {
 namespace {
 
-// Samples per chunk on the CPU (see "Note: conv chunks").
-const int64_t kCpuChunkSamples = std::getenv("CHUNK") ? std::atoll(std::getenv("CHUNK")) : 1;
+// Samples per chunk on the CPU: enough for about this many GEMM columns (nc*P);
+// see "Note: conv chunks".
+constexpr int64_t kCpuChunkColumns = 1024;
+
+int64_t cpu_chunk(int64_t n, int64_t plane) {
+  return std::clamp<int64_t>((kCpuChunkColumns + plane - 1) / plane, 1, n);
+}
 
 void check_on(const Tensor& t, Device device, const char* op, const char* arg) {
   LOCKSTEP_CHECK(t.defined(), op << ": argument '" << arg << "' is an undefined tensor");
@@ -53,25 +60,26 @@ void dispatch_real(DType t, const char* op, F&& f) {
   }
 }
 
-// Row-major C (m, n) = alpha op(A) op(B) + beta C.
-void gemm_rm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-             const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a,
-              static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
-}
-void gemm_rm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* a, int64_t lda,
-             const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a,
-              static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+// Row-major C (m, n) = op(A) op(B) + beta C.
+template <class T>
+void gemm_rm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
+             int64_t ldb, T beta, T* c, int64_t ldc) {
+  const auto op = [](bool t) { return t ? CblasTrans : CblasNoTrans; };
+  const auto i = [](int64_t v) { return static_cast<int>(v); };
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasRowMajor, op(ta), op(tb), i(m), i(n), i(k), 1.0f, a, i(lda), b, i(ldb), beta,
+                c, i(ldc));
+  } else {
+    cblas_dgemm(CblasRowMajor, op(ta), op(tb), i(m), i(n), i(k), 1.0, a, i(lda), b, i(ldb), beta, c,
+                i(ldc));
+  }
 }
 
 struct ConvGeom {
-  int64_t n, c, h, w;  // input (N, C, H, W)
-  int64_t o, kh, kw;   // weights (O, C, kh, kw)
-  int64_t s, p;        // stride, padding
-  int64_t oh, ow;      // output plane
+  int64_t n, c, h, w;                                 // input (N, C, H, W)
+  int64_t o, kh, kw;                                  // weights (O, C, kh, kw)
+  int64_t s, p;                                       // stride, padding
+  int64_t oh, ow;                                     // output plane
   int64_t plane() const { return oh * ow; }           // P
   int64_t patch() const { return c * kh * kw; }       // rows of col
   Shape out_shape() const { return {n, o, oh, ow}; }  // y, dy
@@ -85,11 +93,19 @@ ConvGeom conv_geom(const Tensor& x, const Tensor& w, int64_t stride, int64_t pad
                     << shape_str(x.shape()) << " and w " << shape_str(w.shape()));
   LOCKSTEP_CHECK(x.dim(1) == w.dim(1), op << ": x has " << x.dim(1) << " channels but w "
                                           << shape_str(w.shape()) << " expects " << w.dim(1));
-  LOCKSTEP_CHECK(x.dtype() == w.dtype(), op << ": x is " << to_string(x.dtype()) << " but w is "
-                                            << to_string(w.dtype()));
+  LOCKSTEP_CHECK(x.dtype() == w.dtype(),
+                 op << ": x is " << to_string(x.dtype()) << " but w is " << to_string(w.dtype()));
   LOCKSTEP_CHECK(stride >= 1 && pad >= 0,
                  op << ": expected stride >= 1 and padding >= 0, got " << stride << ", " << pad);
-  ConvGeom g{x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), w.dim(3), stride, pad,
+  ConvGeom g{x.dim(0),
+             x.dim(1),
+             x.dim(2),
+             x.dim(3),
+             w.dim(0),
+             w.dim(2),
+             w.dim(3),
+             stride,
+             pad,
              conv_out_size(x.dim(2), w.dim(2), stride, pad),
              conv_out_size(x.dim(3), w.dim(3), stride, pad)};
   LOCKSTEP_CHECK(g.oh >= 1 && g.ow >= 1, op << ": kernel " << g.kh << "x" << g.kw
@@ -126,7 +142,11 @@ void im2col(const T* x, const ConvGeom& g, int64_t nc, T* col) {
             }
             const T* src = plane + ih * g.w;
             std::fill(row, row + lo, T(0));
-            for (int64_t ow = lo; ow < hi; ++ow) row[ow] = src[ow * g.s - g.p + j];
+            if (g.s == 1) {  // contiguous: a copy
+              std::copy(src + lo - g.p + j, src + hi - g.p + j, row + lo);
+            } else {
+              for (int64_t ow = lo; ow < hi; ++ow) row[ow] = src[ow * g.s - g.p + j];
+            }
             std::fill(row + hi, row + g.ow, T(0));
           }
         }
@@ -150,7 +170,13 @@ void col2im(const T* col, const ConvGeom& g, int64_t nc, T* dx) {
             const int64_t ih = oh * g.s - g.p + i;
             if (ih < 0 || ih >= g.h) continue;
             T* dst = plane + ih * g.w;
-            for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.s - g.p + j] += row[ow];
+            if (g.s == 1) {  // contiguous: vectorises
+              T* d = dst + lo - g.p + j;
+              const T* r = row + lo;
+              for (int64_t q = 0; q < hi - lo; ++q) d[q] += r[q];
+            } else {
+              for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.s - g.p + j] += row[ow];
+            }
           }
         }
       }
@@ -159,7 +185,7 @@ void col2im(const T* col, const ConvGeom& g, int64_t nc, T* dx) {
 template <class T>
 void conv_forward_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeom& g,
                       Tensor& y, Tensor& workspace) {
-  const int64_t chunk = std::min(kCpuChunkSamples, g.n), P = g.plane(), K = g.patch();
+  const int64_t P = g.plane(), K = g.patch(), chunk = cpu_chunk(g.n, P);
   grow(workspace, K * chunk * P + (chunk > 1 ? g.o * chunk * P : 0), x.dtype(), Device::kCpu);
   T* col = workspace.data<T>();
   T* yt = col + K * chunk * P;
@@ -191,7 +217,7 @@ void conv_forward_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, cons
 template <class T>
 void conv_backward_cpu(const Tensor& x, const Tensor& w, const Tensor& dy, const ConvGeom& g,
                        Tensor* dx, Tensor& acc_dw, Tensor* acc_db, Tensor& workspace) {
-  const int64_t chunk = std::min(kCpuChunkSamples, g.n), P = g.plane(), K = g.patch();
+  const int64_t P = g.plane(), K = g.patch(), chunk = cpu_chunk(g.n, P);
   grow(workspace, K * chunk * P + (chunk > 1 ? g.o * chunk * P : 0), x.dtype(), Device::kCpu);
   T* col = workspace.data<T>();
   T* dyt = col + K * chunk * P;
@@ -202,12 +228,8 @@ void conv_backward_cpu(const Tensor& x, const Tensor& w, const Tensor& dy, const
   if (acc_db) {
     T* pdb = acc_db->data<T>();
     for (int64_t n = 0; n < g.n; ++n)
-      for (int64_t o = 0; o < g.o; ++o) {
-        const T* row = pdy + (n * g.o + o) * P;
-        T s = 0;
-        for (int64_t q = 0; q < P; ++q) s += row[q];
-        pdb[o] += s;
-      }
+      for (int64_t o = 0; o < g.o; ++o)
+        pdb[o] += std::accumulate(pdy + (n * g.o + o) * P, pdy + (n * g.o + o + 1) * P, T(0));
   }
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     const int64_t nc = std::min(chunk, g.n - n0);
@@ -230,7 +252,6 @@ struct PoolGeom {
   int64_t n, c, h, w;  // input
   int64_t k, s, p;
   int64_t oh, ow;
-  Shape in_shape() const { return {n, c, h, w}; }
   Shape out_shape() const { return {n, c, oh, ow}; }
 };
 
@@ -240,8 +261,9 @@ PoolGeom pool_geom(const Shape& in, int64_t kernel, int64_t stride, int64_t pad,
   LOCKSTEP_CHECK(kernel >= 1 && stride >= 1 && pad >= 0 && 2 * pad <= kernel,
                  op << ": expected kernel >= 1, stride >= 1 and 0 <= padding <= kernel / 2, got "
                     << kernel << ", " << stride << ", " << pad);
-  PoolGeom g{in[0], in[1], in[2], in[3], kernel, stride, pad,
-             conv_out_size(in[2], kernel, stride, pad), conv_out_size(in[3], kernel, stride, pad)};
+  PoolGeom g{in[0], in[1], in[2], in[3], kernel, stride, pad, 0, 0};
+  g.oh = conv_out_size(g.h, kernel, stride, pad);
+  g.ow = conv_out_size(g.w, kernel, stride, pad);
   LOCKSTEP_CHECK(g.oh >= 1 && g.ow >= 1, op << ": kernel " << kernel << " does not fit input "
                                             << shape_str(in) << " with padding " << pad);
   return g;
@@ -318,23 +340,36 @@ void maxpool2d_forward(const Tensor& x, int64_t kernel, int64_t stride, int64_t 
     int32_t* pi = index.data<int32_t>();
     for (int64_t plane = 0; plane < g.n * g.c; ++plane) {
       const T* in = px + plane * g.h * g.w;
-      for (int64_t oh = 0; oh < g.oh; ++oh)
+      for (int64_t oh = 0; oh < g.oh; ++oh) {
+        // The window clipped to the input (never empty: padding <= kernel / 2).
+        const int64_t i0 = std::max<int64_t>(oh * g.s - g.p, 0);
+        const int64_t i1 = std::min(oh * g.s - g.p + g.k, g.h);
         for (int64_t ow = 0; ow < g.ow; ++ow) {
-          int64_t best = -1;
-          T bv = T(0);
-          for (int64_t i = oh * g.s - g.p; i < oh * g.s - g.p + g.k; ++i)
-            for (int64_t j = ow * g.s - g.p; j < ow * g.s - g.p + g.k; ++j) {
-              if (i < 0 || i >= g.h || j < 0 || j >= g.w) continue;
+          const int64_t j0 = std::max<int64_t>(ow * g.s - g.p, 0);
+          const int64_t j1 = std::min(ow * g.s - g.p + g.k, g.w);
+          int64_t best = i0 * g.w + j0;
+          T bv = in[best];
+          bool nan = false;
+          for (int64_t i = i0; i < i1; ++i)
+            for (int64_t j = j0; j < j1; ++j) {
+              // Strictly greater: the first maximum wins. Branch-free (conditional
+              // moves): the comparisons are unpredictable.
               const T v = in[i * g.w + j];
-              // Strictly greater: the first maximum wins; a NaN wins over numbers.
-              if (best < 0 || v > bv || (std::isnan(v) && !std::isnan(bv))) {
-                best = i * g.w + j;
-                bv = v;
-              }
+              const bool greater = v > bv;
+              nan |= v != v;
+              best = greater ? i * g.w + j : best;
+              bv = greater ? v : bv;
             }
+          if (nan) {  // the first NaN in the window wins, so NaN propagates
+            for (int64_t i = i1 - 1; i >= i0; --i)
+              for (int64_t j = j1 - 1; j >= j0; --j)
+                if (in[i * g.w + j] != in[i * g.w + j]) best = i * g.w + j;
+            bv = in[best];
+          }
           py[(plane * g.oh + oh) * g.ow + ow] = bv;
           pi[(plane * g.oh + oh) * g.ow + ow] = static_cast<int32_t>(best);
         }
+      }
     }
   });
 }
@@ -350,25 +385,24 @@ void maxpool2d_backward(const Tensor& dy, const Tensor& index, int64_t kernel, i
   check_shape(index, g.out_shape(), DType::kI32, op, "index");
   if (dx.device() == Device::kCuda)
     return cuda::maxpool2d_backward(dy, index, kernel, stride, pad, dx);
-  // Gather (as on the GPU): each input sums the dy of the windows that chose it.
+  // Scatter in output order. Every input receives its dy in the same order as
+  // the GPU's gather (ascending oh, then ow), so the sums are bit-identical.
   dispatch_real(dx.dtype(), op, [&]<class T>() {
     const T* pdy = dy.data<T>();
     const int32_t* pi = index.data<int32_t>();
     T* pdx = dx.data<T>();
-    for (int64_t plane = 0; plane < g.n * g.c; ++plane)
-      for (int64_t h = 0; h < g.h; ++h)
-        for (int64_t w = 0; w < g.w; ++w) {
-          int64_t oh0, oh1, ow0, ow1;
-          covering(h, g.k, g.s, g.p, g.oh, oh0, oh1);
-          covering(w, g.k, g.s, g.p, g.ow, ow0, ow1);
-          T sum = 0;
-          for (int64_t oh = oh0; oh < oh1; ++oh)
-            for (int64_t ow = ow0; ow < ow1; ++ow) {
-              const int64_t o = (plane * g.oh + oh) * g.ow + ow;
-              if (pi[o] == h * g.w + w) sum += pdy[o];
-            }
-          pdx[(plane * g.h + h) * g.w + w] = sum;
-        }
+    const int64_t in_plane = g.h * g.w, out_plane = g.oh * g.ow;
+    std::fill(pdx, pdx + dx.numel(), T(0));
+    for (int64_t plane = 0; plane < g.n * g.c; ++plane) {
+      T* d = pdx + plane * in_plane;
+      const T* src = pdy + plane * out_plane;
+      const int32_t* at = pi + plane * out_plane;
+      for (int64_t o = 0; o < out_plane; ++o) {
+        LOCKSTEP_CHECK(at[o] >= 0 && at[o] < in_plane,
+                       op << ": index " << at[o] << " is outside the input plane of " << in_plane);
+        d[at[o]] += src[o];
+      }
+    }
   });
 }
 
@@ -399,8 +433,7 @@ void avgpool2d_forward(const Tensor& x, int64_t kernel, int64_t stride, int64_t 
   });
 }
 
-void avgpool2d_backward(const Tensor& dy, int64_t kernel, int64_t stride, int64_t pad,
-                        Tensor& dx) {
+void avgpool2d_backward(const Tensor& dy, int64_t kernel, int64_t stride, int64_t pad, Tensor& dx) {
   const char* op = "avgpool2d_backward";
   check_on(dx, dx.device(), op, "dx");
   const PoolGeom g = pool_geom(dx.shape(), kernel, stride, pad, op);

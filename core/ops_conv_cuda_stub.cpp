@@ -33,7 +33,11 @@ void avgpool2d_forward(const Tensor&, int64_t, int64_t, int64_t, Tensor&) {
 void avgpool2d_backward(const Tensor&, int64_t, int64_t, int64_t, Tensor&) {
   no_cuda("avgpool2d_backward");
 }
-void global_avg_pool_forward(const Tensor&, Tensor&) { no_cuda("global_avg_pool_forward"); }
-void global_avg_pool_backward(const Tensor&, Tensor&) { no_cuda("global_avg_pool_backward"); }
+void global_avg_pool_forward(const Tensor&, Tensor&) {
+  no_cuda("global_avg_pool_forward");
+}
+void global_avg_pool_backward(const Tensor&, Tensor&) {
+  no_cuda("global_avg_pool_backward");
+}
 
 }  // namespace lockstep::ops::cuda

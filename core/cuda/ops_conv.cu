@@ -34,9 +34,9 @@ void require_f32(const Tensor& t, const char* op) {
 }
 
 // Grid-stride loop over [0, n).
-#define LOCKSTEP_GRID_LOOP(i, n)                                                  \
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; \
-       i < (n); i += static_cast<int64_t>(blockDim.x) * gridDim.x)
+#define LOCKSTEP_GRID_LOOP(i, n)                                                         \
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(blockDim.x) * gridDim.x)
 
 struct Geom {
   int64_t n, c, h, w;  // input (N, C, H, W)
@@ -60,8 +60,17 @@ Geom conv_geom(const Tensor& x, const Tensor& w, int64_t stride, int64_t pad) {
 }
 
 Geom pool_geom(const Shape& in, int64_t k, int64_t stride, int64_t pad) {
-  return {in[0], in[1], in[2], in[3], in[1], k, k, stride, pad,
-          conv_out_size(in[2], k, stride, pad), conv_out_size(in[3], k, stride, pad)};
+  return {in[0],
+          in[1],
+          in[2],
+          in[3],
+          in[1],
+          k,
+          k,
+          stride,
+          pad,
+          conv_out_size(in[2], k, stride, pad),
+          conv_out_size(in[3], k, stride, pad)};
 }
 
 // col (C*kh*kw, nc*P) from x (nc, C, H, W): row (c, i, j), column (n, oh, ow).
@@ -72,9 +81,8 @@ __global__ void im2col_kernel(const float* x, float* col, Geom g, int64_t nc) {
     const int64_t n = q / plane, oh = (q % plane) / g.ow, ow = q % g.ow;
     const int64_t j = r % g.kw, i = (r / g.kw) % g.kh, c = r / (g.kw * g.kh);
     const int64_t ih = oh * g.s - g.p + i, iw = ow * g.s - g.p + j;
-    col[idx] = ih >= 0 && ih < g.h && iw >= 0 && iw < g.w
-                   ? x[((n * g.c + c) * g.h + ih) * g.w + iw]
-                   : 0.f;
+    col[idx] =
+        ih >= 0 && ih < g.h && iw >= 0 && iw < g.w ? x[((n * g.c + c) * g.h + ih) * g.w + iw] : 0.f;
   }
 }
 
@@ -128,7 +136,8 @@ __global__ void bias_grad_kernel(const float* dy, float* db, int64_t n, int64_t 
     partial[threadIdx.x] = sum;
     __syncthreads();
     for (int stride = kThreads / 2; stride > 0; stride /= 2) {
-      if (static_cast<int>(threadIdx.x) < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
+      if (static_cast<int>(threadIdx.x) < stride)
+        partial[threadIdx.x] += partial[threadIdx.x + stride];
       __syncthreads();
     }
     if (threadIdx.x == 0) db[oo] += partial[0];
@@ -185,9 +194,8 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int64_
     gemm_rm(false, false, g.o, nc * plane, k, w.data<float>(), k, col, nc * plane, 0.f, yt,
             nc * plane);
     if (nc == 1 && !bias.defined()) continue;
-    rows_to_nchw_kernel<<<blocks_for(nc * g.o * plane, kThreads), kThreads, 0,
-                          current_stream()>>>(yt, bias.defined() ? bias.data<float>() : nullptr,
-                                              yn, nc, g.o, plane);
+    rows_to_nchw_kernel<<<blocks_for(nc * g.o * plane, kThreads), kThreads, 0, current_stream()>>>(
+        yt, bias.defined() ? bias.data<float>() : nullptr, yn, nc, g.o, plane);
     LOCKSTEP_CUDA_CHECK_LAUNCH();
   }
 }
@@ -316,14 +324,17 @@ __global__ void gap_forward_kernel(const float* x, float* y, int64_t planes, int
        plane < planes; plane += warps) {
     float sum = 0.f;
     for (int64_t q = lane; q < hw; q += 32) sum += x[plane * hw + q];
-    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
+    for (int offset = 16; offset > 0; offset /= 2)
+      sum += __shfl_down_sync(0xffffffffu, sum, offset);
     if (lane == 0) y[plane] = sum / static_cast<float>(hw);
   }
 }
 
 __global__ void gap_backward_kernel(const float* dy, float* dx, int64_t planes, int64_t hw) {
   const float inv = 1.f / static_cast<float>(hw);
-  LOCKSTEP_GRID_LOOP(idx, planes * hw) { dx[idx] = dy[idx / hw] * inv; }
+  LOCKSTEP_GRID_LOOP(idx, planes * hw) {
+    dx[idx] = dy[idx / hw] * inv;
+  }
 }
 
 }  // namespace
@@ -357,8 +368,7 @@ void avgpool2d_forward(const Tensor& x, int64_t kernel, int64_t stride, int64_t 
   LOCKSTEP_CUDA_CHECK_LAUNCH();
 }
 
-void avgpool2d_backward(const Tensor& dy, int64_t kernel, int64_t stride, int64_t pad,
-                        Tensor& dx) {
+void avgpool2d_backward(const Tensor& dy, int64_t kernel, int64_t stride, int64_t pad, Tensor& dx) {
   require_f32(dx, "avgpool2d_backward");
   const Geom g = pool_geom(dx.shape(), kernel, stride, pad);
   if (dx.numel() == 0) return;

@@ -43,9 +43,8 @@ Tensor distinct_tensor(const Shape& shape, uint64_t seed) {
     std::swap(order[static_cast<size_t>(i)],
               order[static_cast<size_t>(rng.below(static_cast<uint64_t>(i + 1)))]);
   for (int64_t i = 0; i < n; ++i)
-    t.data<double>()[i] = 2.0 * static_cast<double>(order[static_cast<size_t>(i)]) /
-                              static_cast<double>(n) -
-                          1.0;
+    t.data<double>()[i] =
+        2.0 * static_cast<double>(order[static_cast<size_t>(i)]) / static_cast<double>(n) - 1.0;
   return t;
 }
 
@@ -192,6 +191,15 @@ TEST(ConvGradCheck, Conv2dEvenKernelLargePadding) {
   check_layer(layer, {2, 4, 6}, random_tensor({3, 2, 4, 6}, 10));
 }
 
+// Planes of 1024+ outputs run one sample per GEMM on the CPU (no transposes;
+// see "Note: conv chunks" in core/ops_conv_cpu.cpp); the shapes above batch them.
+TEST(ConvGradCheck, Conv2dLargePlanesOneSamplePerChunk) {
+  for (int64_t pad : {0, 1}) {
+    Conv2D layer(2, 3, 1, pad);
+    check_layer(layer, {1, 34, 35}, random_tensor({2, 1, 34, 35}, 14));
+  }
+}
+
 TEST(ConvGradCheck, ParamSpecs) {
   Conv2D layer(8, 3);
   const auto specs = layer.param_specs({3, 10, 10});
@@ -211,9 +219,7 @@ TEST(ConvGradCheck, ParamSpecs) {
 
 TEST(ConvGradCheck, MaxPool) {
   const Shape sample{3, 7, 5};
-  const struct {
-    int64_t k, s, p;
-  } cases[] = {{2, 2, 0}, {3, 1, 0}, {3, 2, 1}, {2, 1, 1}};
+  const struct { int64_t k, s, p; } cases[] = {{2, 2, 0}, {3, 1, 0}, {3, 2, 1}, {2, 1, 1}};
   for (const auto& c : cases) {
     Pool2D layer(PoolKind::kMax, c.k, c.s, c.p);
     check_layer(layer, sample, distinct_tensor(batch_of(2, sample), 11));
@@ -222,9 +228,7 @@ TEST(ConvGradCheck, MaxPool) {
 
 TEST(ConvGradCheck, AvgPool) {
   const Shape sample{3, 7, 5};
-  const struct {
-    int64_t k, s, p;
-  } cases[] = {{2, 2, 0}, {3, 1, 0}, {3, 2, 1}, {2, 1, 1}};
+  const struct { int64_t k, s, p; } cases[] = {{2, 2, 0}, {3, 1, 0}, {3, 2, 1}, {2, 1, 1}};
   for (const auto& c : cases) {
     Pool2D layer(PoolKind::kAvg, c.k, c.s, c.p);
     check_layer(layer, sample, random_tensor(batch_of(2, sample), 12));
@@ -284,6 +288,17 @@ TEST(ConvGradCheck, MaxPoolPaddingNeverWins) {
   for (int64_t i = 0; i < 4; ++i) EXPECT_EQ(y.data<double>()[i], -4.0 + static_cast<double>(i));
   EXPECT_EQ(saved.index.dtype(), DType::kI32);
   for (int64_t i = 0; i < 4; ++i) EXPECT_EQ(saved.index.data<int32_t>()[i], i);
+}
+
+TEST(ConvGradCheck, MaxPoolPropagatesNan) {
+  Pool2D layer(PoolKind::kMax, 2);
+  layer.set_input_shape({1, 2, 2});
+  Saved saved;
+  const double nan = std::nan("");
+  const Tensor y =
+      layer.forward(from_values({1, 1, 2, 2}, {1, nan, 5, nan}), RunContext{}, 0, saved);
+  EXPECT_TRUE(std::isnan(y.data<double>()[0]));
+  EXPECT_EQ(saved.index.data<int32_t>()[0], 1);  // the first NaN
 }
 
 // ---- Whole model -----------------------------------------------------------------------
@@ -355,15 +370,19 @@ std::string error_of(const std::function<void()>& f) {
 }
 
 TEST(ConvSpec, ShapeErrorsNameLayerInputAndProblem) {
-  EXPECT_NE(error_of([] { Model m("conv2d(32, 5)", {1, 3, 3}); })
+  EXPECT_NE(error_of([] {
+              Model m("conv2d(32, 5)", {1, 3, 3});
+            })
                 .find("conv2d(32, 5): input (1, 3, 3) is too small: kernel 5 needs at least 5x5 "
                       "after padding 0"),
             std::string::npos);
-  EXPECT_NE(error_of([] { Model m("conv2d(8, 3)", {784}); })
-                .find("conv2d(8, 3): expected an input (C, H, W), got (784,)"),
+  EXPECT_NE(error_of([] {
+              Model m("conv2d(8, 3)", {784});
+            }).find("conv2d(8, 3): expected an input (C, H, W), got (784,)"),
             std::string::npos);
-  EXPECT_NE(error_of([] { Model m("conv2d(4, 3), maxpool2d(4)", {1, 4, 4}); })
-                .find("maxpool2d(4): input (4, 2, 2) is too small"),
+  EXPECT_NE(error_of([] {
+              Model m("conv2d(4, 3), maxpool2d(4)", {1, 4, 4});
+            }).find("maxpool2d(4): input (4, 2, 2) is too small"),
             std::string::npos);
   EXPECT_NE(error_of([] { Model m("global_avg_pool", {10}); }).find("expected an input (C, H, W)"),
             std::string::npos);
@@ -399,7 +418,7 @@ TEST(ConvOps, ArgumentChecks) {
   const Tensor w2 = random_tensor({4, 2, 3, 3}, 2);
   Tensor y2 = Tensor::empty({2, 4, 3, 3}, DType::kF64);
   EXPECT_THROW(ops::conv2d_forward(x, w2, Tensor(), 1, 0, y2, ws), Error);  // channels
-  Tensor index = Tensor::empty({2, 3, 2, 2}, DType::kF64);  // must be int32
+  Tensor index = Tensor::empty({2, 3, 2, 2}, DType::kF64);                  // must be int32
   Tensor yp = Tensor::empty({2, 3, 2, 2}, DType::kF64);
   EXPECT_THROW(ops::maxpool2d_forward(x, 2, 2, 0, yp, index), Error);
   EXPECT_EQ(ops::conv_out_size(28, 3, 1, 0), 26);
