@@ -76,6 +76,15 @@ if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
   expect_fail cuda_without_gpu 2 2 "dist.device = cuda, but (no GPU is visible|this build)" -- "${t[@]}" --dist.device cuda
 fi
 expect_fail bad_precision 2 2 "dist.precision: expected fp32 or tf32" -- "${t[@]}" --dist.precision fp16
+expect_fail image_too_small_for_kernel 2 2 "conv2d\(8, 5\).*too small" -- "${t[@]}" --model.layers "conv2d(8, 5), relu, dense(10)"
+expect_fail image_too_small_for_pool 2 2 "maxpool2d\(8\).*(too small|larger)" -- "${t[@]}" --model.layers "conv2d(4, 3, padding=1), maxpool2d(8), dense(10)"
+# A CNN saved for (1, 4, 4) images, evaluated on 3-channel 8x8 images.
+if timeout 120 "${mpi[@]}" -np 1 "$bin" train --config "$work/base.ini" --model.layers "conv2d(4, 3, padding=1), relu, dense(10)" \
+     --log.name cnn >/dev/null 2>&1 && "$bin" datagen --out "$work/rgb.h5" --samples 32 --shape 3x8x8 >/dev/null; then
+  expect_fail eval_channels_mismatch 2 2 "expects samples of shape \(1, 4, 4\).*\(3, 8, 8\)" -- eval --model "$work/runs/cnn/final.h5" --data "$work/rgb.h5"
+else
+  echo "FAIL eval_channels_mismatch: could not prepare the model or the data"; failed=$((failed + 1))
+fi
 expect_fail eval_missing_model 2 2 "nope.h5" -- eval --model "$work/nope.h5" --data "$work/good.h5"
 expect_fail eval_dataset_not_model 2 2 "good.h5.*(model/1|lockstep_format)" -- eval --model "$work/good.h5" --data "$work/good.h5"
 
