@@ -208,7 +208,7 @@ DatasetInfo probe_dataset(const DatasetSpec& spec) {
   return open_dataset(spec).info;
 }
 
-Shard Shard::load(const DatasetSpec& spec, int64_t begin, int64_t end) {
+Shard Shard::load(const DatasetSpec& spec, int64_t begin, int64_t end, bool with_features) {
   OpenDataset open = open_dataset(spec);
   const int64_t n = open.info.num_samples;
   LOCKSTEP_CHECK(0 <= begin && begin < end && end <= n,
@@ -220,7 +220,9 @@ Shard Shard::load(const DatasetSpec& spec, int64_t begin, int64_t end) {
   shard.size_ = end - begin;
   const auto rows = static_cast<size_t>(shard.size_);
   const auto values = rows * static_cast<size_t>(open.info.sample_size());
-  if (open.info.feature_type == FeatureType::kUint8) {
+  if (!with_features) {
+    // labels only
+  } else if (open.info.feature_type == FeatureType::kUint8) {
     shard.features_u8_.resize(values);
     read_rows(open.features.get(), begin, end, H5T_NATIVE_UINT8, shard.features_u8_.data());
   } else {

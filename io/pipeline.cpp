@@ -38,6 +38,7 @@
 #include <optional>
 #include <span>
 #include <thread>
+#include <tuple>
 
 #include "core/rng.hpp"
 #include "io/hdf5.hpp"
@@ -162,13 +163,13 @@ class RowReader {
   RowReader(const DatasetSpec& spec, const DatasetInfo& expected)
       : where_("dataset file '" + spec.path + "'"), spec_(spec), info_(expected) {
     const DatasetInfo found = probe_dataset(spec);  // the schema checks and their messages
-    LOCKSTEP_CHECK(
-        found.num_samples == expected.num_samples && found.sample_shape == expected.sample_shape &&
-            found.feature_type == expected.feature_type &&
-            found.label_kind == expected.label_kind && found.target_dim == expected.target_dim,
-        where_ << ": changed since the pipeline was created: now " << found.num_samples
-               << " samples of shape " << h5::shape_string(found.sample_shape) << "; expected "
-               << expected.num_samples << " of shape " << h5::shape_string(expected.sample_shape));
+    const auto schema = [](const DatasetInfo& i) {
+      return std::tie(i.num_samples, i.sample_shape, i.feature_type, i.label_kind, i.target_dim);
+    };
+    LOCKSTEP_CHECK(schema(found) == schema(expected),
+                   where_ << ": changed since the pipeline was created; expected "
+                          << expected.num_samples << " samples of shape "
+                          << h5::shape_string(expected.sample_shape) << " as before");
     file_ = h5::File{h5::open_read_only(spec.path, where_)};
     features_ = open_cached(file_.get(), spec.features);
     labels_ = open_cached(file_.get(), spec.labels);
@@ -208,56 +209,46 @@ class RowReader {
   int64_t chunk_rows_ = 1;
 };
 
-// kStream's shuffle buffer: `capacity` rows in the file dtype plus labels.
+// kStream's shuffle buffer: `capacity` rows of features in the file dtype
+// (u8 or f32, the other stays empty) and of labels as 4-byte words (int32 ids
+// or float targets, copied bit for bit into the batch).
 struct RowStore {
   RowStore(const DatasetInfo& info, int64_t rows)
-      : capacity(rows), sample(info.sample_size()), labels(label_values(info)) {
-    const auto n = static_cast<size_t>(rows);
-    if (info.feature_type == FeatureType::kUint8) u8.resize(n * static_cast<size_t>(sample));
-    if (info.feature_type == FeatureType::kFloat32) f32.resize(n * static_cast<size_t>(sample));
-    if (info.label_kind == LabelKind::kClassIds) ids.resize(n);
-    if (info.label_kind == LabelKind::kTargets) targets.resize(n * labels);
+      : capacity(rows), sample(static_cast<size_t>(info.sample_size())), words(label_values(info)) {
+    const size_t values = static_cast<size_t>(rows) * sample;
+    if (info.feature_type == FeatureType::kUint8) u8.resize(values);
+    if (info.feature_type == FeatureType::kFloat32) f32.resize(values);
+    labels.resize(static_cast<size_t>(rows) * words);
   }
-  size_t bytes() const { return u8.size() + 4 * (f32.size() + ids.size() + targets.size()); }
+  size_t bytes() const { return u8.size() + 4 * (f32.size() + labels.size()); }
   void* features_at(int64_t row) {
-    const auto i = static_cast<size_t>(row * sample);
+    const size_t i = static_cast<size_t>(row) * sample;
     return u8.empty() ? static_cast<void*>(f32.data() + i) : static_cast<void*>(u8.data() + i);
   }
-  void* labels_at(int64_t row) {
-    const auto i = static_cast<size_t>(row);
-    return ids.empty() ? static_cast<void*>(targets.data() + i * labels)
-                       : static_cast<void*>(ids.data() + i);
-  }
+  void* labels_at(int64_t row) { return labels.data() + static_cast<size_t>(row) * words; }
   void move_row(int64_t from, int64_t to) {
-    const auto s = static_cast<size_t>(sample);
     const auto f = static_cast<size_t>(from);
     const auto t = static_cast<size_t>(to);
-    if (!u8.empty()) std::memcpy(&u8[t * s], &u8[f * s], s);
-    if (!f32.empty()) std::memcpy(&f32[t * s], &f32[f * s], s * 4);
-    if (!ids.empty()) ids[t] = ids[f];
-    if (!targets.empty()) std::memcpy(&targets[t * labels], &targets[f * labels], labels * 4);
+    if (!u8.empty()) std::memcpy(&u8[t * sample], &u8[f * sample], sample);
+    if (!f32.empty()) std::memcpy(&f32[t * sample], &f32[f * sample], sample * 4);
+    std::memcpy(&labels[t * words], &labels[f * words], words * 4);
   }
   // Normalised features and the labels of `row` into row `i` of `batch`.
   void emit(int64_t row, const Normaliser& norm, HostBatch& batch, int64_t i) const {
-    const auto s = static_cast<size_t>(sample);
     const auto r = static_cast<size_t>(row);
-    float* x = batch.x.data<float>() + static_cast<size_t>(i) * s;
-    if (!u8.empty()) norm.apply(&u8[r * s], x);
-    if (!f32.empty()) norm.apply(&f32[r * s], x);
-    if (!ids.empty()) batch.y.data<int32_t>()[i] = ids[r];
-    if (!targets.empty()) {
-      std::memcpy(batch.y.data<float>() + static_cast<size_t>(i) * labels, &targets[r * labels],
-                  labels * 4);
-    }
+    const auto at = static_cast<size_t>(i);
+    float* x = batch.x.data<float>() + at * sample;
+    if (!u8.empty()) norm.apply(&u8[r * sample], x);
+    if (!f32.empty()) norm.apply(&f32[r * sample], x);
+    std::memcpy(static_cast<char*>(batch.y.raw()) + at * words * 4, &labels[r * words], words * 4);
   }
 
   int64_t capacity;
-  int64_t sample;
-  size_t labels;  // values per row
+  size_t sample;  // values per row
+  size_t words;   // label values per row
   std::vector<uint8_t> u8;
   std::vector<float> f32;
-  std::vector<int32_t> ids;
-  std::vector<float> targets;
+  std::vector<int32_t> labels;
 };
 
 int64_t checked_rows(int64_t num_rows, const DatasetInfo& info) {
@@ -349,22 +340,18 @@ BatchPipeline::Impl::Impl(const DatasetSpec& spec_in, int64_t num_rows, int worl
     resident = shard_bytes + batch_bytes;
   } else {
     mode = PipelineMode::kStream;
+    const std::string why = "dataset file '" + spec.path + "': the shard (" +
+                            std::to_string(shard_bytes) + " bytes) exceeds memory_bytes (" +
+                            std::to_string(bound) + ") and ";
     const size_t need = batch_bytes + 2 * static_cast<size_t>(b) * row_bytes;
-    LOCKSTEP_CHECK(bound >= need, "dataset file '"
-                                      << spec.path << "': memory bound " << bound
-                                      << " bytes is too small to stream the shard (" << shard_bytes
-                                      << " bytes): " << num_slots << " batch slots need "
-                                      << batch_bytes
-                                      << " and the shuffle buffer at least 2 batches; expected "
-                                         "memory_bytes >= "
+    LOCKSTEP_CHECK(bound >= need, why << "streaming needs " << batch_bytes << " for " << num_slots
+                                      << " batch slots plus a shuffle buffer of 2 batches; "
+                                         "expected memory_bytes >= "
                                       << need);
     hbool_t threadsafe = 0;
     LOCKSTEP_HDF5_CHECK(H5is_library_threadsafe(&threadsafe));
-    LOCKSTEP_CHECK(threadsafe, "dataset file '"
-                                   << spec.path << "': the shard (" << shard_bytes
-                                   << " bytes) exceeds the memory bound (" << bound
-                                   << " bytes), and streaming needs a thread-safe HDF5 build; "
-                                      "expected memory_bytes 0 or >= "
+    LOCKSTEP_CHECK(threadsafe, why << "streaming needs a thread-safe HDF5 build; expected "
+                                      "memory_bytes 0 or >= "
                                    << shard_bytes + batch_bytes);
     store.emplace(info, static_cast<int64_t>((bound - batch_bytes) / row_bytes));
     resident = store->bytes() + batch_bytes;
@@ -384,7 +371,9 @@ BatchPipeline::Impl::Impl(const DatasetSpec& spec_in, int64_t num_rows, int worl
 
 void BatchPipeline::Impl::run() {
   int64_t my_generation = 0;
+  int64_t my_epoch = 0;
   int64_t step = 0;
+  std::vector<float> scratch;  // augmentation
   const int64_t steps = sampler.steps_per_epoch();
   try {
     for (;;) {
@@ -407,10 +396,21 @@ void BatchPipeline::Impl::run() {
         }
       }
       if (new_epoch >= 0) {
+        my_epoch = new_epoch;
         begin_epoch(new_epoch);
         continue;
       }
-      fill(slots[static_cast<size_t>(slot)], step++);
+      HostBatch& batch = slots[static_cast<size_t>(slot)];
+      if (options.augment.active()) {
+        fill(batch, step);
+        augment_batch(batch.x, options.augment,
+                      hash_keys({options.seed, 0xA06ull, static_cast<uint64_t>(my_epoch),
+                                 static_cast<uint64_t>(rank), static_cast<uint64_t>(step)}),
+                      scratch);
+        ++step;
+      } else {
+        fill(batch, step++);
+      }
       std::lock_guard lock(mutex);
       if (generation == my_generation) {
         ready[(ready_head + ready_count++) % ready.size()] = slot;
@@ -583,7 +583,7 @@ const HostBatch& BatchPipeline::next() {
     s.free_slots.push_back(s.held[0]);
     s.producer_cv.notify_one();
   }
-  s.held[0] = -1; if (s.held[1] >= 0) s.free_slots.push_back(s.held[1]);
+  s.held[0] = s.held[1];
   s.held[1] = -1;
   if (s.ready_count == 0) {
     const auto t0 = std::chrono::steady_clock::now();

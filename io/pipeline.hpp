@@ -12,7 +12,9 @@
 //   pieces of about one HDF5 chunk; each epoch shuffles at two levels: the
 //   order of the pieces from (seed, epoch, rank), then samples inside a shuffle
 //   buffer of bounded size (the memory bound minus the batch buffers). Every
-//   epoch still yields exactly steps_per_epoch full batches.
+//   epoch still yields exactly steps_per_epoch full batches (rows not drawn
+//   are skipped that epoch). Unshuffled, it reads in ShardSampler's order, so
+//   both modes then give the same batches.
 //
 // Memory bound and prefetch depth are options. The time next() blocks is
 // accumulated (wait_seconds) so the trainer can report input stalls.
@@ -22,6 +24,7 @@
 #include <memory>
 
 #include "core/tensor.hpp"
+#include "io/augment.hpp"
 #include "io/dataset.hpp"
 #include "io/sampler.hpp"
 
@@ -33,6 +36,7 @@ struct PipelineOptions {
   bool shuffle = true;
   size_t memory_bytes = 0;  // 0: no bound (kMemory); else the bound for resident_bytes()
   int prefetch = 2;         // batches assembled ahead of the consumer (>= 1)
+  AugmentOptions augment;   // applied to each batch on the pipeline's thread
 };
 
 enum class PipelineMode { kMemory, kStream };

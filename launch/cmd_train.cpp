@@ -80,7 +80,8 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   comm::Communicator& grad_comm = nccl ? *nccl : static_cast<comm::Communicator&>(comm);
   const Device model_device = place.gpu ? Device::kCuda : Device::kCpu;
 
-  trainer::ShardedData train_data(cfg.train_data, comm);
+  // Labels only: validation needs them; features come through the input pipeline.
+  trainer::ShardedData train_data(cfg.train_data, comm, /*with_features=*/false);
   std::unique_ptr<trainer::ShardedData> test_data;
   if (!cfg.test_path.empty()) {
     trainer::DataOptions t = cfg.train_data;

@@ -21,6 +21,11 @@ const std::vector<KeyInfo>& config_keys() {
       {"data.train", "", "training dataset (HDF5)"},
       {"data.test", "", "test dataset (HDF5), evaluated after every epoch; empty: none"},
       {"data.limit", "0", "use only the first N training samples; 0: all"},
+      {"data.memory_mb", "0", "memory bound for a rank's training shard in MB: a larger shard is "
+                              "streamed from the file; 0: hold the shard in memory"},
+      {"data.prefetch", "2", "training batches prepared ahead by the input thread"},
+      {"data.crop_padding", "0", "augmentation: random crop after padding images by N pixels"},
+      {"data.hflip", "false", "augmentation: random horizontal flip of images"},
       {"data.features", "/features", "name of the features dataset in the files"},
       {"data.labels", "/labels", "name of the labels dataset in the files"},
       {"data.scale", "auto", "input scale: auto (1/255 for uint8, 1 for float32) or a number"},
@@ -216,6 +221,11 @@ RunConfig to_run_config(const ConfigValues& v) {
   c.train_data.spec.labels = v.at("data.labels");
   c.test_path = v.at("data.test");
   c.train_data.limit = to_int("data.limit", v.at("data.limit"), 0);
+  c.train.input.memory_bytes =
+      static_cast<size_t>(to_double("data.memory_mb", v.at("data.memory_mb")) * 1024 * 1024);
+  c.train.input.prefetch = static_cast<int>(to_int("data.prefetch", v.at("data.prefetch"), 1));
+  c.train.input.augment.crop_padding = to_int("data.crop_padding", v.at("data.crop_padding"), 0);
+  c.train.input.augment.hflip = to_bool("data.hflip", v.at("data.hflip"));
   const std::string scale = v.at("data.scale");
   c.train_data.norm.scale = scale == "auto" ? -1.0 : to_double("data.scale", scale);
   if (scale != "auto" && c.train_data.norm.scale <= 0)

@@ -7,7 +7,8 @@ namespace lockstep::trainer {
 
 namespace {
 
-io::Shard load_collective(const DataOptions& options, comm::Communicator& comm, int64_t& rows) {
+io::Shard load_collective(const DataOptions& options, comm::Communicator& comm, int64_t& rows,
+                          bool with_features) {
   std::optional<io::Shard> shard;
   comm::check_on_all_ranks(comm, [&] {
     const io::DatasetInfo info = io::probe_dataset(options.spec);
@@ -18,15 +19,15 @@ io::Shard load_collective(const DataOptions& options, comm::Communicator& comm, 
                                             << comm.size()
                                             << " ranks: every rank needs at least one sample");
     const io::RowRange range = io::shard_range(rows, comm.size(), comm.rank());
-    shard = io::Shard::load(options.spec, range.begin, range.end);
+    shard = io::Shard::load(options.spec, range.begin, range.end, with_features);
   });
   return std::move(*shard);
 }
 
 }  // namespace
 
-ShardedData::ShardedData(const DataOptions& options, comm::Communicator& comm)
-    : options_(options), shard_(load_collective(options, comm, num_rows_)) {}
+ShardedData::ShardedData(const DataOptions& options, comm::Communicator& comm, bool with_features)
+    : options_(options), shard_(load_collective(options, comm, num_rows_, with_features)) {}
 
 void ShardedData::check_fits(const ModelInterface& model, comm::Communicator& comm) const {
   comm::check_on_all_ranks(comm, [&] {

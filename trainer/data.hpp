@@ -8,6 +8,7 @@
 
 #include "comm/communicator.hpp"
 #include "core/tensor.hpp"
+#include "io/augment.hpp"
 #include "io/dataset.hpp"
 #include "io/sampler.hpp"
 
@@ -19,6 +20,13 @@ struct DataOptions {
   int64_t limit = 0;  // > 0: use only the first `limit` rows of the file
 };
 
+/// Training input: the pipeline's memory bound, prefetch depth, augmentation.
+struct InputOptions {
+  size_t memory_bytes = 0;  // 0: the shard is held in memory; else stream above this bound
+  int prefetch = 2;
+  io::AugmentOptions augment;
+};
+
 /// What the model expects of a dataset.
 struct ModelInterface {
   Shape input_shape;        // per-sample
@@ -28,8 +36,10 @@ struct ModelInterface {
 
 class ShardedData {
  public:
-  /// Collective over `comm`: probes the file, loads rows of shard_range(N, P, r).
-  ShardedData(const DataOptions& options, comm::Communicator& comm);
+  /// Collective over `comm`: probes the file, loads rows of shard_range(N, P, r)
+  /// (only their labels when !with_features: training reads its features
+  /// through the input pipeline).
+  ShardedData(const DataOptions& options, comm::Communicator& comm, bool with_features = true);
 
   const io::DatasetInfo& info() const { return shard_.info(); }
   /// Rows of the file in use (all, or the first DataOptions::limit).

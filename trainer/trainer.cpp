@@ -7,6 +7,7 @@
 
 #include "core/ops.hpp"
 #include "core/rng.hpp"
+#include "io/pipeline.hpp"
 
 namespace lockstep::trainer {
 
@@ -135,9 +136,20 @@ LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
 
 std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedData* test,
                                       MetricsFile* metrics) {
-  const io::ShardSampler sampler(train.num_rows(), comm_.size(), comm_.rank(), options_.batch_size,
-                                 options_.seed, options_.shuffle);
-  const int64_t steps = sampler.steps_per_epoch();
+  io::PipelineOptions input;
+  input.batch_size = options_.batch_size;
+  input.seed = options_.seed;
+  input.shuffle = options_.shuffle;
+  input.memory_bytes = options_.input.memory_bytes;
+  input.prefetch = options_.input.prefetch;
+  input.augment = options_.input.augment;
+  std::unique_ptr<io::BatchPipeline> pipeline;
+  comm::check_on_all_ranks(comm_, [&] {
+    pipeline = std::make_unique<io::BatchPipeline>(train.options().spec, train.num_rows(),
+                                                   comm_.size(), comm_.rank(),
+                                                   train.options().norm, input);
+  });
+  const int64_t steps = pipeline->steps_per_epoch();
   const int64_t b = options_.batch_size;
   const bool root = comm_.rank() == 0;
   Progress progress(root ? Progress::parse(options_.progress) : Progress::Style::kNone,
@@ -146,14 +158,14 @@ std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedDat
   const int64_t first_epoch = step_ / std::max<int64_t>(1, steps);
   for (int64_t epoch = first_epoch; epoch < options_.epochs; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
-    const std::vector<int64_t> order = sampler.epoch_order(epoch);
+    const double wait0 = pipeline->wait_seconds();
+    pipeline->start_epoch(epoch);
     progress.start_epoch(epoch, options_.epochs, steps);
     double loss_sum = 0.0;
     int64_t correct = 0, rows = 0;
     for (int64_t s = 0; s < steps; ++s) {
-      const std::span<const int64_t> batch(order.data() + s * b, static_cast<size_t>(b));
-      train.fill(batch, x_, y_);
-      const LossSums sums = step(x_, y_);
+      const io::HostBatch& batch = pipeline->next();
+      const LossSums sums = step(batch.x, batch.y);
       loss_sum += sums.loss;
       correct += sums.correct;
       rows += sums.rows;
@@ -165,6 +177,7 @@ std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedDat
                         {"step", step_},
                         {"loss", sums.loss / static_cast<double>(sums.rows)},
                         {"lr", schedule_.lr_at(step_ - 1)},
+                        {"grad_norm", grad_norm_},
                         {"samples_per_s", rate}});
       }
     }
@@ -173,6 +186,7 @@ std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedDat
     rec.epoch = epoch;
     rec.seconds = seconds_since(t0);
     rec.samples_per_s = static_cast<double>(steps * b * comm_.size()) / rec.seconds;
+    rec.input_wait_s = pipeline->wait_seconds() - wait0;
     rec.train = global_result(comm_, loss_sum, correct, rows);
     sync_buffers();  // every rank evaluates (and saves) with rank 0's running statistics
     if (test) rec.test = evaluate(comm_, model_, loss_, *test, options_.eval_batch_size);
@@ -194,6 +208,7 @@ std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedDat
                          {"train_loss", rec.train.loss},
                          {"seconds", rec.seconds},
                          {"samples_per_s", rec.samples_per_s},
+                         {"input_wait_s", rec.input_wait_s},
                          {"lr", schedule_.lr_at(step_ - 1)}};
         if (classify) j["train_accuracy"] = rec.train.accuracy;
         if (rec.test) {

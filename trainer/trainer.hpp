@@ -29,6 +29,7 @@ struct TrainOptions {
   std::string progress = "auto";  // rank 0's progress: auto, bar, lines, off
   size_t bucket_bytes = size_t{25} << 20;
   double clip_norm = 0.0;  // > 0: scale gradients to at most this global L2 norm
+  InputOptions input;      // the training input pipeline
 };
 
 /// Exact global figures over a dataset (sums all-reduced across ranks).
@@ -49,6 +50,7 @@ struct EpochRecord {
   std::optional<EvalResult> test;  // when a test set is given
   double seconds = 0.0;
   double samples_per_s = 0.0;
+  double input_wait_s = 0.0;  // rank 0's time waiting for input batches
 };
 
 class Trainer {

@@ -35,6 +35,16 @@ done
 grep -q '"type":"epoch"' "$work/runs/e2e/metrics.jsonl" || { echo "FAIL: no epoch record"; exit 1; }
 "$bin" inspect "$work/runs/e2e/final.h5" | grep -q "dense(256)" || { echo "FAIL: inspect model"; exit 1; }
 
+# Streaming input: a memory bound below the shard size (two-level shuffle), with
+# augmentation; one epoch must still learn.
+timeout 600 "${mpi[@]}" -np 2 "$bin" train --config "$src/examples/fashion_mnist_mlp.ini" \
+  --data.train "$work/train.h5" --data.test "$work/test.h5" --train.epochs 1 --data.limit 20000 \
+  --data.memory_mb 4 --data.crop_padding 2 --log.dir "$work/runs" --log.name stream \
+  --log.progress off | tee "$work/stream.log"
+sacc=$(grep -oP "test accuracy: \K[0-9.]+" "$work/stream.log")
+awk -v a="$sacc" 'BEGIN { exit !(a >= 0.70) }' || { echo "FAIL: streaming run accuracy $sacc < 0.70"; exit 1; }
+grep -q '"input_wait_s"' "$work/runs/stream/metrics.jsonl" || { echo "FAIL: no input_wait_s"; exit 1; }
+
 # Evaluation gives the same figures on any number of ranks.
 for np in 1 2 3; do
   timeout 300 "${mpi[@]}" -np $np "$bin" eval --model "$work/runs/e2e/final.h5" --data "$work/test.h5" \

@@ -223,7 +223,7 @@ TEST_F(Cuda, WholeModelStepMatchesCpu) {
   Sgd cpu_sgd(cpu_model.params(), {0.9, true, 5e-4});
   Sgd gpu_sgd(gpu_model.params(), {0.9, true, 5e-4});
   const ScheduleOptions sched{ScheduleKind::kConstant, 0.05, 10, 0, 0.0, 1, 0.1};
-  const trainer::TrainOptions opts{1, 32, 32, 9, true, 100, "off", 1 << 20};
+  const trainer::TrainOptions opts{1, 32, 32, 9, true, 100, "off", 1 << 20, 0.0, {}};
   trainer::Trainer ct(self, cpu_model, Loss(LossKind::kCrossEntropy), cpu_sgd, LrSchedule(sched),
                       opts);
   trainer::Trainer gt(self, gpu_model, Loss(LossKind::kCrossEntropy), gpu_sgd, LrSchedule(sched),

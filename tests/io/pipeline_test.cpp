@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -182,7 +183,7 @@ TEST(Pipeline, MemoryEqualsShardSamplerGather) {
     for (bool shuffle : {true, false}) {
       SCOPED_TRACE(testing::Message() << "N=" << c.n << " rows=" << c.num_rows << " P=" << c.world
                                       << " r=" << c.rank << " b=" << c.b << " shuffle=" << shuffle);
-      PipelineOptions opt{.batch_size = c.b, .seed = 42, .shuffle = shuffle};
+      PipelineOptions opt{.batch_size = c.b, .seed = 42, .shuffle = shuffle, .augment = {}};
       BatchPipeline pipe(spec, c.num_rows, c.world, c.rank, norm, opt);
       const ShardSampler sampler(c.num_rows, c.world, c.rank, c.b, 42, shuffle);
       ASSERT_EQ(pipe.mode(), PipelineMode::kMemory);
@@ -209,7 +210,8 @@ struct StreamSetup {
   // 4 slots x 16 x (32 * 4 + 4) bytes + a 60-row shuffle buffer of 36 bytes.
   size_t bound = 4 * 16 * 132 + 60 * 36;
   PipelineOptions options(uint64_t seed, bool shuffle = true) const {
-    return {.batch_size = b, .seed = seed, .shuffle = shuffle, .memory_bytes = bound};
+    return {.batch_size = b, .seed = seed, .shuffle = shuffle, .memory_bytes = bound,
+            .prefetch = 2, .augment = {}};
   }
 };
 
@@ -227,6 +229,7 @@ TEST(Pipeline, StreamEpochsAreExactShuffledAndDeterministic) {
   EXPECT_GE(pipe.resident_bytes(), st.bound - 36);
   ASSERT_EQ(pipe.steps_per_epoch(), 300 / 16);
   std::vector<std::vector<int64_t>> epochs;
+  int64_t first_batch_max = 0;
   for (int64_t epoch = 0; epoch < 3; ++epoch) {
     const auto got = run_epoch(pipe, epoch);
     std::vector<int64_t> rows;
@@ -244,6 +247,10 @@ TEST(Pipeline, StreamEpochsAreExactShuffledAndDeterministic) {
     std::set<int64_t> pieces;
     for (int64_t r : got[0].rows) pieces.insert(r / 10);
     EXPECT_GE(pieces.size(), 4u);
+    // The pieces are read in a shuffled order: the 60-row buffer's first fill
+    // is not the first 60 rows of the shard.
+    first_batch_max =
+        std::max(first_batch_max, *std::max_element(got[0].rows.begin(), got[0].rows.end()));
     const auto same = run_epoch(twin, epoch);
     for (size_t s = 0; s < got.size(); ++s) {
       ASSERT_EQ(same[s].rows, got[s].rows);
@@ -258,6 +265,7 @@ TEST(Pipeline, StreamEpochsAreExactShuffledAndDeterministic) {
   }
   EXPECT_NE(epochs[0], epochs[1]);
   EXPECT_NE(epochs[1], epochs[2]);
+  EXPECT_GE(first_batch_max, 300 + 60 + 10);
 }
 
 TEST(Pipeline, UnshuffledStreamEqualsMemory) {
@@ -292,7 +300,7 @@ TEST(Pipeline, ChecksItsArguments) {
   PipelineOptions tiny = st.options(1);
   tiny.memory_bytes = 4 * 16 * 132 + 16 * 36;  // room for one batch of rows only
   EXPECT_TRUE(contains_all(error_of([&] { BatchPipeline p(spec, 600, 2, 1, {}, tiny); }),
-                           {spec.path, "memory bound", "expected memory_bytes >= "}));
+                           {spec.path, "exceeds memory_bytes", "expected memory_bytes >= "}));
   DatasetSpec wrong = spec;
   wrong.labels = "/nope";
   EXPECT_TRUE(contains_all(error_of([&] { BatchPipeline p(wrong, 600, 2, 1, {}, st.options(1)); }),
@@ -303,7 +311,7 @@ TEST(Pipeline, ChecksItsArguments) {
   bad.mean = {0, 0, 0};
   EXPECT_TRUE(contains_all(error_of([&] { BatchPipeline p(spec, 600, 1, 0, bad, {}); }),
                            {"mean has 3 values", "expected 1 or 2"}));
-  BatchPipeline pipe(spec, 600, 1, 0, {}, {.batch_size = 100});
+  BatchPipeline pipe(spec, 600, 1, 0, {}, {.batch_size = 100, .augment = {}});
   EXPECT_TRUE(contains_all(error_of([&] { pipe.next(); }), {"before start_epoch"}));
   run_epoch(pipe, 0);
   EXPECT_TRUE(contains_all(error_of([&] { pipe.next(); }), {"after the 6 batches of epoch 0"}));
@@ -339,7 +347,7 @@ TEST(Pipeline, AbandonedEpochIsDroppedAndBatchesStayValidForOneMoreCall) {
   const StreamSetup st;
   const DatasetSpec spec = write_file(dir, st.f, "v.h5");
   within_deadline([&] {
-    PipelineOptions opt{.batch_size = 16, .seed = 5, .prefetch = 1};
+    PipelineOptions opt{.batch_size = 16, .seed = 5, .prefetch = 1, .augment = {}};
     BatchPipeline pipe(spec, 600, 2, 1, {}, opt);
     BatchPipeline ref(spec, 600, 2, 1, {}, opt);
     pipe.start_epoch(0);

@@ -87,7 +87,7 @@ struct Replica {
         sgd((model.init_params(11, InitScheme::kHe), model.params()), {0.9, true, 1e-3}),
         trainer(comm, model, Loss(LossKind::kCrossEntropy), sgd,
                 LrSchedule({ScheduleKind::kCosine, 0.05, 60, 5, 0.0, 1, 0.1}),
-                TrainOptions{kEpochs, batch, 64, 3, true, 1000, "off", 256}) {}
+                TrainOptions{kEpochs, batch, 64, 3, true, 1000, "off", 256, 0.0, {}}) {}
 };
 
 std::vector<float> host_buffers(Model& m) {
