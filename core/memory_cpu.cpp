@@ -10,25 +10,12 @@
 
 namespace lockstep::memory {
 
-namespace {
-constexpr size_t kAlignment = 64;
-}
-
-void* host_alloc(size_t bytes) {
-  const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  void* p = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-
-void host_free(void* p) noexcept { std::free(p); }
-
 void* pinned_alloc(size_t bytes) { return host_alloc(bytes); }
 void pinned_free(void* p) noexcept { host_free(p); }
 
 void* device_alloc(size_t /*bytes*/) {
   throw Error("device memory requested, but this build of lockstep has no CUDA backend "
-              "(rebuild with the CUDA toolkit installed, or use --device cpu)");
+              "(rebuild with the CUDA toolkit installed, or use --dist.device cpu)");
 }
 void device_free(void* /*p*/) noexcept {}
 

@@ -11,19 +11,6 @@
 
 namespace lockstep::memory {
 
-namespace {
-constexpr size_t kAlignment = 64;
-}
-
-void* host_alloc(size_t bytes) {
-  const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  void* p = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-
-void host_free(void* p) noexcept { std::free(p); }
-
 // Pinned memory only where a GPU is in use; plain host memory otherwise (a
 // CUDA build running on CPU ranks).
 void* pinned_alloc(size_t bytes) {
