@@ -16,57 +16,21 @@
 #include "core/model.hpp"
 #include "core/ops_conv.hpp"
 #include "core/rng.hpp"
+#include "tests/core/cuda_test_util.hpp"
 
 namespace lockstep {
 namespace {
 
 constexpr double kAtol = 1e-4, kRtol = 1e-3;
 
-class CudaConv : public testing::Test {
- protected:
-  void SetUp() override {
-    if (device::count() == 0) GTEST_SKIP() << "no GPU visible";
-    device::select(0, device::Precision::kFp32);
-  }
-};
-
-Tensor random_host(const Shape& s, uint64_t seed) {
-  Tensor t = Tensor::empty(s, DType::kF32);
-  Rng rng(seed);
-  for (int64_t i = 0; i < t.numel(); ++i)
-    t.data<float>()[i] = static_cast<float>(2.0 * rng.uniform() - 1.0);
-  return t;
-}
-
-Tensor to_gpu(const Tensor& h) {
-  Tensor d = Tensor::empty(h.shape(), h.dtype(), Device::kCuda);
-  d.copy_from(h);
-  return d;
-}
-
-Tensor to_host(const Tensor& d) {
-  Tensor h = Tensor::empty(d.shape(), d.dtype());
-  h.copy_from(d);
-  return h;
-}
+using test::expect_close;
+using test::random_host;
+using test::to_gpu;
+using test::to_host;
+using CudaConv = test::CudaTest;
 
 Tensor empty_gpu(const Shape& s, DType t = DType::kF32) {
   return Tensor::empty(s, t, Device::kCuda);
-}
-
-void expect_close(const Tensor& cpu, const Tensor& gpu, double atol, double rtol,
-                  const std::string& what) {
-  const Tensor g = to_host(gpu);
-  ASSERT_EQ(cpu.shape(), g.shape()) << what;
-  int bad = 0;
-  for (int64_t i = 0; i < cpu.numel() && bad < 5; ++i) {
-    const double a = cpu.dtype() == DType::kI32 ? cpu.data<int32_t>()[i] : cpu.data<float>()[i];
-    const double b = g.dtype() == DType::kI32 ? g.data<int32_t>()[i] : g.data<float>()[i];
-    if (!(std::abs(a - b) <= atol + rtol * std::abs(a))) {
-      ADD_FAILURE() << what << "[" << i << "]: cpu " << a << " gpu " << b;
-      ++bad;
-    }
-  }
 }
 
 struct ConvCase {

@@ -18,62 +18,17 @@
 #include "core/ops.hpp"
 #include "core/optimizer.hpp"
 #include "core/rng.hpp"
+#include "tests/core/cuda_test_util.hpp"
 #include "trainer/trainer.hpp"
 
 namespace lockstep {
 namespace {
 
-class Cuda : public testing::Test {
- protected:
-  void SetUp() override {
-    if (device::count() == 0) GTEST_SKIP() << "no GPU visible";
-    device::select(0, device::Precision::kFp32);
-  }
-};
-
-Tensor random_host(const Shape& s, uint64_t seed, float scale = 1.0f) {
-  Tensor t = Tensor::empty(s, DType::kF32);
-  Rng rng(seed);
-  for (int64_t i = 0; i < t.numel(); ++i)
-    t.data<float>()[i] = scale * static_cast<float>(2.0 * rng.uniform() - 1.0);
-  return t;
-}
-
-Tensor to_gpu(const Tensor& h) {
-  Tensor d = Tensor::empty(h.shape(), h.dtype(), Device::kCuda);
-  d.copy_from(h);
-  return d;
-}
-
-Tensor to_host(const Tensor& d) {
-  Tensor h = Tensor::empty(d.shape(), d.dtype());
-  h.copy_from(d);
-  return h;
-}
-
-void expect_close(const Tensor& cpu, const Tensor& gpu, double atol, double rtol,
-                  const std::string& what) {
-  const Tensor g = to_host(gpu);
-  ASSERT_EQ(cpu.numel(), g.numel()) << what;
-  int bad = 0;
-  for (int64_t i = 0; i < cpu.numel() && bad < 5; ++i) {
-    double a = 0, b = 0;
-    if (cpu.dtype() == DType::kF32) {
-      a = cpu.data<float>()[i];
-      b = g.data<float>()[i];
-    } else if (cpu.dtype() == DType::kF64) {
-      a = cpu.data<double>()[i];
-      b = g.data<double>()[i];
-    } else {
-      a = cpu.data<int32_t>()[i];
-      b = g.data<int32_t>()[i];
-    }
-    if (!(std::abs(a - b) <= atol + rtol * std::abs(a))) {
-      ADD_FAILURE() << what << "[" << i << "]: cpu " << a << " gpu " << b;
-      ++bad;
-    }
-  }
-}
+using test::expect_close;
+using test::random_host;
+using test::to_gpu;
+using test::to_host;
+using Cuda = test::CudaTest;
 
 constexpr double kAtol = 1e-5, kRtol = 1e-4;
 
