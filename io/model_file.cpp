@@ -22,6 +22,7 @@ namespace lockstep::io {
 namespace {
 
 constexpr const char* kFormat = "model/1";
+constexpr const char* kCheckpointFormat = "checkpoint/1";
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string out;
@@ -125,7 +126,8 @@ void save_model(const std::string& path, const SavedModel& model) {
   const std::string where = "model file '" + path + "'";
   check_layout(model.layout, model.parameters.size(), where);
   h5::write_atomically(path, "model file", [&](hid_t file) {
-    h5::write_string_attribute(file, "lockstep_format", kFormat);
+    h5::write_string_attribute(file, "lockstep_format",
+                               model.training ? kCheckpointFormat : kFormat);
     h5::write_string_attribute(file, "layers", model.layers);
     h5::write_int64s_attribute(file, "input_shape", model.input_shape);
     h5::write_string_attribute(file, "loss", model.loss);
@@ -147,6 +149,24 @@ void save_model(const std::string& path, const SavedModel& model) {
     write_int64s(layout.get(), "offsets", offsets);
     h5::write_strings_dataset(layout.get(), "shapes", shapes);
     if (!model.buffers.empty()) write_floats(file, "buffers", model.buffers);
+    if (model.training) {
+      const TrainingState& t = *model.training;
+      h5::write_int64_attribute(file, "step", t.step);
+      h5::write_int64_attribute(file, "epoch", t.epoch);
+      h5::write_int64_attribute(file, "step_in_epoch", t.step_in_epoch);
+      h5::write_int64_attribute(file, "world_size", t.world_size);
+      h5::write_int64_attribute(file, "seed", t.seed);
+      h5::Group opt{LOCKSTEP_HDF5_CHECK(
+          H5Gcreate2(file, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT))};
+      h5::write_string_attribute(opt.get(), "name", t.optimizer);
+      h5::write_int64_attribute(opt.get(), "steps", t.optimizer_steps);
+      for (const auto& [name, values] : t.optimizer_slabs) {
+        LOCKSTEP_CHECK(values.size() == model.parameters.size(),
+                       where << ": optimizer state '" << name << "' has " << values.size()
+                             << " values; expected " << model.parameters.size());
+        write_floats(opt.get(), name.c_str(), values);
+      }
+    }
   });
 }
 
@@ -164,8 +184,9 @@ SavedModel load_model(const std::string& path) {
                  where << ": no lockstep_format attribute; expected lockstep_format = '" << kFormat
                        << "' (a model saved by lockstep)");
   const std::string format = h5::read_string_attribute(f, "lockstep_format");
-  LOCKSTEP_CHECK(format == kFormat,
-                 where << ": lockstep_format is '" << format << "'; expected '" << kFormat << "'");
+  LOCKSTEP_CHECK(format == kFormat || format == kCheckpointFormat,
+                 where << ": lockstep_format is '" << format << "'; expected '" << kFormat
+                       << "' or '" << kCheckpointFormat << "'");
   SavedModel model;
   model.layers = required_string(f, "layers", where);
   model.loss = required_string(f, "loss", where);
@@ -201,6 +222,35 @@ SavedModel load_model(const std::string& path) {
   check_layout(model.layout, model.parameters.size(), where);
   if (h5::object_type(f, "/buffers") == H5I_DATASET) {
     model.buffers = read_vector<float>(f, "/buffers", H5T_FLOAT, H5T_NATIVE_FLOAT, where);
+  }
+  if (format == kCheckpointFormat) {
+    TrainingState t;
+    auto scalar = [&](hid_t loc, const char* name) {
+      LOCKSTEP_CHECK(h5::has_attribute(loc, name),
+                     where << ": checkpoint lacks attribute '" << name << "'");
+      const auto v = h5::read_int64s_attribute(loc, name);
+      LOCKSTEP_CHECK(v.size() == 1, where << ": attribute '" << name << "' is not a scalar");
+      return v[0];
+    };
+    t.step = scalar(f, "step");
+    t.epoch = scalar(f, "epoch");
+    t.step_in_epoch = scalar(f, "step_in_epoch");
+    t.world_size = scalar(f, "world_size");
+    t.seed = scalar(f, "seed");
+    LOCKSTEP_CHECK(h5::object_type(f, "/optimizer") == H5I_GROUP,
+                   where << ": checkpoint lacks the group '/optimizer'");
+    h5::Group opt{LOCKSTEP_HDF5_CHECK(H5Gopen2(f, "/optimizer", H5P_DEFAULT))};
+    t.optimizer = required_string(opt.get(), "name", where);
+    t.optimizer_steps = scalar(opt.get(), "steps");
+    for (const auto& entry : h5::list_objects(f)) {
+      if (entry.type != H5I_DATASET || entry.path.rfind("/optimizer/", 0) != 0) continue;
+      auto values = read_vector<float>(f, entry.path, H5T_FLOAT, H5T_NATIVE_FLOAT, where);
+      LOCKSTEP_CHECK(values.size() == model.parameters.size(),
+                     where << ": optimizer state '" << entry.path << "' has " << values.size()
+                           << " values; expected " << model.parameters.size());
+      t.optimizer_slabs.emplace_back(entry.path.substr(11), std::move(values));
+    }
+    model.training = std::move(t);
   }
   return model;
 }

@@ -11,7 +11,9 @@
 //   /buffers     float32 (B,)       optional non-trained state (e.g. running stats)
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace lockstep::io {
@@ -20,6 +22,22 @@ struct ParamEntry {
   std::string name;
   std::vector<int64_t> shape;
   int64_t offset = 0;
+};
+
+/// What a checkpoint holds besides the model (lockstep_format "checkpoint/1"):
+///   /optimizer/<slab>  float32 (P,)   optimizer state slabs, parameter layout
+///   /optimizer attributes: name, steps
+///   / attributes: step (global steps done), epoch, step_in_epoch (where the
+///   next step is), world_size, seed
+struct TrainingState {
+  std::string optimizer;
+  int64_t optimizer_steps = 0;
+  std::vector<std::pair<std::string, std::vector<float>>> optimizer_slabs;
+  int64_t step = 0;
+  int64_t epoch = 0;
+  int64_t step_in_epoch = 0;
+  int64_t world_size = 1;
+  int64_t seed = 0;
 };
 
 struct SavedModel {
@@ -31,11 +49,13 @@ struct SavedModel {
   std::vector<ParamEntry> layout;
   std::vector<float> parameters;
   std::vector<float> buffers;
+  std::optional<TrainingState> training;  // checkpoints only
 };
 
 /// Writes atomically: temporary name in the same folder, flush, rename.
 void save_model(const std::string& path, const SavedModel& model);
-/// Reads and validates (format attribute, layout within the slab).
+/// Reads and validates (format attribute, layout within the slab); reads
+/// model files and checkpoints alike (a checkpoint's training state too).
 SavedModel load_model(const std::string& path);
 
 }  // namespace lockstep::io

@@ -20,6 +20,7 @@
 #include "io/model_file.hpp"
 #include "launch/commands.hpp"
 #include "launch/options.hpp"
+#include "trainer/checkpoint.hpp"
 #include "trainer/model_io.hpp"
 #include "trainer/trainer.hpp"
 
@@ -59,7 +60,12 @@ std::string default_run_name() {
 
 int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   ConfigValues values;
-  if (!parse_train_args(argc, argv, values)) return 0;
+  try {
+    if (!parse_train_args(argc, argv, values)) return 0;
+  } catch (const Error& e) {
+    // Every rank parses the same arguments and fails the same way: end cleanly.
+    throw comm::CollectiveError(e.what());
+  }
   comm::MpiCommunicator comm;  // host collectives, data, bootstrap
   const bool root = comm.rank() == 0;
 
@@ -139,7 +145,6 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   const std::unique_ptr<Optimizer> optimizer = make_optimizer(cfg, model->params());
   trainer::Trainer trainer(grad_comm, *model, Loss(cfg.loss), *optimizer, LrSchedule(sched),
                            cfg.train);
-  trainer.broadcast_parameters();
 
   // Run directory: named by rank 0, written by rank 0.
   std::string run_dir;
@@ -148,6 +153,36 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
     name = comm::broadcast_string(comm, name, 0);
     run_dir = (std::filesystem::path(cfg.log_dir) / name).string();
   }
+  trainer::CheckpointOptions ckpt = cfg.checkpoint;
+  if (ckpt.dir.empty()) ckpt.dir = run_dir + "/checkpoints";
+
+  // Starting point: a checkpoint to resume, weights to start from, or fresh.
+  std::string start_from;
+  bool resuming = false;
+  comm::check_on_all_ranks(comm, [&] {
+    if (cfg.resume == "auto") {
+      start_from = trainer::latest_checkpoint(ckpt.dir);
+      resuming = !start_from.empty();
+    } else if (!cfg.resume.empty()) {
+      start_from = cfg.resume;
+      resuming = true;
+    } else {
+      start_from = cfg.init_from;
+    }
+    if (start_from.empty()) return;
+    const io::SavedModel saved = io::load_model(start_from);
+    trainer::restore_state(saved, start_from, *model, resuming ? optimizer.get() : nullptr);
+    if (resuming) {
+      LOCKSTEP_CHECK(saved.training, "checkpoint.resume: '"
+                                         << start_from
+                                         << "' is a saved model, not a checkpoint "
+                                            "(use checkpoint.init to start from "
+                                            "its weights)");
+      const io::TrainingState& t = *saved.training;
+      trainer.resume({t.step, t.epoch, t.step_in_epoch});
+    }
+  });
+  trainer.broadcast_parameters();
   trainer::MetricsFile metrics;
   std::optional<std::string> dir_error;
   if (root) {
@@ -187,11 +222,43 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
     std::fflush(stdout);
   }
 
+  if (root && !start_from.empty())
+    std::printf("  %s %s (step %lld)\n", resuming ? "resume" : "init  ", start_from.c_str(),
+                static_cast<long long>(trainer.global_step()));
+  std::string last_checkpoint;
+  bool stopped = false;
+  const auto checkpoint = [&](const trainer::Position& next, bool epoch_end, bool stopping) {
+    stopped = stopping;
+    const bool due = (ckpt.every_steps > 0 && next.step % ckpt.every_steps == 0) ||
+                     (epoch_end && ckpt.every_epochs > 0 && next.epoch % ckpt.every_epochs == 0) ||
+                     stopping;
+    if (!due) return;
+    trainer.sync_buffers();
+    std::optional<std::string> error;
+    if (root) {
+      try {
+        last_checkpoint = trainer::write_checkpoint(
+            ckpt, trainer::checkpoint_snapshot(*model, cfg.loss, to_ini(values), *optimizer, next,
+                                               comm.size(), cfg.train.seed));
+      } catch (const std::exception& e) {
+        error = std::string("checkpoint: ") + e.what();
+      }
+    }
+    comm::agree_or_throw(comm, error);
+  };
+
   const auto t0 = std::chrono::steady_clock::now();
-  const auto records = trainer.fit(train_data, test_data.get(), root ? &metrics : nullptr);
+  const auto records =
+      trainer.fit(train_data, test_data.get(), root ? &metrics : nullptr, checkpoint);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
+  if (stopped) {
+    if (root)
+      std::printf("stopped after %lld steps (train.stop_after_steps); checkpoint %s\n",
+                  static_cast<long long>(trainer.global_step()), last_checkpoint.c_str());
+    return 0;
+  }
   std::optional<std::string> save_error;
   if (root) {
     try {

@@ -21,8 +21,9 @@ const std::vector<KeyInfo>& config_keys() {
       {"data.train", "", "training dataset (HDF5)"},
       {"data.test", "", "test dataset (HDF5), evaluated after every epoch; empty: none"},
       {"data.limit", "0", "use only the first N training samples; 0: all"},
-      {"data.memory_mb", "0", "memory bound for a rank's training shard in MB: a larger shard is "
-                              "streamed from the file; 0: hold the shard in memory"},
+      {"data.memory_mb", "0",
+       "memory bound for a rank's training shard in MB: a larger shard is "
+       "streamed from the file; 0: hold the shard in memory"},
       {"data.prefetch", "2", "training batches prepared ahead by the input thread"},
       {"data.crop_padding", "0", "augmentation: random crop after padding images by N pixels"},
       {"data.hflip", "false", "augmentation: random horizontal flip of images"},
@@ -60,6 +61,17 @@ const std::vector<KeyInfo>& config_keys() {
       {"dist.allow_shared_gpu", "false", "allow more ranks than GPUs on a host (testing)"},
       {"dist.threads", "0", "CPU threads per rank; 0: cores on the host / ranks on the host"},
       {"dist.bucket_mb", "25", "gradient all-reduce bucket size in MB"},
+      {"train.stop_after_steps", "0",
+       "stop (with a checkpoint) after this many global steps; 0: off"},
+      {"checkpoint.dir", "", "folder for checkpoints; empty: <run directory>/checkpoints"},
+      {"checkpoint.every_steps", "0", "write a checkpoint every N global steps; 0: off"},
+      {"checkpoint.every_epochs", "1", "write a checkpoint every N epochs; 0: off"},
+      {"checkpoint.keep", "3", "newest checkpoints to keep"},
+      {"checkpoint.resume", "",
+       "continue a run: auto (the latest checkpoint of this run, if any) "
+       "or a checkpoint file"},
+      {"checkpoint.init", "",
+       "start from the weights of a saved model or checkpoint (fine-tuning)"},
       {"log.dir", "runs", "folder for run directories"},
       {"log.name", "", "run directory name; empty: train-<date>-<time>"},
       {"log.every", "100", "steps between progress lines and step records"},
@@ -289,8 +301,21 @@ RunConfig to_run_config(const ConfigValues& v) {
   if (!(bucket_mb > 0))
     throw Error("dist.bucket_mb: expected a number > 0, got '" + v.at("dist.bucket_mb") + "'");
   c.train.bucket_bytes = static_cast<size_t>(bucket_mb * 1024 * 1024);
+  c.train.stop_after_steps = to_int("train.stop_after_steps", v.at("train.stop_after_steps"), 0);
+  c.checkpoint.dir = v.at("checkpoint.dir");
+  c.checkpoint.every_steps = to_int("checkpoint.every_steps", v.at("checkpoint.every_steps"), 0);
+  c.checkpoint.every_epochs = to_int("checkpoint.every_epochs", v.at("checkpoint.every_epochs"), 0);
+  c.checkpoint.keep = static_cast<int>(to_int("checkpoint.keep", v.at("checkpoint.keep"), 1));
+  c.resume = v.at("checkpoint.resume");
+  c.init_from = v.at("checkpoint.init");
+  if (!c.resume.empty() && !c.init_from.empty())
+    throw Error("checkpoint.resume and checkpoint.init: expected at most one of them, got both");
   c.log_dir = v.at("log.dir");
   c.run_name = v.at("log.name");
+  if (c.resume == "auto" && c.run_name.empty() && c.checkpoint.dir.empty())
+    throw Error(
+        "checkpoint.resume = auto: expected log.name (or checkpoint.dir) to be set, so that "
+        "the run's checkpoints can be found again, got neither");
   c.train.log_every = to_int("log.every", v.at("log.every"), 1);
   c.train.progress = v.at("log.progress");
   trainer::Progress::parse(c.train.progress);  // validates

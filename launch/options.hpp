@@ -63,6 +63,9 @@ struct RunConfig {
   std::string device = "auto";     // auto | cpu | cuda
   std::string precision = "fp32";  // fp32 | tf32 (GPU GEMMs)
   bool allow_shared_gpu = false;   // several ranks on one GPU (tests)
+  trainer::CheckpointOptions checkpoint;
+  std::string resume;     // "", "auto" or a checkpoint path
+  std::string init_from;  // weights to start from
   std::string log_dir;
   std::string run_name;
 };

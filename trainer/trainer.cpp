@@ -135,7 +135,7 @@ LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
 }
 
 std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedData* test,
-                                      MetricsFile* metrics) {
+                                      MetricsFile* metrics, const StepHook& after_step) {
   io::PipelineOptions input;
   input.batch_size = options_.batch_size;
   input.seed = options_.seed;
@@ -145,9 +145,9 @@ std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedDat
   input.augment = options_.input.augment;
   std::unique_ptr<io::BatchPipeline> pipeline;
   comm::check_on_all_ranks(comm_, [&] {
-    pipeline = std::make_unique<io::BatchPipeline>(train.options().spec, train.num_rows(),
-                                                   comm_.size(), comm_.rank(),
-                                                   train.options().norm, input);
+    pipeline =
+        std::make_unique<io::BatchPipeline>(train.options().spec, train.num_rows(), comm_.size(),
+                                            comm_.rank(), train.options().norm, input);
   });
   const int64_t steps = pipeline->steps_per_epoch();
   const int64_t b = options_.batch_size;
@@ -155,21 +155,27 @@ std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedDat
   Progress progress(root ? Progress::parse(options_.progress) : Progress::Style::kNone,
                     options_.log_every);
   std::vector<EpochRecord> records;
-  const int64_t first_epoch = step_ / std::max<int64_t>(1, steps);
-  for (int64_t epoch = first_epoch; epoch < options_.epochs; ++epoch) {
+  // A resumed run starts inside its epoch; on another number of ranks the
+  // epoch has another length, so the offset is capped.
+  int64_t skip = std::min(start_.step_in_epoch, steps - 1);
+  for (int64_t epoch = start_.epoch; epoch < options_.epochs; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
     const double wait0 = pipeline->wait_seconds();
     pipeline->start_epoch(epoch);
     progress.start_epoch(epoch, options_.epochs, steps);
     double loss_sum = 0.0;
     int64_t correct = 0, rows = 0;
-    for (int64_t s = 0; s < steps; ++s) {
+    for (int64_t s = 0; s < skip; ++s) pipeline->next();  // the steps done before the resume
+    const int64_t first = skip;
+    skip = 0;
+    for (int64_t s = first; s < steps; ++s) {
       const io::HostBatch& batch = pipeline->next();
       const LossSums sums = step(batch.x, batch.y);
       loss_sum += sums.loss;
       correct += sums.correct;
       rows += sums.rows;
-      const double rate = static_cast<double>((s + 1) * b * comm_.size()) / seconds_since(t0);
+      const double rate =
+          static_cast<double>((s + 1 - first) * b * comm_.size()) / seconds_since(t0);
       progress.update(s, loss_sum / static_cast<double>(rows), rate);
       if (metrics && root && (step_ % options_.log_every == 0)) {
         metrics->write({{"type", "step"},
@@ -179,6 +185,15 @@ std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedDat
                         {"lr", schedule_.lr_at(step_ - 1)},
                         {"grad_norm", grad_norm_},
                         {"samples_per_s", rate}});
+      }
+      const bool last = s + 1 == steps;
+      const bool stopping = options_.stop_after_steps > 0 && step_ >= options_.stop_after_steps;
+      if (after_step)
+        after_step(last ? Position{step_, epoch + 1, 0} : Position{step_, epoch, s + 1}, last,
+                   stopping);
+      if (stopping) {
+        progress.end_epoch();
+        return records;
       }
     }
     progress.end_epoch();

@@ -4,6 +4,7 @@
 // rank applies the same optimizer step, so the replicas stay identical.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "core/model.hpp"
 #include "core/optimizer.hpp"
 #include "core/schedule.hpp"
+#include "trainer/checkpoint.hpp"
 #include "trainer/data.hpp"
 #include "trainer/metrics.hpp"
 
@@ -28,8 +30,9 @@ struct TrainOptions {
   int64_t log_every = 100;        // steps between progress lines
   std::string progress = "auto";  // rank 0's progress: auto, bar, lines, off
   size_t bucket_bytes = size_t{25} << 20;
-  double clip_norm = 0.0;  // > 0: scale gradients to at most this global L2 norm
-  InputOptions input;      // the training input pipeline
+  double clip_norm = 0.0;        // > 0: scale gradients to at most this global L2 norm
+  InputOptions input;            // the training input pipeline
+  int64_t stop_after_steps = 0;  // > 0: stop once this many global steps are done
 };
 
 /// Exact global figures over a dataset (sums all-reduced across ranks).
@@ -70,10 +73,23 @@ class Trainer {
   /// the same size. Returns this rank's loss sums for the batch.
   LossSums step(const Tensor& x, const Tensor& y);
 
-  /// Trains options.epochs epochs over `train`; evaluates `test` after each
-  /// epoch when given; rank 0 prints progress and writes `metrics` records.
+  /// Called on every rank after every step with the position of the next
+  /// step; `epoch_end` after the last step of an epoch (before evaluation),
+  /// `stopping` when fit is about to return early (train.stop_after_steps).
+  using StepHook = std::function<void(const Position& next, bool epoch_end, bool stopping)>;
+
+  /// Trains up to options.epochs epochs over `train` from the current
+  /// position; evaluates `test` after each epoch when given; rank 0 prints
+  /// progress and writes `metrics` records.
   std::vector<EpochRecord> fit(const ShardedData& train, const ShardedData* test,
-                               MetricsFile* metrics);
+                               MetricsFile* metrics, const StepHook& after_step = {});
+
+  /// Continue from a checkpoint's position (the state itself is restored
+  /// separately, see restore_state).
+  void resume(const Position& p) {
+    step_ = p.step;
+    start_ = p;
+  }
 
   int64_t global_step() const { return step_; }
   /// Global gradient norm of the last step (after the all-reduce, before clipping).
@@ -92,6 +108,7 @@ class Trainer {
   Tensor x_, y_;          // host batch buffers
   Tensor x_dev_, y_dev_;  // the batch on the model's device
   int64_t step_ = 0;
+  Position start_;
   double grad_norm_ = 0.0;
 };
 

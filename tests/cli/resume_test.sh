@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Checkpoint and resume: a run stopped after k steps (mid-epoch) and resumed
+# with checkpoint.resume = auto gives the same per-step losses and the same
+# final parameters, bit for bit, as the uninterrupted run (CPU ranks, same
+# world size); a checkpoint also resumes on another number of ranks; a saved
+# model initialises a new run (checkpoint.init); only `keep` checkpoints stay.
+# Usage: resume_test.sh LOCKSTEP_BIN MAKE_BAD_DATA_BIN
+set -euo pipefail
+bin=$1 make_bad=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mpi=(mpirun --oversubscribe)
+[[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
+"$bin" datagen --out "$work/train.h5" --samples 1000 --shape 1x8x8 --classes 4 >/dev/null
+cat > "$work/run.ini" <<INI
+[model]
+layers = conv2d(4, 3, padding=1), batchnorm, relu, maxpool2d(2), dropout(0.2), dense(16), relu, dense(4)
+[data]
+train = $work/train.h5
+hflip = true
+[train]
+epochs = 3
+global_batch_size = 32
+seed = 7
+[optim]
+name = adamw
+lr = 0.01
+weight_decay = 0.01
+schedule = cosine
+warmup_epochs = 1
+clip_norm = 1.0
+[checkpoint]
+every_epochs = 1
+keep = 2
+[log]
+dir = $work/runs
+every = 1
+progress = off
+INI
+steps() { grep '"type":"step"' "$1" | sed 's/,"samples_per_s":[-0-9.e+]*//'; }
+fail() { echo "FAIL: $*"; echo "0 passed, 1 failed"; exit 1; }
+
+timeout 300 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.name full >/dev/null
+# 31 steps an epoch: stop at 20 (mid-epoch 1), resume, finish.
+timeout 300 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.name split \
+  --train.stop_after_steps 20 | grep -q "stopped after 20 steps" || fail "no stop after 20 steps"
+timeout 300 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.name split \
+  --checkpoint.resume auto | grep -q "resume .*ckpt-0000000020.h5" || fail "did not resume from step 20"
+h5diff "$work/runs/full/final.h5" "$work/runs/split/final.h5" /parameters \
+  || fail "final parameters differ after resume"
+h5diff "$work/runs/full/final.h5" "$work/runs/split/final.h5" /buffers \
+  || fail "BatchNorm running statistics differ after resume"
+cmp <(steps "$work/runs/full/metrics.jsonl") <(steps "$work/runs/split/metrics.jsonl") \
+  || fail "per-step losses differ after resume"
+echo "ok   exact resume from step 20 of 93 on 2 ranks (parameters, buffers, per-step losses)"
+
+n=$(ls "$work/runs/split/checkpoints" | grep -c '^ckpt-')
+[[ $n -eq 2 ]] || fail "expected 2 checkpoints kept, found $n"
+echo "ok   keep = 2 checkpoints"
+
+# Another number of ranks: continues from the checkpoint's epoch and step.
+timeout 300 "${mpi[@]}" -np 4 "$bin" train --config "$work/run.ini" \
+  --checkpoint.resume "$work/runs/split/checkpoints/ckpt-0000000062.h5" --log.name other \
+  | grep -q "resume .*ckpt-0000000062.h5 (step 62)" || fail "resume on 4 ranks"
+echo "ok   resume on 4 ranks from a 2-rank checkpoint"
+
+# Fine-tuning: start from saved weights, fresh optimizer and position.
+timeout 300 "${mpi[@]}" -np 1 "$bin" train --config "$work/run.ini" --log.name tuned --train.epochs 1 \
+  --checkpoint.init "$work/runs/full/final.h5" | grep -q "init .*final.h5 (step 0)" || fail "init"
+echo "ok   checkpoint.init from a saved model"
+
+# Resuming a model file (not a checkpoint) is a clear error.
+if timeout 60 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.name bad \
+     --checkpoint.resume "$work/runs/full/final.h5" > "$work/bad.log" 2>&1; then
+  fail "resuming from a model file succeeded"
+fi
+grep -q "is a saved model, not a checkpoint" "$work/bad.log" || fail "unclear error: $(tail -n 2 "$work/bad.log")"
+echo "ok   resume from a model file is an error"
+echo "5 passed, 0 failed"
