@@ -1,7 +1,11 @@
-// B3 (BENCH.md): CPU throughput of the MLP 784-256-128-10 trained by
-// trainer::Trainer::step, batch 128 per rank, random inputs, SGD momentum 0.9.
+// B3 (BENCH.md): CPU throughput of a model trained by trainer::Trainer::step,
+// random inputs, SGD momentum 0.9. `--model mlp` (default): the MLP
+// 784-256-128-10, batch 128 per rank; `--model cnn`: conv3x3(32)-ReLU-maxpool2-
+// conv3x3(64)-ReLU-maxpool2-dense(128)-ReLU-dense(10) on (1, 28, 28), no
+// padding, batch 64 per rank (--batch overrides either default).
 // Run under `mpirun -np P`; rank 0 prints one machine-readable line:
 //   B3 mlp ranks=P threads=T batch=128 steps=S samples_per_s=... median_step_ms=...
+// (`B3 cnn ...` for the CNN).
 // bench/b3_mlp_torch.py measures the PyTorch reference with the same recipe.
 
 #include <algorithm>
@@ -26,20 +30,34 @@
 namespace lockstep::bench {
 namespace {
 
-constexpr int64_t kInputs = 784;
 constexpr int64_t kClasses = 10;
 
+// The two B3 models: spec, per-sample input shape, default batch per rank.
+struct Bench {
+  const char* name;
+  const char* layers;
+  Shape input;
+  int64_t batch;
+};
+const Bench kMlp{"mlp", "dense(256), relu, dense(128), relu, dense(10)", {784}, 128};
+const Bench kCnn{"cnn",
+                 "conv2d(32, 3), relu, maxpool2d(2), conv2d(64, 3), relu, maxpool2d(2), "
+                 "dense(128), relu, dense(10)",
+                 {1, 28, 28},
+                 64};
+
 struct Flags {
+  const Bench* bench = &kMlp;
   int threads = 1;
   int64_t steps = 200;
   int64_t warmup = 20;
-  int64_t batch = 128;  // per rank
+  int64_t batch = 0;  // per rank; 0: the model's default
   uint64_t seed = 1234;
 };
 
 const char* const kUsage =
-    "usage: mpirun -np P bench_b3_mlp [--threads N] [--steps N] [--warmup N] [--batch N] "
-    "[--seed N]\n";
+    "usage: mpirun -np P bench_b3_mlp [--model mlp|cnn] [--threads N] [--steps N] [--warmup N] "
+    "[--batch N] [--seed N]\n";
 
 // Returns false (after printing usage) on a bad command line.
 bool parse_flags(int argc, char** argv, Flags& f) {
@@ -47,6 +65,12 @@ bool parse_flags(int argc, char** argv, Flags& f) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") return false;
     if (i + 1 >= argc) return false;
+    if (arg == "--model") {
+      const std::string m = argv[++i];
+      if (m != "mlp" && m != "cnn") return false;
+      f.bench = m == "mlp" ? &kMlp : &kCnn;
+      continue;
+    }
     const long long v = std::strtoll(argv[++i], nullptr, 10);
     if (arg == "--threads") {
       f.threads = static_cast<int>(v);
@@ -62,12 +86,15 @@ bool parse_flags(int argc, char** argv, Flags& f) {
       return false;
     }
   }
+  if (f.batch == 0) f.batch = f.bench->batch;
   return f.threads >= 1 && f.steps >= 1 && f.warmup >= 0 && f.batch >= 1;
 }
 
 // One batch of uniform [0, 1) inputs and int32 labels in [0, 10), distinct per rank.
-void random_batch(int64_t batch, uint64_t seed, Tensor& x, Tensor& y) {
-  x = Tensor::empty({batch, kInputs}, DType::kF32);
+void random_batch(const Shape& input, int64_t batch, uint64_t seed, Tensor& x, Tensor& y) {
+  Shape shape{batch};
+  shape.insert(shape.end(), input.begin(), input.end());
+  x = Tensor::empty(shape, DType::kF32);
   y = Tensor::empty({batch}, DType::kI32);
   Rng rng(seed);
   float* xs = x.data<float>();
@@ -85,7 +112,7 @@ double median(std::vector<double> v) {
 int run(const Flags& f, comm::MpiCommunicator& comm) {
   set_cpu_threads(f.threads);
 
-  Model model("dense(256), relu, dense(128), relu, dense(10)", {kInputs});
+  Model model(f.bench->layers, f.bench->input);
   model.init_params(f.seed, InitScheme::kHe);
   SgdOptions sgd_options;
   sgd_options.momentum = 0.9;
@@ -103,7 +130,8 @@ int run(const Flags& f, comm::MpiCommunicator& comm) {
   trainer.broadcast_parameters();
 
   Tensor x, y;
-  random_batch(f.batch, hash_keys({f.seed, static_cast<uint64_t>(comm.rank())}), x, y);
+  random_batch(f.bench->input, f.batch, hash_keys({f.seed, static_cast<uint64_t>(comm.rank())}), x,
+               y);
 
   double loss = 0.0;  // keeps the steps observable
   for (int64_t s = 0; s < f.warmup; ++s) loss += trainer.step(x, y).loss;
@@ -125,10 +153,10 @@ int run(const Flags& f, comm::MpiCommunicator& comm) {
   if (comm.rank() == 0) {
     const double samples = static_cast<double>(comm.size() * f.batch * f.steps);
     std::printf(
-        "B3 mlp ranks=%d threads=%d batch=%lld steps=%lld samples_per_s=%.1f "
+        "B3 %s ranks=%d threads=%d batch=%lld steps=%lld samples_per_s=%.1f "
         "median_step_ms=%.4f seconds=%.3f mean_loss=%.4f\n",
-        comm.size(), f.threads, static_cast<long long>(f.batch), static_cast<long long>(f.steps),
-        samples / seconds, median(step_ms), seconds,
+        f.bench->name, comm.size(), f.threads, static_cast<long long>(f.batch),
+        static_cast<long long>(f.steps), samples / seconds, median(step_ms), seconds,
         loss / static_cast<double>((f.warmup + f.steps) * f.batch));
     std::fflush(stdout);
   }
