@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <optional>
 #include <sstream>
+#include <vector>
 
 #include "core/device.hpp"
 
@@ -53,26 +55,42 @@ Placement place_rank(const MpiSession& mpi, MpiCommunicator& comm, DeviceRequest
                       : "dist.device = cuda, but another rank sees no GPU";
   }
   p.gpu = request == DeviceRequest::kCuda || (request == DeviceRequest::kAuto && min_gpus[0] > 0);
-  if (!error && p.gpu && p.local_size > gpus && !allow_shared_gpu) {
-    std::ostringstream os;
-    os << p.local_size << " ranks on host " << p.host << " but " << gpus
-       << " GPU(s): expected at most one rank per GPU (launch fewer ranks per node, e.g. "
-          "srun --ntasks-per-node="
-       << gpus << ", or set dist.allow_shared_gpu = true)";
-    error = os.str();
-  }
   agree_or_throw(comm, error);
   std::ostringstream d;
   d << "rank " << comm.rank() << " on " << p.host << " (local rank " << p.local_rank << "/"
     << p.local_size << "): ";
+  std::string bus;
   if (p.gpu) {
     p.device = p.local_rank % gpus;
     const device::Info info = device::info(p.device);
+    bus = info.bus_id;
     d << "GPU " << p.device << " (" << info.name << ", bus " << info.bus_id << ")";
   } else {
     d << "CPU";
   }
   p.description = d.str();
+  // One rank per physical GPU: compare (host, bus id) across ranks. This works
+  // whether every rank sees all GPUs of its node or the batch system gave
+  // each task its own (srun --gpus-per-task=1: every rank sees "GPU 0").
+  if (p.gpu && !allow_shared_gpu) {
+    const uint64_t mine = fnv1a(p.host + "/" + bus);
+    std::vector<uint64_t> all(static_cast<size_t>(comm.size()));
+    comm.allgather(std::span<const uint64_t>(&mine, 1), all);
+    std::optional<std::string> shared;
+    for (int r = 0; r < comm.size(); ++r) {
+      if (r != comm.rank() && all[static_cast<size_t>(r)] == mine) {
+        std::ostringstream os;
+        os << "ranks " << std::min(r, comm.rank()) << " and " << std::max(r, comm.rank())
+           << " would share the GPU at bus " << bus << " on host " << p.host << " (" << gpus
+           << " GPU(s) visible to " << p.local_size
+           << " ranks on the host): expected one rank per GPU (launch fewer ranks per node, "
+              "or set dist.allow_shared_gpu = true)";
+        shared = os.str();
+        break;
+      }
+    }
+    agree_or_throw(comm, shared);
+  }
   return p;
 }
 
