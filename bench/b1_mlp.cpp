@@ -37,8 +37,7 @@ namespace {
 
 constexpr int64_t kInputs = 3072;
 constexpr int64_t kClasses = 10;
-const char* const kLayers =
-    "dense(4096), relu, dense(4096), relu, dense(4096), relu, dense(10)";
+const char* const kLayers = "dense(4096), relu, dense(4096), relu, dense(4096), relu, dense(10)";
 
 struct Flags {
   std::string precision = "tf32";
@@ -170,8 +169,8 @@ int run(const Flags& f, const comm::MpiSession& mpi, comm::MpiCommunicator& mpi_
   if (mpi_comm.rank() == 0) {
     const double global_batch = static_cast<double>(mpi_comm.size() * f.batch);
     std::printf("# B1 gpu=%d name=\"%s\" bus=%s ranks_per_gpu=%d params=%lld\n", gpu,
-                info.name.c_str(), info.bus_id.c_str(),
-                (mpi.local_size() + gpus - 1) / gpus, static_cast<long long>(model.num_params()));
+                info.name.c_str(), info.bus_id.c_str(), (mpi.local_size() + gpus - 1) / gpus,
+                static_cast<long long>(model.num_params()));
     std::printf(
         "B1 mlp precision=%s ranks=%d median_ms=%.4f samples_per_s=%.1f batch=%lld steps=%lld "
         "warmup=%lld min_ms=%.4f wall_samples_per_s=%.1f mean_loss=%.4f\n",

@@ -9,19 +9,21 @@
 
 #include "core/cuda/runtime.hpp"
 
-#define LOCKSTEP_NCCL_CHECK(call)                                                     \
-  do {                                                                                \
-    const ncclResult_t lockstep_nccl_rc_ = (call);                                    \
-    if (lockstep_nccl_rc_ != ncclSuccess)                                             \
-      ::lockstep::detail::throw_call_failed(                                          \
-          "NCCL", #call, __FILE__, __LINE__,                                          \
-          ::lockstep::cuda::where() + ": " + ncclGetErrorString(lockstep_nccl_rc_) + \
-              " (" + ncclGetLastError(nullptr) + ")");                                \
+#define LOCKSTEP_NCCL_CHECK(call)                                                              \
+  do {                                                                                         \
+    const ncclResult_t lockstep_nccl_rc_ = (call);                                             \
+    if (lockstep_nccl_rc_ != ncclSuccess)                                                      \
+      ::lockstep::detail::throw_call_failed("NCCL", #call, __FILE__, __LINE__,                 \
+                                            ::lockstep::cuda::where() + ": " +                 \
+                                                ncclGetErrorString(lockstep_nccl_rc_) + " (" + \
+                                                ncclGetLastError(nullptr) + ")");              \
   } while (0)
 
 namespace lockstep::comm {
 
-bool nccl_available() { return true; }
+bool nccl_available() {
+  return true;
+}
 
 namespace {
 
@@ -32,10 +34,14 @@ using NcclComm = std::unique_ptr<ncclComm, CommDeleter>;
 
 ncclRedOp_t to_nccl(ReduceOp op) {
   switch (op) {
-    case ReduceOp::kSum: return ncclSum;
-    case ReduceOp::kAvg: return ncclAvg;
-    case ReduceOp::kMax: return ncclMax;
-    case ReduceOp::kMin: return ncclMin;
+    case ReduceOp::kSum:
+      return ncclSum;
+    case ReduceOp::kAvg:
+      return ncclAvg;
+    case ReduceOp::kMax:
+      return ncclMax;
+    case ReduceOp::kMin:
+      return ncclMin;
   }
   return ncclSum;
 }
@@ -72,9 +78,7 @@ class NcclCommunicator final : public Communicator {
   int size() const override { return mpi_.size(); }
   std::string backend() const override { return "nccl"; }
 
-  void allreduce(std::span<float> data, ReduceOp op) override {
-    allreduce_async(data, op)->wait();
-  }
+  void allreduce(std::span<float> data, ReduceOp op) override { allreduce_async(data, op)->wait(); }
   void allreduce(std::span<double> data, ReduceOp op) override { mpi_.allreduce(data, op); }
   void allreduce(std::span<int64_t> data, ReduceOp op) override { mpi_.allreduce(data, op); }
 

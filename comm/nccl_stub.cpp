@@ -3,7 +3,9 @@
 
 namespace lockstep::comm {
 
-bool nccl_available() { return false; }
+bool nccl_available() {
+  return false;
+}
 
 std::unique_ptr<Communicator> make_nccl_communicator(MpiCommunicator& /*bootstrap*/) {
   throw Error("NCCL requested, but this build of lockstep has no CUDA backend");

@@ -49,10 +49,11 @@ Placement place_rank(const MpiSession& mpi, MpiCommunicator& comm, DeviceRequest
   comm.allreduce(std::span<int64_t>(min_gpus), ReduceOp::kMin);
   std::optional<std::string> error;
   if (request == DeviceRequest::kCuda && min_gpus[0] == 0) {
-    error = gpus == 0 ? std::string("dist.device = cuda, but ") +
-                            (device::built_with_cuda() ? "no GPU is visible on " + p.host
-                                                       : "this build of lockstep has no CUDA backend")
-                      : "dist.device = cuda, but another rank sees no GPU";
+    error = gpus == 0
+                ? std::string("dist.device = cuda, but ") +
+                      (device::built_with_cuda() ? "no GPU is visible on " + p.host
+                                                 : "this build of lockstep has no CUDA backend")
+                : "dist.device = cuda, but another rank sees no GPU";
   }
   p.gpu = request == DeviceRequest::kCuda || (request == DeviceRequest::kAuto && min_gpus[0] > 0);
   agree_or_throw(comm, error);

@@ -5,8 +5,12 @@
 
 namespace lockstep::device {
 
-int count() { return 0; }
-bool built_with_cuda() { return false; }
+int count() {
+  return 0;
+}
+bool built_with_cuda() {
+  return false;
+}
 
 Info info(int device) {
   throw Error("GPU " + std::to_string(device) + ": this build of lockstep has no CUDA backend");
@@ -23,7 +27,9 @@ void select(int device, Precision /*precision*/) {
               " requested, but this build of lockstep has no CUDA backend (use --dist.device cpu)");
 }
 
-int selected() { return -1; }
+int selected() {
+  return -1;
+}
 void synchronize() {}
 
 }  // namespace lockstep::device

@@ -49,11 +49,11 @@ struct ParamSpec {
 
 /// What forward saved for backward.
 struct Saved {
-  Tensor input;   // x, when backward needs it
-  Tensor output;  // y, when backward needs it
-  Tensor mask;    // dropout
-  Tensor index;   // max pooling: argmax position per output (int32)
-  Tensor stats;   // batch statistics (BatchNorm)
+  Tensor input;                     // x, when backward needs it
+  Tensor output;                    // y, when backward needs it
+  Tensor mask;                      // dropout
+  Tensor index;                     // max pooling: argmax position per output (int32)
+  Tensor stats;                     // batch statistics (BatchNorm)
   SumAcrossRanks sum_across_ranks;  // BatchNorm across ranks: backward needs it too
   std::vector<Saved> children;      // composite layers (residual blocks)
 };

@@ -38,8 +38,8 @@ class Loss {
 
  private:
   LossKind kind_;
-  Tensor loss_;     // (N,) float64, on the output's device
-  Tensor correct_;  // (N,) int32, on the output's device
+  Tensor loss_;                      // (N,) float64, on the output's device
+  Tensor correct_;                   // (N,) int32, on the output's device
   Tensor loss_host_, correct_host_;  // host copies when the output is on a GPU
 };
 

@@ -10,12 +10,17 @@
 
 namespace lockstep::memory {
 
-void* pinned_alloc(size_t bytes) { return host_alloc(bytes); }
-void pinned_free(void* p) noexcept { host_free(p); }
+void* pinned_alloc(size_t bytes) {
+  return host_alloc(bytes);
+}
+void pinned_free(void* p) noexcept {
+  host_free(p);
+}
 
 void* device_alloc(size_t /*bytes*/) {
-  throw Error("device memory requested, but this build of lockstep has no CUDA backend "
-              "(rebuild with the CUDA toolkit installed, or use --dist.device cpu)");
+  throw Error(
+      "device memory requested, but this build of lockstep has no CUDA backend "
+      "(rebuild with the CUDA toolkit installed, or use --dist.device cpu)");
 }
 void device_free(void* /*p*/) noexcept {}
 
@@ -29,6 +34,8 @@ void zero_bytes(void* dst, bool device, size_t bytes) {
   if (bytes) std::memset(dst, 0, bytes);
 }
 
-bool cuda_available() { return false; }
+bool cuda_available() {
+  return false;
+}
 
 }  // namespace lockstep::memory

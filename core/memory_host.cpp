@@ -18,6 +18,8 @@ void* host_alloc(size_t bytes) {
   return p;
 }
 
-void host_free(void* p) noexcept { std::free(p); }
+void host_free(void* p) noexcept {
+  std::free(p);
+}
 
 }  // namespace lockstep::memory

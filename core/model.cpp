@@ -38,8 +38,14 @@ Model::Model(const std::string& layers_spec, const Shape& input_shape, DType dty
     }
     layer_ranges_.emplace_back(first, offset);
     for (const ParamSpec& p : layer->buffer_specs(shape)) {
-      ParamInfo info{std::to_string(index) + "." + p.name, p.shape, buffer_offset,
-                     shape_numel(p.shape), p.init, p.fan_in, p.fan_out, index};
+      ParamInfo info{std::to_string(index) + "." + p.name,
+                     p.shape,
+                     buffer_offset,
+                     shape_numel(p.shape),
+                     p.init,
+                     p.fan_in,
+                     p.fan_out,
+                     index};
       buffer_offset += info.numel;
       buffer_layout_.push_back(std::move(info));
     }

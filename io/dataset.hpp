@@ -58,8 +58,7 @@ class Shard {
  public:
   /// Reads rows [begin, end) with hyperslab reads; 0 <= begin < end <= N.
   /// Without features only the labels are read (enough to validate them).
-  static Shard load(const DatasetSpec& spec, int64_t begin, int64_t end,
-                    bool with_features = true);
+  static Shard load(const DatasetSpec& spec, int64_t begin, int64_t end, bool with_features = true);
 
   const DatasetInfo& info() const { return info_; }
   int64_t begin() const { return begin_; }  // global index of local row 0

@@ -37,7 +37,9 @@ int count() {
   return n;
 }
 
-bool built_with_cuda() { return true; }
+bool built_with_cuda() {
+  return true;
+}
 
 Info info(int dev) {
   cudaDeviceProp p{};
@@ -72,7 +74,9 @@ void select(int dev, Precision precision) {
   LOCKSTEP_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
 }
 
-int selected() { return state().device; }
+int selected() {
+  return state().device;
+}
 
 void synchronize() {
   if (state().device >= 0) LOCKSTEP_CUDA_CHECK(cudaStreamSynchronize(cuda::current_stream()));
@@ -86,7 +90,9 @@ std::string cublas_status_string(cublasStatus_t s) {
   return std::string(cublasGetStatusName(s)) + " (" + cublasGetStatusString(s) + ")";
 }
 
-std::string where() { return "GPU " + std::to_string(state().device); }
+std::string where() {
+  return "GPU " + std::to_string(state().device);
+}
 
 Stream make_stream() {
   cudaStream_t s = nullptr;
@@ -96,7 +102,8 @@ Stream make_stream() {
 
 Event make_event(bool timing) {
   cudaEvent_t e = nullptr;
-  LOCKSTEP_CUDA_CHECK(cudaEventCreateWithFlags(&e, timing ? cudaEventDefault : cudaEventDisableTiming));
+  LOCKSTEP_CUDA_CHECK(
+      cudaEventCreateWithFlags(&e, timing ? cudaEventDefault : cudaEventDisableTiming));
   return Event(e);
 }
 
@@ -105,7 +112,9 @@ cudaStream_t main_stream() {
   return state().main.get();
 }
 
-cudaStream_t current_stream() { return t_current ? t_current : main_stream(); }
+cudaStream_t current_stream() {
+  return t_current ? t_current : main_stream();
+}
 
 cublasHandle_t blas() {
   DeviceState& s = state();
@@ -119,8 +128,12 @@ cublasComputeType_t gemm_compute_type() {
                                                        : CUBLAS_COMPUTE_32F;
 }
 
-StreamGuard::StreamGuard(cudaStream_t stream) : previous_(t_current) { t_current = stream; }
-StreamGuard::~StreamGuard() { t_current = previous_; }
+StreamGuard::StreamGuard(cudaStream_t stream) : previous_(t_current) {
+  t_current = stream;
+}
+StreamGuard::~StreamGuard() {
+  t_current = previous_;
+}
 
 }  // namespace cuda
 }  // namespace lockstep

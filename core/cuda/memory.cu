@@ -63,6 +63,8 @@ void zero_bytes(void* dst, bool device, size_t bytes) {
   }
 }
 
-bool cuda_available() { return device::count() > 0; }
+bool cuda_available() {
+  return device::count() > 0;
+}
 
 }  // namespace lockstep::memory

@@ -23,23 +23,23 @@ std::string where();
 
 }  // namespace lockstep::cuda
 
-#define LOCKSTEP_CUDA_CHECK(call)                                                          \
-  do {                                                                                     \
-    const cudaError_t lockstep_cuda_rc_ = (call);                                          \
-    if (lockstep_cuda_rc_ != cudaSuccess)                                                  \
-      ::lockstep::detail::throw_call_failed(                                               \
-          "CUDA", #call, __FILE__, __LINE__,                                               \
-          ::lockstep::cuda::where() + ": " + cudaGetErrorString(lockstep_cuda_rc_));       \
+#define LOCKSTEP_CUDA_CHECK(call)                                                    \
+  do {                                                                               \
+    const cudaError_t lockstep_cuda_rc_ = (call);                                    \
+    if (lockstep_cuda_rc_ != cudaSuccess)                                            \
+      ::lockstep::detail::throw_call_failed(                                         \
+          "CUDA", #call, __FILE__, __LINE__,                                         \
+          ::lockstep::cuda::where() + ": " + cudaGetErrorString(lockstep_cuda_rc_)); \
   } while (0)
 
-#define LOCKSTEP_CUBLAS_CHECK(call)                                                        \
-  do {                                                                                     \
-    const cublasStatus_t lockstep_cublas_rc_ = (call);                                     \
-    if (lockstep_cublas_rc_ != CUBLAS_STATUS_SUCCESS)                                      \
-      ::lockstep::detail::throw_call_failed(                                               \
-          "cuBLAS", #call, __FILE__, __LINE__,                                             \
-          ::lockstep::cuda::where() + ": " +                                               \
-              ::lockstep::cuda::cublas_status_string(lockstep_cublas_rc_));                \
+#define LOCKSTEP_CUBLAS_CHECK(call)                                         \
+  do {                                                                      \
+    const cublasStatus_t lockstep_cublas_rc_ = (call);                      \
+    if (lockstep_cublas_rc_ != CUBLAS_STATUS_SUCCESS)                       \
+      ::lockstep::detail::throw_call_failed(                                \
+          "cuBLAS", #call, __FILE__, __LINE__,                              \
+          ::lockstep::cuda::where() + ": " +                                \
+              ::lockstep::cuda::cublas_status_string(lockstep_cublas_rc_)); \
   } while (0)
 
 /// After every kernel launch.
@@ -56,7 +56,7 @@ struct EventDeleter {
 using Stream = std::unique_ptr<CUstream_st, StreamDeleter>;
 using Event = std::unique_ptr<CUevent_st, EventDeleter>;
 
-Stream make_stream();                      // non-blocking
+Stream make_stream();  // non-blocking
 Event make_event(bool timing = false);
 
 /// The stream ops run on (the main stream of the selected GPU by default).

@@ -11,7 +11,8 @@ namespace {
 
 Tensor ramp(int64_t n, int64_t c, int64_t h, int64_t w) {
   Tensor x = Tensor::empty({n, c, h, w}, DType::kF32);
-  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = static_cast<float>(i % (c * h * w) + 1);
+  for (int64_t i = 0; i < x.numel(); ++i)
+    x.data<float>()[i] = static_cast<float>(i % (c * h * w) + 1);
   return x;
 }
 

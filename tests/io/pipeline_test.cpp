@@ -210,8 +210,12 @@ struct StreamSetup {
   // 4 slots x 16 x (32 * 4 + 4) bytes + a 60-row shuffle buffer of 36 bytes.
   size_t bound = 4 * 16 * 132 + 60 * 36;
   PipelineOptions options(uint64_t seed, bool shuffle = true) const {
-    return {.batch_size = b, .seed = seed, .shuffle = shuffle, .memory_bytes = bound,
-            .prefetch = 2, .augment = {}};
+    return {.batch_size = b,
+            .seed = seed,
+            .shuffle = shuffle,
+            .memory_bytes = bound,
+            .prefetch = 2,
+            .augment = {}};
   }
 };
 
