@@ -13,6 +13,7 @@
 #include "io/model_file.hpp"
 #include "launch/commands.hpp"
 #include "launch/options.hpp"
+#include "trainer/eval_metrics.hpp"
 #include "trainer/model_io.hpp"
 #include "trainer/trainer.hpp"
 
@@ -30,7 +31,9 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
       "features", po::value<std::string>(), "features dataset name [the model's data.features]")(
       "labels", po::value<std::string>(), "labels dataset name [the model's data.labels]")(
       "batch-size", po::value<int64_t>()->default_value(1000), "batch size per rank")(
-      "threads", po::value<int>()->default_value(0), "CPU threads per rank; 0: automatic")(
+      "top-k", po::value<int64_t>()->default_value(5),
+      "classification: also report top-k accuracy")("threads", po::value<int>()->default_value(0),
+                                                    "CPU threads per rank; 0: automatic")(
       "device", po::value<std::string>()->default_value("auto"), "auto, cpu or cuda")(
       "allow-shared-gpu", "allow more ranks than GPUs on a host");
   po::variables_map vm;
@@ -80,18 +83,12 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
   trainer::ShardedData dataset(data, comm);
   dataset.check_fits(
       {model->input_shape(), saved.num_outputs, loss_kind == LossKind::kCrossEntropy}, comm);
-  Loss loss(loss_kind);
-  const trainer::EvalResult r =
-      trainer::evaluate(comm, *model, loss, dataset, vm["batch-size"].as<int64_t>());
+  const trainer::EvalMetrics m = trainer::evaluate_metrics(
+      comm, *model, loss_kind, dataset, vm["batch-size"].as<int64_t>(), vm["top-k"].as<int64_t>());
   if (comm.rank() == 0) {
     std::printf("model %s\ndata  %s (%lld samples, %d rank(s))\n", model_path.c_str(),
-                data.spec.path.c_str(), static_cast<long long>(r.samples), comm.size());
-    if (loss_kind == LossKind::kCrossEntropy) {
-      std::printf("loss %.6f\naccuracy %.4f (%lld/%lld)\n", r.loss, r.accuracy,
-                  static_cast<long long>(r.correct), static_cast<long long>(r.samples));
-    } else {
-      std::printf("mse %.6f\n", r.loss);
-    }
+                data.spec.path.c_str(), static_cast<long long>(m.samples()), comm.size());
+    std::fputs(m.report().c_str(), stdout);
   }
   return 0;
 }

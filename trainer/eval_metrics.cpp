@@ -1,0 +1,195 @@
+#include "trainer/eval_metrics.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+namespace lockstep::trainer {
+
+EvalMetrics::EvalMetrics(LossKind kind, int64_t outputs, int64_t top_k)
+    : kind_(kind), outputs_(outputs), k_(std::min(top_k, outputs)) {
+  LOCKSTEP_CHECK(outputs > 0, "evaluation: expected a positive number of outputs, got " << outputs);
+  LOCKSTEP_CHECK(top_k >= 1, "evaluation: --top-k expected >= 1, got " << top_k);
+  if (kind_ == LossKind::kCrossEntropy) {
+    confusion_.assign(static_cast<size_t>(outputs * outputs), 0);
+  } else {
+    sum_t_.assign(static_cast<size_t>(outputs), 0.0);
+    sum_t2_.assign(static_cast<size_t>(outputs), 0.0);
+  }
+}
+
+void EvalMetrics::add(const Tensor& outputs, const Tensor& targets, const Tensor& row_losses) {
+  const int64_t n = outputs.dim(0), k = outputs_;
+  LOCKSTEP_CHECK(
+      outputs.rank() == 2 && outputs.dim(1) == k && outputs.device() == Device::kCpu,
+      "evaluation: expected host outputs (N, " << k << "), got " << shape_str(outputs.shape()));
+  const float* z = outputs.data<float>();
+  const double* l = row_losses.data<double>();
+  for (int64_t i = 0; i < n; ++i) loss_sum_ += l[i];
+  samples_ += n;
+  if (kind_ == LossKind::kCrossEntropy) {
+    const int32_t* y = targets.data<int32_t>();
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = z + i * k;
+      const int64_t pred = std::max_element(row, row + k) - row;  // first maximum on ties
+      const int32_t t = y[i];
+      ++confusion_[static_cast<size_t>(t * k + pred)];
+      // The label is in the top k when fewer than k outputs beat it (ties
+      // count for the label, as with the first-maximum rule).
+      int64_t better = 0;
+      for (int64_t j = 0; j < k; ++j) better += row[j] > row[t] || (row[j] == row[t] && j < t);
+      topk_hits_ += better < k_;
+    }
+  } else {
+    const float* t = targets.data<float>();
+    for (int64_t i = 0; i < n * k; ++i) {
+      const double e = static_cast<double>(z[i]) - t[i];
+      sse_ += e * e;
+      sae_ += std::abs(e);
+      sum_t_[static_cast<size_t>(i % k)] += t[i];
+      sum_t2_[static_cast<size_t>(i % k)] += static_cast<double>(t[i]) * t[i];
+    }
+  }
+}
+
+void EvalMetrics::reduce(comm::Communicator& comm) {
+  std::vector<int64_t> counts{samples_, topk_hits_};
+  counts.insert(counts.end(), confusion_.begin(), confusion_.end());
+  comm.allreduce(std::span<int64_t>(counts), comm::ReduceOp::kSum);
+  samples_ = counts[0];
+  topk_hits_ = counts[1];
+  std::copy(counts.begin() + 2, counts.end(), confusion_.begin());
+  std::vector<double> sums{loss_sum_, sse_, sae_};
+  sums.insert(sums.end(), sum_t_.begin(), sum_t_.end());
+  sums.insert(sums.end(), sum_t2_.begin(), sum_t2_.end());
+  comm.allreduce(std::span<double>(sums), comm::ReduceOp::kSum);
+  loss_sum_ = sums[0];
+  sse_ = sums[1];
+  sae_ = sums[2];
+  const auto k = sum_t_.size();
+  std::copy(sums.begin() + 3, sums.begin() + 3 + static_cast<int64_t>(k), sum_t_.begin());
+  std::copy(sums.begin() + 3 + static_cast<int64_t>(k), sums.end(), sum_t2_.begin());
+}
+
+namespace {
+double ratio(double a, double b) {
+  return b > 0 ? a / b : 0.0;
+}
+}  // namespace
+
+double EvalMetrics::loss() const {
+  return ratio(loss_sum_, static_cast<double>(samples_));
+}
+
+double EvalMetrics::accuracy() const {
+  int64_t hits = 0;
+  for (int64_t c = 0; c < outputs_; ++c) hits += confusion_[static_cast<size_t>(c * outputs_ + c)];
+  return ratio(static_cast<double>(hits), static_cast<double>(samples_));
+}
+
+double EvalMetrics::top_k() const {
+  return ratio(static_cast<double>(topk_hits_), static_cast<double>(samples_));
+}
+
+double EvalMetrics::precision(int64_t c) const {
+  int64_t predicted = 0;
+  for (int64_t t = 0; t < outputs_; ++t)
+    predicted += confusion_[static_cast<size_t>(t * outputs_ + c)];
+  return ratio(static_cast<double>(confusion_[static_cast<size_t>(c * outputs_ + c)]),
+               static_cast<double>(predicted));
+}
+
+double EvalMetrics::recall(int64_t c) const {
+  int64_t actual = 0;
+  for (int64_t p = 0; p < outputs_; ++p)
+    actual += confusion_[static_cast<size_t>(c * outputs_ + p)];
+  return ratio(static_cast<double>(confusion_[static_cast<size_t>(c * outputs_ + c)]),
+               static_cast<double>(actual));
+}
+
+double EvalMetrics::f1(int64_t c) const {
+  const double p = precision(c), r = recall(c);
+  return p + r > 0 ? 2 * p * r / (p + r) : 0.0;
+}
+
+double EvalMetrics::mse() const {
+  return ratio(sse_, static_cast<double>(samples_ * outputs_));
+}
+
+double EvalMetrics::mae() const {
+  return ratio(sae_, static_cast<double>(samples_ * outputs_));
+}
+
+double EvalMetrics::r2() const {
+  double sst = 0;
+  for (size_t j = 0; j < sum_t_.size(); ++j)
+    sst += sum_t2_[j] - sum_t_[j] * sum_t_[j] / static_cast<double>(samples_);
+  return sst > 0 ? 1.0 - sse_ / sst : 0.0;
+}
+
+std::string EvalMetrics::report(const std::vector<std::string>& names) const {
+  std::ostringstream os;
+  char line[256];
+  if (kind_ != LossKind::kCrossEntropy) {
+    std::snprintf(line, sizeof line, "mse %.6f\nmae %.6f\nr2 %.6f\n", mse(), mae(), r2());
+    return line;
+  }
+  int64_t hits = 0;
+  for (int64_t c = 0; c < outputs_; ++c) hits += confusion_[static_cast<size_t>(c * outputs_ + c)];
+  std::snprintf(line, sizeof line, "loss %.6f\naccuracy %.4f (%lld/%lld)\ntop-%lld accuracy %.4f\n",
+                loss(), accuracy(), static_cast<long long>(hits), static_cast<long long>(samples_),
+                static_cast<long long>(k_), top_k());
+  os << line << "\nclass          precision  recall      f1   support\n";
+  double macro_f1 = 0;
+  for (int64_t c = 0; c < outputs_; ++c) {
+    int64_t support = 0;
+    for (int64_t p = 0; p < outputs_; ++p)
+      support += confusion_[static_cast<size_t>(c * outputs_ + p)];
+    const std::string name =
+        c < static_cast<int64_t>(names.size()) ? names[static_cast<size_t>(c)] : std::to_string(c);
+    std::snprintf(line, sizeof line, "%-14.14s %9.4f %7.4f %7.4f %9lld\n", name.c_str(),
+                  precision(c), recall(c), f1(c), static_cast<long long>(support));
+    os << line;
+    macro_f1 += f1(c);
+  }
+  std::snprintf(line, sizeof line, "macro F1 %.4f\n", macro_f1 / static_cast<double>(outputs_));
+  os << line << "\nconfusion matrix (rows: true class, columns: predicted)\n";
+  for (int64_t t = 0; t < outputs_; ++t) {
+    for (int64_t p = 0; p < outputs_; ++p)
+      os << (p ? " " : "") << confusion_[static_cast<size_t>(t * outputs_ + p)];
+    os << "\n";
+  }
+  return os.str();
+}
+
+EvalMetrics evaluate_metrics(comm::Communicator& comm, Model& model, LossKind kind,
+                             const ShardedData& data, int64_t batch_size, int64_t top_k) {
+  LOCKSTEP_CHECK(batch_size > 0, "evaluation batch size: expected > 0, got " << batch_size);
+  EvalMetrics metrics(kind, shape_numel(model.output_shape()), top_k);
+  Loss loss(kind);
+  Tensor x, y, x_dev, y_dev, out_host;
+  std::vector<int64_t> idx;
+  for (int64_t begin = 0; begin < data.local_rows(); begin += batch_size) {
+    const int64_t end = std::min(data.local_rows(), begin + batch_size);
+    idx.resize(static_cast<size_t>(end - begin));
+    for (int64_t i = begin; i < end; ++i) idx[static_cast<size_t>(i - begin)] = i;
+    data.fill(idx, x, y);
+    const bool gpu = model.device() != Device::kCpu;
+    if (gpu) {
+      ensure_shape(x_dev, x.shape(), x.dtype(), model.device());
+      ensure_shape(y_dev, y.shape(), y.dtype(), model.device());
+      x_dev.copy_from(x);
+      y_dev.copy_from(y);
+    }
+    const Tensor out = model.forward(gpu ? x_dev : x, RunContext{Mode::kEval, 0});
+    loss.compute(out, gpu ? y_dev : y, end - begin, nullptr);
+    ensure_shape(out_host, out.shape(), DType::kF32, Device::kCpu);
+    out_host.copy_from(out);
+    metrics.add(out_host, y, loss.row_losses());
+  }
+  metrics.reduce(comm);
+  return metrics;
+}
+
+}  // namespace lockstep::trainer

@@ -1,0 +1,62 @@
+#pragma once
+// Evaluation figures for people: classification (loss, accuracy, top-k,
+// confusion matrix, per-class precision / recall / F1) and regression (MSE,
+// MAE, R^2). Each rank adds its batches; the sums are all-reduced exactly
+// (integer counts, double sums), so the figures do not depend on the number of
+// ranks.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "comm/communicator.hpp"
+#include "core/loss.hpp"
+#include "core/model.hpp"
+#include "trainer/data.hpp"
+
+namespace lockstep::trainer {
+
+class EvalMetrics {
+ public:
+  /// classes: K for cross-entropy (outputs = K), or the target width for mse.
+  EvalMetrics(LossKind kind, int64_t outputs, int64_t top_k = 5);
+
+  /// One batch: host outputs (n, K) float32, host targets ((n,) int32 or (n, K)
+  /// float32) and the per-row losses (n,) float64.
+  void add(const Tensor& outputs, const Tensor& targets, const Tensor& row_losses);
+  /// Sums over all ranks (collective); call once, after the last add().
+  void reduce(comm::Communicator& comm);
+
+  int64_t samples() const { return samples_; }
+  double loss() const;      // mean per-sample loss
+  double accuracy() const;  // classification
+  double top_k() const;     // classification: fraction with the label among the k largest
+  int64_t k() const { return k_; }
+  /// confusion[t * K + p]: samples of true class t predicted as p.
+  const std::vector<int64_t>& confusion() const { return confusion_; }
+  double precision(int64_t c) const;
+  double recall(int64_t c) const;
+  double f1(int64_t c) const;
+  double mse() const;  // regression, mean over samples and outputs
+  double mae() const;
+  double r2() const;  // 1 - SSE / SST, pooled over outputs
+
+  /// A readable report (what `lockstep eval` prints).
+  std::string report(const std::vector<std::string>& class_names = {}) const;
+
+ private:
+  LossKind kind_;
+  int64_t outputs_, k_;
+  int64_t samples_ = 0, topk_hits_ = 0;
+  double loss_sum_ = 0;
+  std::vector<int64_t> confusion_;
+  // regression: sums of squared and absolute errors, of targets and their squares (per output)
+  double sse_ = 0, sae_ = 0;
+  std::vector<double> sum_t_, sum_t2_;
+};
+
+/// Evaluates `model` over `data` (every sample once across ranks) into metrics.
+EvalMetrics evaluate_metrics(comm::Communicator& comm, Model& model, LossKind kind,
+                             const ShardedData& data, int64_t batch_size, int64_t top_k = 5);
+
+}  // namespace lockstep::trainer
