@@ -328,6 +328,30 @@ else
   record b5_tf32_np2 SKIP 0 "$b1_bin not built"
 fi
 
+# B2: the small perception CNN (3x64x64, batch 256), ours against PyTorch
+# eager (cuDNN) per precision, once each; ours again with the per-layer
+# breakdown (in the logs).
+b2_bin="$BUILD/bench/bench_b2_cnn"
+for p in fp32 tf32; do
+  if [[ ! -x "$b2_bin" ]]; then
+    record "b2_$p" SKIP 0 "$b2_bin not built"
+    continue
+  fi
+  log="$work/b2_ours_$p.log"
+  run_cmd "$log" 120 "${mpi[@]}" -np 1 "$b2_bin" --precision "$p" --steps 40 --warmup 10 --breakdown
+  rc=$?
+  ours_line="$(grep '^B2 cnn ' "$log" | tail -1)"
+  log="$work/b2_torch_$p.log"
+  run_cmd "$log" 120 "$PY" bench/b2_cnn_torch.py --precision "$p" --steps 40 --warmup 10
+  torch_line="$(grep '^B2 cnn-torch ' "$log" | tail -1)"
+  o="$(field median_ms "$ours_line")" t="$(field median_ms "$torch_line")"
+  if [[ -n "$o" && -n "$t" ]]; then
+    record "b2_$p" PASS "$LAST_SECS" "ours $o ms, PyTorch $t ms per step: ours / PyTorch speed $(ratio "$t" "$o")x"
+  else
+    record "b2_$p" FAIL "$LAST_SECS" "$(why_of $rc) no result line (ours '${o}', PyTorch '${t}')"
+  fi
+done
+
 # The B1 table.
 table="$work/b1_table.md"
 {
