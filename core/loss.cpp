@@ -44,7 +44,12 @@ LossSums Loss::compute(const Tensor& out, const Tensor& targets, int64_t mean_ov
     correct_host_.copy_from(correct_);
   }
   const int32_t* c = correct_host_.data<int32_t>();
-  for (int64_t i = 0; i < n; ++i) sums.correct += c[i];
+  for (int64_t i = 0; i < n; ++i) {
+    // The GPU kernel marks a class id outside [0, K) with -1 (the CPU op throws).
+    LOCKSTEP_CHECK(c[i] >= 0, "a class id in batch row " << i << " is outside the model's "
+                                                         << out.dim(1) << " classes");
+    sums.correct += c[i];
+  }
   const double* l = loss_host_.data<double>();
   for (int64_t i = 0; i < n; ++i) sums.loss += l[i];
   return sums;

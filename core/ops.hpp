@@ -41,7 +41,8 @@ void add(const Tensor& a, const Tensor& b, Tensor& out);
 /// Softmax cross-entropy over logits (N, K) and class ids (N) int32.
 /// Writes per-row loss to `loss` (N, float64) and the argmax hit (1/0) to
 /// `correct` (N, int32); when `dlogits` is defined, writes
-/// dlogits = grad_scale * (softmax - onehot). Throws on a class id outside [0, K).
+/// dlogits = grad_scale * (softmax - onehot). A class id outside [0, K)
+/// throws on the CPU; on a GPU its row's `correct` is -1 (Loss::compute throws).
 void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, double grad_scale,
                            Tensor& loss, Tensor& correct, Tensor* dlogits);
 

@@ -82,10 +82,16 @@ double EvalMetrics::loss() const {
   return ratio(loss_sum_, static_cast<double>(samples_));
 }
 
-double EvalMetrics::accuracy() const {
+int64_t EvalMetrics::correct() const {
   int64_t hits = 0;
-  for (int64_t c = 0; c < outputs_; ++c) hits += confusion_[static_cast<size_t>(c * outputs_ + c)];
-  return ratio(static_cast<double>(hits), static_cast<double>(samples_));
+  if (kind_ == LossKind::kCrossEntropy)
+    for (int64_t c = 0; c < outputs_; ++c)
+      hits += confusion_[static_cast<size_t>(c * outputs_ + c)];
+  return hits;
+}
+
+double EvalMetrics::accuracy() const {
+  return ratio(static_cast<double>(correct()), static_cast<double>(samples_));
 }
 
 double EvalMetrics::top_k() const {
@@ -135,11 +141,9 @@ std::string EvalMetrics::report(const std::vector<std::string>& names) const {
     std::snprintf(line, sizeof line, "mse %.6f\nmae %.6f\nr2 %.6f\n", mse(), mae(), r2());
     return line;
   }
-  int64_t hits = 0;
-  for (int64_t c = 0; c < outputs_; ++c) hits += confusion_[static_cast<size_t>(c * outputs_ + c)];
   std::snprintf(line, sizeof line, "loss %.6f\naccuracy %.4f (%lld/%lld)\ntop-%lld accuracy %.4f\n",
-                loss(), accuracy(), static_cast<long long>(hits), static_cast<long long>(samples_),
-                static_cast<long long>(k_), top_k());
+                loss(), accuracy(), static_cast<long long>(correct()),
+                static_cast<long long>(samples_), static_cast<long long>(k_), top_k());
   os << line << "\nclass          precision  recall      f1   support\n";
   double macro_f1 = 0;
   for (int64_t c = 0; c < outputs_; ++c) {

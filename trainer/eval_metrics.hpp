@@ -30,6 +30,7 @@ class EvalMetrics {
   int64_t samples() const { return samples_; }
   double loss() const;      // mean per-sample loss
   double accuracy() const;  // classification
+  int64_t correct() const;  // classification: samples whose argmax is the label
   double top_k() const;     // classification: fraction with the label among the k largest
   int64_t k() const { return k_; }
   /// confusion[t * K + p]: samples of true class t predicted as p.

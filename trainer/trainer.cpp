@@ -8,6 +8,7 @@
 #include "core/ops.hpp"
 #include "core/rng.hpp"
 #include "io/pipeline.hpp"
+#include "trainer/eval_metrics.hpp"
 
 namespace lockstep::trainer {
 
@@ -48,24 +49,13 @@ EvalResult global_result(comm::Communicator& comm, double loss, int64_t correct,
 
 EvalResult evaluate(comm::Communicator& comm, Model& model, Loss& loss, const ShardedData& data,
                     int64_t batch_size) {
-  LOCKSTEP_CHECK(batch_size > 0, "evaluation batch size: expected > 0, got " << batch_size);
-  double loss_sum = 0.0;
-  int64_t correct = 0, rows = 0;
-  Tensor x, y, x_dev, y_dev;
-  std::vector<int64_t> idx;
-  for (int64_t begin = 0; begin < data.local_rows(); begin += batch_size) {
-    const int64_t end = std::min(data.local_rows(), begin + batch_size);
-    idx.resize(static_cast<size_t>(end - begin));
-    for (int64_t i = begin; i < end; ++i) idx[static_cast<size_t>(i - begin)] = i;
-    data.fill(idx, x, y);
-    const Tensor out =
-        model.forward(on_device(x, x_dev, model.device()), RunContext{Mode::kEval, 0});
-    const LossSums s = loss.compute(out, on_device(y, y_dev, model.device()), end - begin, nullptr);
-    loss_sum += s.loss;
-    correct += s.correct;
-    rows += s.rows;
-  }
-  return global_result(comm, loss_sum, correct, rows);
+  const EvalMetrics m = evaluate_metrics(comm, model, loss.kind(), data, batch_size, 1);
+  EvalResult r;
+  r.samples = m.samples();
+  r.loss = m.loss();
+  r.correct = m.correct();
+  r.accuracy = loss.kind() == LossKind::kCrossEntropy ? m.accuracy() : 0.0;
+  return r;
 }
 
 Trainer::Trainer(comm::Communicator& comm, Model& model, Loss loss, Optimizer& optimizer,

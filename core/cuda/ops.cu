@@ -124,16 +124,14 @@ __global__ void dropout_kernel(const float* x, float* mask, float* y, int64_t n,
 // One thread per row; K is small for classifiers, and double accumulation
 // keeps the result within rounding of the CPU reference.
 __global__ void softmax_xent_kernel(const float* z, const int32_t* labels, int64_t n, int64_t k,
-                                    double grad_scale, double* loss, int32_t* correct, float* dz,
-                                    int32_t* bad_label) {
+                                    double grad_scale, double* loss, int32_t* correct, float* dz) {
   const int64_t r = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (r >= n) return;
   const float* row = z + r * k;
   const int32_t label = labels[r];
-  if (label < 0 || label >= k) {
-    atomicExch(bad_label, 1);
+  if (label < 0 || label >= k) {  // reported by Loss::compute (correct = -1)
     loss[r] = 0.0;
-    correct[r] = 0;
+    correct[r] = -1;
     if (dz)
       for (int64_t j = 0; j < k; ++j) dz[r * k + j] = 0.f;
     return;
@@ -301,22 +299,13 @@ void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, double gr
   require_f32(logits, "softmax_cross_entropy");
   const int64_t n = logits.dim(0), k = logits.dim(1);
   if (n == 0) return;
-  static Tensor flag;  // device int32: set when a class id is out of range
-  if (!flag.defined()) flag = Tensor::empty({1}, DType::kI32, Device::kCuda);
-  flag.zero();
+  // A class id outside [0, K) cannot throw from a kernel without a host sync:
+  // its row gets correct = -1, and Loss::compute, which reads the rows back
+  // anyway, reports it.
   softmax_xent_kernel<<<blocks_for(n, 128), 128, 0, current_stream()>>>(
       cf(logits), labels.data<int32_t>(), n, k, grad_scale, loss.data<double>(),
-      correct.data<int32_t>(), dlogits ? f(*dlogits) : nullptr, flag.data<int32_t>());
+      correct.data<int32_t>(), dlogits ? f(*dlogits) : nullptr);
   LOCKSTEP_CUDA_CHECK_LAUNCH();
-  // Labels are validated when the data is opened; this guards the kernel
-  // against bad ids without a host sync on every step: the flag is read with
-  // the per-row losses (see Loss::compute), which syncs anyway.
-  int32_t bad = 0;
-  LOCKSTEP_CUDA_CHECK(cudaMemcpyAsync(&bad, flag.data<int32_t>(), sizeof bad,
-                                      cudaMemcpyDeviceToHost, current_stream()));
-  LOCKSTEP_CUDA_CHECK(cudaStreamSynchronize(current_stream()));
-  LOCKSTEP_CHECK(bad == 0, "a class id in the batch is outside the model's " << k << " classes [0, "
-                                                                             << k << ")");
 }
 
 void mse(const Tensor& out, const Tensor& targets, double grad_scale, Tensor& loss, Tensor* dout) {
