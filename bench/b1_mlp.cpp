@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.hpp"
 #include "comm/mpi.hpp"
 #include "comm/nccl.hpp"
 #include "core/cuda/runtime.hpp"
@@ -79,12 +80,6 @@ bool parse_flags(int argc, char** argv, Flags& f) {
     }
   }
   return f.steps >= 1 && f.warmup >= 0 && f.batch >= 1;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 // One batch of uniform [0, 1) inputs and int32 labels in [0, 10), distinct per
@@ -188,19 +183,10 @@ int run(const Flags& f, const comm::MpiSession& mpi, comm::MpiCommunicator& mpi_
 }  // namespace lockstep::bench
 
 int main(int argc, char** argv) {
-  lockstep::comm::MpiSession mpi(&argc, &argv);
-  lockstep::bench::Flags flags;
-  if (!lockstep::bench::parse_flags(argc, argv, flags)) {
-    if (mpi.world_rank() == 0) std::fputs(lockstep::bench::kUsage, stderr);
-    return 2;
-  }
-  try {
-    lockstep::comm::MpiCommunicator comm;
-    return lockstep::bench::run(flags, mpi, comm);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_b1_mlp: error on rank %d: %s\n", mpi.world_rank(), e.what());
-    std::fflush(stderr);
-    if (mpi.world_size() > 1) lockstep::comm::MpiSession::abort(1);
-    return 1;
-  }
+  using namespace lockstep;
+  return bench::mpi_main<bench::Flags>(
+      argc, argv, "bench_b1_mlp", bench::kUsage, bench::parse_flags,
+      [](const bench::Flags& flags, comm::MpiSession& mpi, comm::MpiCommunicator& comm) {
+        return bench::run(flags, mpi, comm);
+      });
 }

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.hpp"
 #include "comm/mpi.hpp"
 #include "core/loss.hpp"
 #include "core/model.hpp"
@@ -103,12 +104,6 @@ void random_batch(const Shape& input, int64_t batch, uint64_t seed, Tensor& x, T
   for (int64_t i = 0; i < batch; ++i) ys[i] = static_cast<int32_t>(rng.below(kClasses));
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 int run(const Flags& f, comm::MpiCommunicator& comm) {
   set_cpu_threads(f.threads);
 
@@ -167,19 +162,10 @@ int run(const Flags& f, comm::MpiCommunicator& comm) {
 }  // namespace lockstep::bench
 
 int main(int argc, char** argv) {
-  lockstep::comm::MpiSession mpi(&argc, &argv);
-  lockstep::bench::Flags flags;
-  if (!lockstep::bench::parse_flags(argc, argv, flags)) {
-    if (mpi.world_rank() == 0) std::fputs(lockstep::bench::kUsage, stderr);
-    return 2;
-  }
-  try {
-    lockstep::comm::MpiCommunicator comm;
-    return lockstep::bench::run(flags, comm);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_b3_mlp: error on rank %d: %s\n", mpi.world_rank(), e.what());
-    std::fflush(stderr);
-    if (mpi.world_size() > 1) lockstep::comm::MpiSession::abort(1);
-    return 1;
-  }
+  using namespace lockstep;
+  return bench::mpi_main<bench::Flags>(
+      argc, argv, "bench_b3_mlp", bench::kUsage, bench::parse_flags,
+      [](const bench::Flags& flags, comm::MpiSession&, comm::MpiCommunicator& comm) {
+        return bench::run(flags, comm);
+      });
 }
