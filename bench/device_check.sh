@@ -73,7 +73,9 @@ export NCCL_DEBUG="${NCCL_DEBUG:-WARN}"
 # mpirun gives ranks a pty, and GoogleTest would colour its output.
 export GTEST_COLOR=no
 export LD_LIBRARY_PATH="${EXTRA_LIB_DIR:+$EXTRA_LIB_DIR:}${LD_LIBRARY_PATH:-}"
-mpi=(mpirun --allow-run-as-root --oversubscribe -x LD_LIBRARY_PATH -x NCCL_DEBUG -x GTEST_COLOR)
+# --bind-to none: Open MPI binds each of 2 ranks to one core by default, and
+# NCCL's proxy thread then shares that core with the rank's own thread.
+mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none -x LD_LIBRARY_PATH -x NCCL_DEBUG -x GTEST_COLOR)
 # Several ranks on the one GPU: each rank its own NCCL_HOSTID, so NCCL treats
 # them as separate hosts and uses its socket transport on loopback (DEVICE.md).
 # Usage: "${shared[@]}" NP prog args...

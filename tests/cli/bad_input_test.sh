@@ -16,6 +16,10 @@ train = $work/good.h5
 [train]
 epochs = 1
 batch_size = 4
+[dist]
+# CPU ranks: several ranks on a one-GPU machine would stop at GPU placement
+# before reaching the input under test.
+device = cpu
 [log]
 dir = $work/runs
 progress = off
@@ -81,12 +85,12 @@ expect_fail image_too_small_for_pool 2 2 "maxpool2d\(8\).*(too small|larger)" --
 # A CNN saved for (1, 4, 4) images, evaluated on 3-channel 8x8 images.
 if timeout 120 "${mpi[@]}" -np 1 "$bin" train --config "$work/base.ini" --model.layers "conv2d(4, 3, padding=1), relu, dense(10)" \
      --log.name cnn >/dev/null 2>&1 && "$bin" datagen --out "$work/rgb.h5" --samples 32 --shape 3x8x8 >/dev/null; then
-  expect_fail eval_channels_mismatch 2 2 "expects samples of shape \(1, 4, 4\).*\(3, 8, 8\)" -- eval --model "$work/runs/cnn/final.h5" --data "$work/rgb.h5"
+  expect_fail eval_channels_mismatch 2 2 "expects samples of shape \(1, 4, 4\).*\(3, 8, 8\)" -- eval --model "$work/runs/cnn/final.h5" --data "$work/rgb.h5" --device cpu
 else
   echo "FAIL eval_channels_mismatch: could not prepare the model or the data"; failed=$((failed + 1))
 fi
-expect_fail eval_missing_model 2 2 "nope.h5" -- eval --model "$work/nope.h5" --data "$work/good.h5"
-expect_fail eval_dataset_not_model 2 2 "good.h5.*(model/1|lockstep_format)" -- eval --model "$work/good.h5" --data "$work/good.h5"
+expect_fail eval_missing_model 2 2 "nope.h5" -- eval --model "$work/nope.h5" --data "$work/good.h5" --device cpu
+expect_fail eval_dataset_not_model 2 2 "good.h5.*(model/1|lockstep_format)" -- eval --model "$work/good.h5" --data "$work/good.h5" --device cpu
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

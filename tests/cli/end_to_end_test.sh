@@ -24,7 +24,7 @@ mpi=(mpirun --oversubscribe)
 
 # A 20,000-image subset: the model trains on rows [0, 20000) only.
 timeout 600 "${mpi[@]}" -np 2 "$bin" train --config "$src/examples/fashion_mnist_mlp.ini" \
-  --data.train "$work/train.h5" --data.test "$work/test.h5" --train.epochs 2 \
+  --data.train "$work/train.h5" --data.test "$work/test.h5" --train.epochs 2 --dist.device cpu \
   --log.dir "$work/runs" --log.name e2e --log.progress lines --data.limit 20000 | tee "$work/train.log"
 acc=$(grep -oP "test accuracy: \K[0-9.]+" "$work/train.log")
 echo "test accuracy after 2 epochs on 2 ranks: $acc (floor $floor)"
@@ -38,7 +38,7 @@ grep -q '"type":"epoch"' "$work/runs/e2e/metrics.jsonl" || { echo "FAIL: no epoc
 # Streaming input: a memory bound below the shard size (two-level shuffle), with
 # augmentation; one epoch must still learn.
 timeout 600 "${mpi[@]}" -np 2 "$bin" train --config "$src/examples/fashion_mnist_mlp.ini" \
-  --data.train "$work/train.h5" --data.test "$work/test.h5" --train.epochs 1 --data.limit 20000 \
+  --data.train "$work/train.h5" --data.test "$work/test.h5" --train.epochs 1 --data.limit 20000 --dist.device cpu \
   --data.memory_mb 4 --data.crop_padding 2 --log.dir "$work/runs" --log.name stream \
   --log.progress off | tee "$work/stream.log"
 sacc=$(grep -oP "test accuracy: \K[0-9.]+" "$work/stream.log")
@@ -47,7 +47,7 @@ grep -q '"input_wait_s"' "$work/runs/stream/metrics.jsonl" || { echo "FAIL: no i
 
 # Evaluation gives the same figures on any number of ranks.
 for np in 1 2 3; do
-  timeout 300 "${mpi[@]}" -np $np "$bin" eval --model "$work/runs/e2e/final.h5" --data "$work/test.h5" \
+  timeout 300 "${mpi[@]}" -np $np "$bin" eval --model "$work/runs/e2e/final.h5" --data "$work/test.h5" --device cpu \
     | grep -E "^(loss|accuracy)" > "$work/eval$np.txt"
   cat "$work/eval$np.txt"
 done

@@ -56,18 +56,37 @@ inline double element(const Tensor& t, int64_t i) {
   return 0;
 }
 
+// |gpu - cpu| <= atol + rtol |cpu| + sum_eps * magnitude[i] for every element.
+// `magnitude`, where given, holds the sum of the absolute values of the terms
+// that make up each element (e.g. sum |x| |dy| for a weight gradient): a long
+// float32 reduction summed in another order differs by up to a few ulps of that
+// sum, however small the result is after cancellation.
 inline void expect_close(const Tensor& cpu, const Tensor& gpu, double atol, double rtol,
-                         const std::string& what) {
+                         const std::string& what, const Tensor* magnitude = nullptr,
+                         double sum_eps = 0) {
   const Tensor g = to_host(gpu);
   ASSERT_EQ(cpu.numel(), g.numel()) << what;
+  if (magnitude) {
+    ASSERT_EQ(cpu.numel(), magnitude->numel()) << what;
+  }
   int bad = 0;
   for (int64_t i = 0; i < cpu.numel() && bad < 5; ++i) {
     const double a = element(cpu, i), b = element(g, i);
-    if (!(std::abs(a - b) <= atol + rtol * std::abs(a))) {
-      ADD_FAILURE() << what << "[" << i << "]: cpu " << a << " gpu " << b;
+    const double m = magnitude ? sum_eps * element(*magnitude, i) : 0.0;
+    if (!(std::abs(a - b) <= atol + rtol * std::abs(a) + m)) {
+      ADD_FAILURE() << what << "[" << i << "]: cpu " << a << " gpu " << b
+                    << (magnitude ? " (sum of |terms| " + std::to_string(element(*magnitude, i)) + ")"
+                                  : std::string());
       ++bad;
     }
   }
+}
+
+/// Element-wise absolute values of a host float32 tensor.
+inline Tensor abs_host(const Tensor& t) {
+  Tensor r = Tensor::empty(t.shape(), DType::kF32);
+  for (int64_t i = 0; i < t.numel(); ++i) r.data<float>()[i] = std::abs(t.data<float>()[i]);
+  return r;
 }
 
 }  // namespace lockstep::test
