@@ -40,7 +40,10 @@ if ! "$python" -c 'import torch' 2>/dev/null; then
   exit 1
 fi
 
-mpi_flags=(--oversubscribe)
+# --bind-to none: Open MPI binds each of 1-2 ranks to a single core by default,
+# so "1 rank x 2 threads" would run on one core; PyTorch (started without
+# mpirun) is not bound either.
+mpi_flags=(--oversubscribe --bind-to none)
 [[ "$(id -u)" == 0 ]] && mpi_flags+=(--allow-run-as-root)
 
 # Machine facts first (nproc honours OMP_NUM_THREADS).

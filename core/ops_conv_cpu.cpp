@@ -14,14 +14,18 @@
 // 2 OpenBLAS threads) per-sample GEMMs were ~20% slower for the 11x11 planes of
 // the second conv, whole-batch GEMMs ~2x slower for the 26x26 planes of the
 // first (col stops fitting in cache), and ~1024 columns was best for both.
-
-#include <cblas.h>
+// With several CPU threads the chunks are split among them (parallel_for), each
+// thread with its own workspace and single-threaded GEMMs; backward's dW
+// partials of the later threads are added to dW in thread order. The pooling
+// ops split their planes the same way.
 
 #include <algorithm>
 #include <numeric>
 #include <type_traits>
 
+#include "core/gemm_cpu.hpp"
 #include "core/ops_conv.hpp"
+#include "core/threads.hpp"
 
 namespace lockstep::ops {
 namespace {
@@ -29,6 +33,9 @@ namespace {
 // Samples per chunk on the CPU: enough for about this many GEMM columns (nc*P);
 // see "Note: conv chunks".
 constexpr int64_t kCpuChunkColumns = 1024;
+// Pooling planes per thread at least (a plane is small: the threads' start-up
+// must be worth it).
+constexpr int64_t kPlanesPerPart = 16;
 
 int64_t cpu_chunk(int64_t n, int64_t plane) {
   return std::clamp<int64_t>((kCpuChunkColumns + plane - 1) / plane, 1, n);
@@ -64,15 +71,7 @@ void dispatch_real(DType t, const char* op, F&& f) {
 template <class T>
 void gemm_rm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
              int64_t ldb, T beta, T* c, int64_t ldc) {
-  const auto op = [](bool t) { return t ? CblasTrans : CblasNoTrans; };
-  const auto i = [](int64_t v) { return static_cast<int>(v); };
-  if constexpr (std::is_same_v<T, float>) {
-    cblas_sgemm(CblasRowMajor, op(ta), op(tb), i(m), i(n), i(k), 1.0f, a, i(lda), b, i(ldb), beta,
-                c, i(ldc));
-  } else {
-    cblas_dgemm(CblasRowMajor, op(ta), op(tb), i(m), i(n), i(k), 1.0, a, i(lda), b, i(ldb), beta, c,
-                i(ldc));
-  }
+  detail::gemm_cpu<T>(ta, tb, m, n, k, T(1), a, lda, b, ldb, beta, c, ldc);
 }
 
 struct ConvGeom {
@@ -182,45 +181,58 @@ void col2im(const T* col, const ConvGeom& g, int64_t nc, T* dx) {
       }
 }
 
+// The per-part workspace: col (K, chunk*P), then Yt / dYt (O, chunk*P) when a
+// chunk holds several samples.
+int64_t part_workspace(const ConvGeom& g, int64_t chunk) {
+  return g.patch() * chunk * g.plane() + (chunk > 1 ? g.o * chunk * g.plane() : 0);
+}
+
 template <class T>
 void conv_forward_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeom& g,
                       Tensor& y, Tensor& workspace) {
   const int64_t P = g.plane(), K = g.patch(), chunk = cpu_chunk(g.n, P);
-  grow(workspace, K * chunk * P + (chunk > 1 ? g.o * chunk * P : 0), x.dtype(), Device::kCpu);
-  T* col = workspace.data<T>();
-  T* yt = col + K * chunk * P;
+  const int64_t chunks = (g.n + chunk - 1) / chunk, per_part = part_workspace(g, chunk);
+  grow(workspace, per_part * parallel_parts(chunks, 1), x.dtype(), Device::kCpu);
   const T* px = x.data<T>();
   const T* pw = w.data<T>();
   const T* pb = bias.defined() ? bias.data<T>() : nullptr;
   T* py = y.data<T>();
-  for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
-    const int64_t nc = std::min(chunk, g.n - n0);
-    im2col(px + n0 * g.c * g.h * g.w, g, nc, col);
-    T* yn = py + n0 * g.o * P;
-    if (nc == 1) {  // y of the sample is Yt: bias first, then accumulate the GEMM
-      if (pb)
-        for (int64_t o = 0; o < g.o; ++o) std::fill(yn + o * P, yn + (o + 1) * P, pb[o]);
-      gemm_rm(false, false, g.o, P, K, pw, K, col, P, T(pb ? 1 : 0), yn, P);
-      continue;
-    }
-    gemm_rm(false, false, g.o, nc * P, K, pw, K, col, nc * P, T(0), yt, nc * P);
-    for (int64_t n = 0; n < nc; ++n)
-      for (int64_t o = 0; o < g.o; ++o) {
-        const T b = pb ? pb[o] : T(0);
-        const T* src = yt + o * nc * P + n * P;
-        T* dst = yn + (n * g.o + o) * P;
-        for (int64_t q = 0; q < P; ++q) dst[q] = src[q] + b;
+  // Chunks are independent: each part converts and multiplies its own.
+  parallel_for(chunks, 1, [&](int part, int64_t c0, int64_t c1) {
+    T* col = workspace.data<T>() + part * per_part;
+    T* yt = col + K * chunk * P;
+    for (int64_t n0 = c0 * chunk; n0 < std::min(c1 * chunk, g.n); n0 += chunk) {
+      const int64_t nc = std::min(chunk, g.n - n0);
+      im2col(px + n0 * g.c * g.h * g.w, g, nc, col);
+      T* yn = py + n0 * g.o * P;
+      if (nc == 1) {  // y of the sample is Yt: bias first, then accumulate the GEMM
+        if (pb)
+          for (int64_t o = 0; o < g.o; ++o) std::fill(yn + o * P, yn + (o + 1) * P, pb[o]);
+        gemm_rm(false, false, g.o, P, K, pw, K, col, P, T(pb ? 1 : 0), yn, P);
+        continue;
       }
-  }
+      gemm_rm(false, false, g.o, nc * P, K, pw, K, col, nc * P, T(0), yt, nc * P);
+      for (int64_t n = 0; n < nc; ++n)
+        for (int64_t o = 0; o < g.o; ++o) {
+          const T b = pb ? pb[o] : T(0);
+          const T* src = yt + o * nc * P + n * P;
+          T* dst = yn + (n * g.o + o) * P;
+          for (int64_t q = 0; q < P; ++q) dst[q] = src[q] + b;
+        }
+    }
+  });
 }
 
 template <class T>
 void conv_backward_cpu(const Tensor& x, const Tensor& w, const Tensor& dy, const ConvGeom& g,
                        Tensor* dx, Tensor& acc_dw, Tensor* acc_db, Tensor& workspace) {
   const int64_t P = g.plane(), K = g.patch(), chunk = cpu_chunk(g.n, P);
-  grow(workspace, K * chunk * P + (chunk > 1 ? g.o * chunk * P : 0), x.dtype(), Device::kCpu);
-  T* col = workspace.data<T>();
-  T* dyt = col + K * chunk * P;
+  const int64_t chunks = (g.n + chunk - 1) / chunk, dw_size = g.o * K;
+  const int parts = parallel_parts(chunks, 1);
+  // Parts after the first accumulate dW into a zeroed partial of their own,
+  // added to acc_dw in part order afterwards (a fixed order: reproducible).
+  const int64_t per_part = part_workspace(g, chunk) + dw_size;
+  grow(workspace, per_part * parts, x.dtype(), Device::kCpu);
   const T* px = x.data<T>();
   const T* pw = w.data<T>();
   const T* pdy = dy.data<T>();
@@ -231,20 +243,34 @@ void conv_backward_cpu(const Tensor& x, const Tensor& w, const Tensor& dy, const
       for (int64_t o = 0; o < g.o; ++o)
         pdb[o] += std::accumulate(pdy + (n * g.o + o) * P, pdy + (n * g.o + o + 1) * P, T(0));
   }
-  for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
-    const int64_t nc = std::min(chunk, g.n - n0);
-    im2col(px + n0 * g.c * g.h * g.w, g, nc, col);
-    const T* dyn = pdy + n0 * g.o * P;
-    if (nc > 1) {  // dYt (O, nc*P) from dy (nc, O, P)
-      for (int64_t n = 0; n < nc; ++n)
-        for (int64_t o = 0; o < g.o; ++o)
-          std::copy(dyn + (n * g.o + o) * P, dyn + (n * g.o + o + 1) * P, dyt + o * nc * P + n * P);
-      dyn = dyt;
+  parallel_for(chunks, 1, [&](int part, int64_t c0, int64_t c1) {
+    T* col = workspace.data<T>() + part * per_part;
+    T* dyt = col + K * chunk * P;
+    T* dw = pdw;
+    if (part > 0) {
+      dw = col + part_workspace(g, chunk);
+      std::fill(dw, dw + dw_size, T(0));
     }
-    gemm_rm(false, true, g.o, K, nc * P, dyn, nc * P, col, nc * P, T(1), pdw, K);
-    if (!dx) continue;
-    gemm_rm(true, false, K, nc * P, g.o, pw, K, dyn, nc * P, T(0), col, nc * P);
-    col2im(col, g, nc, dx->data<T>() + n0 * g.c * g.h * g.w);
+    for (int64_t n0 = c0 * chunk; n0 < std::min(c1 * chunk, g.n); n0 += chunk) {
+      const int64_t nc = std::min(chunk, g.n - n0);
+      im2col(px + n0 * g.c * g.h * g.w, g, nc, col);
+      const T* dyn = pdy + n0 * g.o * P;
+      if (nc > 1) {  // dYt (O, nc*P) from dy (nc, O, P)
+        for (int64_t n = 0; n < nc; ++n)
+          for (int64_t o = 0; o < g.o; ++o)
+            std::copy(dyn + (n * g.o + o) * P, dyn + (n * g.o + o + 1) * P,
+                      dyt + o * nc * P + n * P);
+        dyn = dyt;
+      }
+      gemm_rm(false, true, g.o, K, nc * P, dyn, nc * P, col, nc * P, T(1), dw, K);
+      if (!dx) continue;
+      gemm_rm(true, false, K, nc * P, g.o, pw, K, dyn, nc * P, T(0), col, nc * P);
+      col2im(col, g, nc, dx->data<T>() + n0 * g.c * g.h * g.w);
+    }
+  });
+  for (int part = 1; part < parts; ++part) {
+    const T* partial = workspace.data<T>() + part * per_part + part_workspace(g, chunk);
+    for (int64_t i = 0; i < dw_size; ++i) pdw[i] += partial[i];
   }
 }
 
@@ -338,39 +364,41 @@ void maxpool2d_forward(const Tensor& x, int64_t kernel, int64_t stride, int64_t 
     const T* px = x.data<T>();
     T* py = y.data<T>();
     int32_t* pi = index.data<int32_t>();
-    for (int64_t plane = 0; plane < g.n * g.c; ++plane) {
-      const T* in = px + plane * g.h * g.w;
-      for (int64_t oh = 0; oh < g.oh; ++oh) {
-        // The window clipped to the input (never empty: padding <= kernel / 2).
-        const int64_t i0 = std::max<int64_t>(oh * g.s - g.p, 0);
-        const int64_t i1 = std::min(oh * g.s - g.p + g.k, g.h);
-        for (int64_t ow = 0; ow < g.ow; ++ow) {
-          const int64_t j0 = std::max<int64_t>(ow * g.s - g.p, 0);
-          const int64_t j1 = std::min(ow * g.s - g.p + g.k, g.w);
-          int64_t best = i0 * g.w + j0;
-          T bv = in[best];
-          bool nan = false;
-          for (int64_t i = i0; i < i1; ++i)
-            for (int64_t j = j0; j < j1; ++j) {
-              // Strictly greater: the first maximum wins. Branch-free (conditional
-              // moves): the comparisons are unpredictable.
-              const T v = in[i * g.w + j];
-              const bool greater = v > bv;
-              nan |= v != v;
-              best = greater ? i * g.w + j : best;
-              bv = greater ? v : bv;
+    parallel_for(g.n * g.c, kPlanesPerPart, [&](int, int64_t p0, int64_t p1) {
+      for (int64_t plane = p0; plane < p1; ++plane) {
+        const T* in = px + plane * g.h * g.w;
+        for (int64_t oh = 0; oh < g.oh; ++oh) {
+          // The window clipped to the input (never empty: padding <= kernel / 2).
+          const int64_t i0 = std::max<int64_t>(oh * g.s - g.p, 0);
+          const int64_t i1 = std::min(oh * g.s - g.p + g.k, g.h);
+          for (int64_t ow = 0; ow < g.ow; ++ow) {
+            const int64_t j0 = std::max<int64_t>(ow * g.s - g.p, 0);
+            const int64_t j1 = std::min(ow * g.s - g.p + g.k, g.w);
+            int64_t best = i0 * g.w + j0;
+            T bv = in[best];
+            bool nan = false;
+            for (int64_t i = i0; i < i1; ++i)
+              for (int64_t j = j0; j < j1; ++j) {
+                // Strictly greater: the first maximum wins. Branch-free (conditional
+                // moves): the comparisons are unpredictable.
+                const T v = in[i * g.w + j];
+                const bool greater = v > bv;
+                nan |= v != v;
+                best = greater ? i * g.w + j : best;
+                bv = greater ? v : bv;
+              }
+            if (nan) {  // the first NaN in the window wins, so NaN propagates
+              for (int64_t i = i1 - 1; i >= i0; --i)
+                for (int64_t j = j1 - 1; j >= j0; --j)
+                  if (in[i * g.w + j] != in[i * g.w + j]) best = i * g.w + j;
+              bv = in[best];
             }
-          if (nan) {  // the first NaN in the window wins, so NaN propagates
-            for (int64_t i = i1 - 1; i >= i0; --i)
-              for (int64_t j = j1 - 1; j >= j0; --j)
-                if (in[i * g.w + j] != in[i * g.w + j]) best = i * g.w + j;
-            bv = in[best];
+            py[(plane * g.oh + oh) * g.ow + ow] = bv;
+            pi[(plane * g.oh + oh) * g.ow + ow] = static_cast<int32_t>(best);
           }
-          py[(plane * g.oh + oh) * g.ow + ow] = bv;
-          pi[(plane * g.oh + oh) * g.ow + ow] = static_cast<int32_t>(best);
         }
       }
-    }
+    });
   });
 }
 
@@ -392,17 +420,20 @@ void maxpool2d_backward(const Tensor& dy, const Tensor& index, int64_t kernel, i
     const int32_t* pi = index.data<int32_t>();
     T* pdx = dx.data<T>();
     const int64_t in_plane = g.h * g.w, out_plane = g.oh * g.ow;
-    std::fill(pdx, pdx + dx.numel(), T(0));
-    for (int64_t plane = 0; plane < g.n * g.c; ++plane) {
-      T* d = pdx + plane * in_plane;
-      const T* src = pdy + plane * out_plane;
-      const int32_t* at = pi + plane * out_plane;
-      for (int64_t o = 0; o < out_plane; ++o) {
-        LOCKSTEP_CHECK(at[o] >= 0 && at[o] < in_plane,
-                       op << ": index " << at[o] << " is outside the input plane of " << in_plane);
-        d[at[o]] += src[o];
+    parallel_for(g.n * g.c, kPlanesPerPart, [&](int, int64_t p0, int64_t p1) {
+      std::fill(pdx + p0 * in_plane, pdx + p1 * in_plane, T(0));
+      for (int64_t plane = p0; plane < p1; ++plane) {
+        T* d = pdx + plane * in_plane;
+        const T* src = pdy + plane * out_plane;
+        const int32_t* at = pi + plane * out_plane;
+        for (int64_t o = 0; o < out_plane; ++o) {
+          LOCKSTEP_CHECK(at[o] >= 0 && at[o] < in_plane, op << ": index " << at[o]
+                                                            << " is outside the input plane of "
+                                                            << in_plane);
+          d[at[o]] += src[o];
+        }
       }
-    }
+    });
   });
 }
 

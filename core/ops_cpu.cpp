@@ -1,16 +1,18 @@
 // The ops' public entry points: argument checks, then dispatch on the device
 // (CUDA versions in cuda/ops.cu), then the CPU reference (float32 and float64).
 // GEMM goes through CBLAS (OpenBLAS); the rest are plain loops the compiler
-// vectorises. Dispatch on dtype happens once per call.
-
-#include <cblas.h>
+// vectorises. Large GEMMs and element-wise passes split over the CPU threads. Dispatch on dtype
+// happens once per call.
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
+#include "core/gemm_cpu.hpp"
 #include "core/ops.hpp"
 #include "core/ops_cuda.hpp"
 #include "core/rng.hpp"
+#include "core/threads.hpp"
 
 namespace lockstep::ops {
 namespace {
@@ -71,24 +73,14 @@ void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tenso
                                                      << n << ", c " << shape_str(c.shape()));
   if (m == 0 || n == 0) return;
   if (a.device() == Device::kCuda) return cuda::gemm(trans_a, trans_b, alpha, a, b, beta, c);
-  const auto ta = trans_a ? CblasTrans : CblasNoTrans;
-  const auto tb = trans_b ? CblasTrans : CblasNoTrans;
-  const auto lda = static_cast<int>(a.dim(1));
-  const auto ldb = static_cast<int>(b.dim(1));
-  const auto ldc = static_cast<int>(c.dim(1));
   if (k == 0) {
     scale(c, beta);
     return;
   }
-  if (a.dtype() == DType::kF32) {
-    cblas_sgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n),
-                static_cast<int>(k), static_cast<float>(alpha), a.data<float>(), lda,
-                b.data<float>(), ldb, static_cast<float>(beta), c.data<float>(), ldc);
-  } else {
-    cblas_dgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n),
-                static_cast<int>(k), alpha, a.data<double>(), lda, b.data<double>(), ldb, beta,
-                c.data<double>(), ldc);
-  }
+  dispatch_real(a.dtype(), "gemm", [&]<class T>() {
+    detail::gemm_cpu<T>(trans_a, trans_b, m, n, k, static_cast<T>(alpha), a.data<T>(), a.dim(1),
+                        b.data<T>(), b.dim(1), static_cast<T>(beta), c.data<T>(), c.dim(1));
+  });
 }
 
 void add_row_bias(Tensor& y, const Tensor& bias) {
@@ -124,6 +116,9 @@ void acc_column_sums(const Tensor& dy, Tensor& acc_db) {
 }
 
 namespace {
+// Element-wise passes split over the CPU threads above this many elements a part.
+constexpr int64_t kElementsPerPart = int64_t{1} << 16;
+
 // y[i] = f(x[i]) over two same-shaped tensors.
 template <class F>
 void unary(const Tensor& x, Tensor& y, const char* op, F f,
@@ -135,8 +130,9 @@ void unary(const Tensor& x, Tensor& y, const char* op, F f,
   dispatch_real(x.dtype(), op, [&]<class T>() {
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    const int64_t n = x.numel();
-    for (int64_t i = 0; i < n; ++i) py[i] = f(px[i]);
+    parallel_for(x.numel(), kElementsPerPart, [&](int, int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) py[i] = f(px[i]);
+    });
   });
 }
 
@@ -154,8 +150,9 @@ void binary(const Tensor& s, const Tensor& dy, Tensor& dx, const char* op, F f,
     const T* ps = s.data<T>();
     const T* pd = dy.data<T>();
     T* px = dx.data<T>();
-    const int64_t n = s.numel();
-    for (int64_t i = 0; i < n; ++i) px[i] = f(ps[i], pd[i]);
+    parallel_for(s.numel(), kElementsPerPart, [&](int, int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) px[i] = f(ps[i], pd[i]);
+    });
   });
 }
 }  // namespace

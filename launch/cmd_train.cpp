@@ -32,11 +32,22 @@ void configure_threads(int requested, int local_ranks) {
     return;
   }
   if (std::getenv("OPENBLAS_NUM_THREADS") || std::getenv("OMP_NUM_THREADS")) return;  // the user's
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  set_cpu_threads(std::max(1, cores / std::max(1, local_ranks)));
+  // A rank bound to some cores (mpirun --bind-to core, srun --cpus-per-task)
+  // uses those; an unbound rank shares the host's cores with its local peers.
+  const int host = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int allowed = available_cpus();
+  set_cpu_threads(allowed < host ? allowed : std::max(1, host / std::max(1, local_ranks)));
 }
 
 namespace {
+
+std::string binding_note() {
+  const int host = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int allowed = available_cpus();
+  if (allowed >= host) return "";
+  return " (rank 0 is bound to " + std::to_string(allowed) + " of " + std::to_string(host) +
+         " CPUs; with mpirun, --bind-to none lifts that)";
+}
 
 std::unique_ptr<Optimizer> make_optimizer(const RunConfig& cfg, const Tensor& params) {
   if (cfg.optimizer == "sgd")
@@ -203,8 +214,8 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
                   comm.size(), cfg.precision.c_str(), values.at("dist.device").c_str(),
                   grad_comm.backend().c_str());
     } else {
-      std::printf("lockstep train: %d rank(s) on cpu, %d BLAS thread(s) per rank, %s all-reduce\n",
-                  comm.size(), cpu_threads(), grad_comm.backend().c_str());
+      std::printf("lockstep train: %d rank(s) on cpu, %d thread(s) per rank%s, %s all-reduce\n",
+                  comm.size(), cpu_threads(), binding_note().c_str(), grad_comm.backend().c_str());
     }
     std::fputs(placements.c_str(), stdout);
     std::printf("  data   %s: %lld samples %s %s, %lld per rank%s\n", info.path.c_str(),
