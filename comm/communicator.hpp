@@ -18,7 +18,13 @@ namespace lockstep::comm {
 /// the job can end cleanly, without MPI_Abort.
 class CollectiveError : public Error {
  public:
-  using Error::Error;
+  explicit CollectiveError(const std::string& what, int exit_code = 1)
+      : Error(what), exit_code_(exit_code) {}
+  /// The process's exit status for this error (README "Failure behaviour").
+  int exit_code() const { return exit_code_; }
+
+ private:
+  int exit_code_;
 };
 
 enum class ReduceOp { kSum, kAvg, kMax, kMin };

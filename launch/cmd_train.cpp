@@ -20,6 +20,7 @@
 #include "io/model_file.hpp"
 #include "launch/commands.hpp"
 #include "launch/options.hpp"
+#include "launch/signals.hpp"
 #include "trainer/checkpoint.hpp"
 #include "trainer/model_io.hpp"
 #include "trainer/trainer.hpp"
@@ -152,6 +153,9 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   sched.warmup_steps = static_cast<int64_t>(std::llround(cfg.warmup_epochs * steps_per_epoch));
   sched.step_every = std::max<int64_t>(1, cfg.schedule.step_every * steps_per_epoch);
 
+  // Preemption: SIGTERM / SIGUSR1 stop the run at the next step boundary.
+  install_stop_handlers();
+  cfg.train.stop_signal = pending_stop_signal;
   model->init_params(cfg.train.seed, cfg.init);
   const std::unique_ptr<Optimizer> optimizer = make_optimizer(cfg, model->params());
   trainer::Trainer trainer(grad_comm, *model, Loss(cfg.loss), *optimizer, LrSchedule(sched),
@@ -264,6 +268,17 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
+  if (stopped && trainer.stopped_by_signal()) {
+    if (root) {
+      std::printf(
+          "stopped by %s after step %lld; checkpoint %s; exit code %d (continue with "
+          "--checkpoint.resume auto)\n",
+          signal_name(trainer.stopped_by_signal()), static_cast<long long>(trainer.global_step()),
+          last_checkpoint.c_str(), trainer::kExitStopped);
+      std::fflush(stdout);
+    }
+    return trainer::kExitStopped;
+  }
   if (stopped) {
     if (root)
       std::printf("stopped after %lld steps (train.stop_after_steps); checkpoint %s\n",

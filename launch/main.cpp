@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
         // Every rank has this error: report and leave through MPI_Finalize.
         std::fprintf(stderr, "lockstep %s: error on rank %d: %s\n", command.c_str(),
                      mpi.world_rank(), e.what());
-        return 1;
+        return e.exit_code();
       } catch (const std::exception& e) {
         // Only this rank may know: end the whole job before MPI_Finalize could
         // wait for ranks that are blocked in a collective.

@@ -63,6 +63,10 @@ const std::vector<KeyInfo>& config_keys() {
       {"dist.bucket_mb", "25", "gradient all-reduce bucket size in MB"},
       {"train.stop_after_steps", "0",
        "stop (with a checkpoint) after this many global steps; 0: off"},
+      {"train.on_nan", "abort",
+       "a step with a non-finite loss or gradient: abort (exit code 4) or skip it "
+       "(parameters and optimizer state unchanged)"},
+      {"train.max_nan_skips", "10", "on_nan = skip: this many consecutive skipped steps abort"},
       {"checkpoint.dir", "", "folder for checkpoints; empty: <run directory>/checkpoints"},
       {"checkpoint.every_steps", "0", "write a checkpoint every N global steps; 0: off"},
       {"checkpoint.every_epochs", "1", "write a checkpoint every N epochs; 0: off"},
@@ -302,6 +306,11 @@ RunConfig to_run_config(const ConfigValues& v) {
     throw Error("dist.bucket_mb: expected a number > 0, got '" + v.at("dist.bucket_mb") + "'");
   c.train.bucket_bytes = static_cast<size_t>(bucket_mb * 1024 * 1024);
   c.train.stop_after_steps = to_int("train.stop_after_steps", v.at("train.stop_after_steps"), 0);
+  const std::string& on_nan = v.at("train.on_nan");
+  if (on_nan != "abort" && on_nan != "skip")
+    throw Error("train.on_nan: expected abort or skip, got '" + on_nan + "'");
+  c.train.on_nan = on_nan == "skip" ? trainer::NanPolicy::kSkip : trainer::NanPolicy::kAbort;
+  c.train.max_nan_skips = to_int("train.max_nan_skips", v.at("train.max_nan_skips"), 1);
   c.checkpoint.dir = v.at("checkpoint.dir");
   c.checkpoint.every_steps = to_int("checkpoint.every_steps", v.at("checkpoint.every_steps"), 0);
   c.checkpoint.every_epochs = to_int("checkpoint.every_epochs", v.at("checkpoint.every_epochs"), 0);

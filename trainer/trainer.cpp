@@ -3,7 +3,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <span>
+#include <string>
 
 #include "core/ops.hpp"
 #include "core/rng.hpp"
@@ -81,6 +83,12 @@ Trainer::Trainer(comm::Communicator& comm, Model& model, Loss loss, Optimizer& o
                  "train.batch_size: expected > 0, got " << options.batch_size);
   LOCKSTEP_CHECK(options.epochs >= 0, "train.epochs: expected >= 0, got " << options.epochs);
   LOCKSTEP_CHECK(options.log_every > 0, "log.every: expected > 0, got " << options.log_every);
+  LOCKSTEP_CHECK(options.max_nan_skips >= 1,
+                 "train.max_nan_skips: expected >= 1, got " << options.max_nan_skips);
+  while (first_param_layer_ + 1 < model.num_layers() &&
+         model.layer_slab_range(first_param_layer_).first ==
+             model.layer_slab_range(first_param_layer_).second)
+    ++first_param_layer_;
 }
 
 void Trainer::broadcast_parameters() {
@@ -92,9 +100,22 @@ void Trainer::sync_buffers() {
   if (model_.buffers().numel() > 0) comm_.broadcast(slab_span(model_.buffers()), 0);
 }
 
+// Note: non-finite steps. A rank whose loss is not finite writes NaN into the
+// first gradient of the lowest layer with parameters before that layer's
+// bucket is all-reduced, and NaN or Inf in any rank's gradients survives the
+// all-reduce. So after the all-reduce every rank sees a non-finite gradient
+// norm exactly when some rank had a non-finite loss or gradient: the flag
+// travels with the gradients and every rank takes the same decision without
+// a collective of its own.
 LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
   const Tensor& x = on_device(x_in, x_dev_, model_.device());
   const Tensor& y = on_device(y_in, y_dev_, model_.device());
+  const bool may_skip = options_.on_nan == NanPolicy::kSkip && model_.buffers().numel() > 0;
+  if (may_skip) {  // forward updates BatchNorm running statistics: keep a copy
+    ensure_shape(buffers_backup_, model_.buffers().shape(), model_.buffers().dtype(),
+                 model_.device());
+    buffers_backup_.copy_from(model_.buffers());
+  }
   model_.zero_grad();
   RunContext ctx{Mode::kTrain, hash_keys({options_.seed, static_cast<uint64_t>(step_),
                                           static_cast<uint64_t>(comm_.rank())})};
@@ -110,18 +131,55 @@ LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
   // Each rank takes the mean over its own batch; averaging over ranks then
   // gives the mean over the global batch (all ranks have equal batch sizes).
   const LossSums sums = loss_.compute(out, y, out.dim(0), &dout_);
-  model_.backward(dout_, [this](size_t layer) { reducer_.layer_done(layer); });
+  const bool bad_loss = !std::isfinite(sums.loss);
+  model_.backward(dout_, [&](size_t layer) {
+    if (bad_loss && layer == first_param_layer_) {  // see "Note: non-finite steps"
+      const auto [begin, end] = model_.layer_slab_range(layer);
+      if (end > begin) {
+        Tensor first = model_.grads().view(begin, {1});
+        ops::scale(first, std::numeric_limits<double>::quiet_NaN());
+      }
+    }
+    reducer_.layer_done(layer);
+  });
   reducer_.finalize();
-  if (options_.clip_norm > 0) {
-    // After the all-reduce every rank holds the same gradients, so the norm
-    // and the clipping are identical on every rank.
-    grad_norm_ = std::sqrt(ops::sum_squares(model_.grads()));
-    if (grad_norm_ > options_.clip_norm)
-      ops::scale(model_.grads(), options_.clip_norm / grad_norm_);
-  }
-  optimizer_.step(model_.params(), model_.grads(), schedule_.lr_at(step_));
+  // After the all-reduce every rank holds the same gradients, so the norm,
+  // the non-finite check and the clipping are identical on every rank.
+  grad_norm_ = std::sqrt(ops::sum_squares(model_.grads()));
+  skipped_ = !std::isfinite(grad_norm_);
   ++step_;
+  if (skipped_) {
+    ++consecutive_skips_;
+    if (options_.on_nan == NanPolicy::kAbort)
+      throw comm::CollectiveError(
+          "non-finite loss or gradients at step " + std::to_string(step_) +
+              " (train.on_nan = abort; lower optim.lr, set optim.clip_norm, or "
+              "train.on_nan = skip)",
+          kExitNonFinite);
+    if (consecutive_skips_ > options_.max_nan_skips)
+      throw comm::CollectiveError(
+          "non-finite loss or gradients in " + std::to_string(consecutive_skips_) +
+              " consecutive steps, up to step " + std::to_string(step_) +
+              " (train.max_nan_skips = " + std::to_string(options_.max_nan_skips) + ")",
+          kExitNonFinite);
+    if (may_skip) model_.buffers().copy_from(buffers_backup_);
+    return sums;  // parameters and optimizer state untouched
+  }
+  consecutive_skips_ = 0;
+  if (options_.clip_norm > 0 && grad_norm_ > options_.clip_norm)
+    ops::scale(model_.grads(), options_.clip_norm / grad_norm_);
+  optimizer_.step(model_.params(), model_.grads(), schedule_.lr_at(step_ - 1));
   return sums;
+}
+
+// The signal every rank agrees to stop on after this step (0: go on): the
+// largest pending one, so that a signal seen by any rank stops all of them at
+// the same step.
+int Trainer::agreed_stop_signal() {
+  if (!options_.stop_signal) return 0;
+  std::vector<int64_t> s{options_.stop_signal()};
+  comm_.allreduce(std::span<int64_t>(s), comm::ReduceOp::kMax);
+  return static_cast<int>(s[0]);
 }
 
 std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedData* test,
@@ -161,13 +219,26 @@ std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedDat
     for (int64_t s = first; s < steps; ++s) {
       const io::HostBatch& batch = pipeline->next();
       const LossSums sums = step(batch.x, batch.y);
-      loss_sum += sums.loss;
-      correct += sums.correct;
-      rows += sums.rows;
+      if (skipped_) {
+        if (root) {
+          std::printf("step %lld: non-finite loss or gradients: step skipped (%lld in a row)\n",
+                      static_cast<long long>(step_), static_cast<long long>(consecutive_skips_));
+          std::fflush(stdout);
+          if (metrics)
+            metrics->write({{"type", "skip"},
+                            {"epoch", epoch},
+                            {"step", step_},
+                            {"consecutive", consecutive_skips_}});
+        }
+      } else {
+        loss_sum += sums.loss;
+        correct += sums.correct;
+        rows += sums.rows;
+      }
       const double rate =
           static_cast<double>((s + 1 - first) * b * comm_.size()) / seconds_since(t0);
-      progress.update(s, loss_sum / static_cast<double>(rows), rate);
-      if (metrics && root && (step_ % options_.log_every == 0)) {
+      progress.update(s, rows ? loss_sum / static_cast<double>(rows) : 0.0, rate);
+      if (metrics && root && !skipped_ && (step_ % options_.log_every == 0)) {
         metrics->write({{"type", "step"},
                         {"epoch", epoch},
                         {"step", step_},
@@ -177,7 +248,9 @@ std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedDat
                         {"samples_per_s", rate}});
       }
       const bool last = s + 1 == steps;
-      const bool stopping = options_.stop_after_steps > 0 && step_ >= options_.stop_after_steps;
+      stop_signal_ = agreed_stop_signal();
+      const bool stopping =
+          (options_.stop_after_steps > 0 && step_ >= options_.stop_after_steps) || stop_signal_ > 0;
       if (after_step)
         after_step(last ? Position{step_, epoch + 1, 0} : Position{step_, epoch, s + 1}, last,
                    stopping);

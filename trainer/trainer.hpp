@@ -21,6 +21,12 @@
 
 namespace lockstep::trainer {
 
+/// What a step with a non-finite loss or gradient does (train.on_nan).
+enum class NanPolicy {
+  kAbort,  // stop the run (exit code kExitNonFinite)
+  kSkip,   // leave parameters, optimizer state and buffers as they were
+};
+
 struct TrainOptions {
   int64_t epochs = 10;
   int64_t batch_size = 128;        // per rank
@@ -33,7 +39,16 @@ struct TrainOptions {
   double clip_norm = 0.0;        // > 0: scale gradients to at most this global L2 norm
   InputOptions input;            // the training input pipeline
   int64_t stop_after_steps = 0;  // > 0: stop once this many global steps are done
+  NanPolicy on_nan = NanPolicy::kAbort;
+  int64_t max_nan_skips = 10;  // kSkip: this many consecutive skipped steps end the run
+  // When set, polled after every step: a signal number (> 0) asks the run to
+  // stop there (preemption); the ranks agree on it before stopping.
+  std::function<int()> stop_signal = nullptr;
 };
+
+/// Exit codes of a training run that ends early (README "Failure behaviour").
+constexpr int kExitNonFinite = 4;  // non-finite loss or gradients (train.on_nan)
+constexpr int kExitStopped = 75;   // stopped by a signal after a checkpoint (EX_TEMPFAIL)
 
 /// Exact global figures over a dataset (sums all-reduced across ranks).
 struct EvalResult {
@@ -75,7 +90,8 @@ class Trainer {
 
   /// Called on every rank after every step with the position of the next
   /// step; `epoch_end` after the last step of an epoch (before evaluation),
-  /// `stopping` when fit is about to return early (train.stop_after_steps).
+  /// `stopping` when fit is about to return early (train.stop_after_steps or
+  /// a stop signal).
   using StepHook = std::function<void(const Position& next, bool epoch_end, bool stopping)>;
 
   /// Trains up to options.epochs epochs over `train` from the current
@@ -92,11 +108,17 @@ class Trainer {
   }
 
   int64_t global_step() const { return step_; }
+  /// Whether the last step was skipped for a non-finite loss or gradient.
+  bool last_step_skipped() const { return skipped_; }
+  /// The signal that stopped fit (agreed across ranks), 0 if none.
+  int stopped_by_signal() const { return stop_signal_; }
   /// Global gradient norm of the last step (after the all-reduce, before clipping).
   double last_grad_norm() const { return grad_norm_; }
   Loss& loss() { return loss_; }
 
  private:
+  int agreed_stop_signal();
+
   comm::Communicator& comm_;
   Model& model_;
   Loss loss_;
@@ -110,6 +132,11 @@ class Trainer {
   int64_t step_ = 0;
   Position start_;
   double grad_norm_ = 0.0;
+  bool skipped_ = false;
+  int64_t consecutive_skips_ = 0;
+  int stop_signal_ = 0;
+  size_t first_param_layer_ = 0;  // the layer holding slab element 0
+  Tensor buffers_backup_;         // kSkip: the buffers before the step
 };
 
 }  // namespace lockstep::trainer

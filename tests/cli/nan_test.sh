@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Non-finite losses end to end: a learning rate that makes training diverge.
+# train.on_nan = abort: every rank stops at the same step with exit code 4 and
+# a message naming the step; skip: the bad steps are skipped and logged, and
+# more than train.max_nan_skips of them in a row end the run with exit code 4.
+# Usage: nan_test.sh LOCKSTEP_BIN
+set -uo pipefail
+bin=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mpi=(mpirun --oversubscribe)
+[[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
+fail() { echo "FAIL: $*"; echo "0 passed, 1 failed"; exit 1; }
+
+"$bin" datagen --out "$work/train.h5" --samples 256 --shape 1x8x8 --classes 4 >/dev/null || fail datagen
+cat > "$work/run.ini" <<INI
+[model]
+layers = dense(32), relu, dense(4)
+[data]
+train = $work/train.h5
+[train]
+epochs = 5
+batch_size = 16
+[optim]
+lr = 1e30
+[dist]
+device = cpu
+[log]
+dir = $work/runs
+every = 1
+progress = off
+INI
+
+timeout 120 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.name abort >"$work/abort.log" 2>&1
+rc=$?
+[[ $rc -eq 4 ]] || fail "on_nan = abort: exit code $rc, expected 4; $(tail -n 3 "$work/abort.log")"
+n=$(grep -c "error on rank [01]: non-finite loss or gradients at step [0-9]*" "$work/abort.log")
+[[ $n -eq 2 ]] || fail "on_nan = abort: expected the message from both ranks, got $n: $(tail -n 3 "$work/abort.log")"
+steps=$(grep -o "at step [0-9]*" "$work/abort.log" | sort -u | wc -l)
+[[ $steps -eq 1 ]] || fail "on_nan = abort: the ranks stopped at different steps"
+echo "ok   on_nan = abort: both ranks stop at $(grep -o "at step [0-9]*" "$work/abort.log" | head -1), exit code 4"
+
+timeout 120 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.name skip \
+  --train.on_nan skip --train.max_nan_skips 3 >"$work/skip.log" 2>&1
+rc=$?
+[[ $rc -eq 4 ]] || fail "on_nan = skip: exit code $rc, expected 4; $(tail -n 3 "$work/skip.log")"
+skips=$(grep -c '"type":"skip"' "$work/runs/skip/metrics.jsonl")
+[[ $skips -eq 3 ]] || fail "on_nan = skip: expected 3 skip records, got $skips"
+grep -q "non-finite loss or gradients in 4 consecutive steps" "$work/skip.log" ||
+  fail "on_nan = skip: no message about 4 consecutive steps: $(tail -n 3 "$work/skip.log")"
+echo "ok   on_nan = skip: 3 skipped steps logged, the 4th in a row ends the run with exit code 4"
+echo "2 passed, 0 failed"
