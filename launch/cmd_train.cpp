@@ -205,6 +205,7 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
       std::filesystem::create_directories(run_dir);
       std::ofstream(run_dir + "/config.ini") << to_ini(values);
       metrics = trainer::MetricsFile(run_dir + "/metrics.jsonl");
+      if (cfg.log_tensorboard) metrics.add_tensorboard(run_dir);
     } catch (const std::exception& e) {
       dir_error = "run directory '" + run_dir + "': " + e.what();
     }

@@ -12,6 +12,7 @@ packages=(
   libopenblas-dev
   zlib1g-dev
   nlohmann-json3-dev
+  python3-matplotlib
   dataset-fashion-mnist
 )
 if [[ "${1:-}" == "--bench" ]]; then

@@ -80,6 +80,7 @@ const std::vector<KeyInfo>& config_keys() {
       {"log.name", "", "run directory name; empty: train-<date>-<time>"},
       {"log.every", "100", "steps between progress lines and step records"},
       {"log.progress", "auto", "rank 0's progress: auto (a bar on a terminal), bar, lines or off"},
+      {"log.tensorboard", "true", "also write the metrics as TensorBoard scalars (events file)"},
   };
   return keys;
 }
@@ -328,6 +329,7 @@ RunConfig to_run_config(const ConfigValues& v) {
   c.train.log_every = to_int("log.every", v.at("log.every"), 1);
   c.train.progress = v.at("log.progress");
   trainer::Progress::parse(c.train.progress);  // validates
+  c.log_tensorboard = to_bool("log.tensorboard", v.at("log.tensorboard"));
   return c;
 }
 

@@ -68,6 +68,7 @@ struct RunConfig {
   std::string init_from;  // weights to start from
   std::string log_dir;
   std::string run_name;
+  bool log_tensorboard = true;  // events file beside metrics.jsonl
 };
 
 /// Converts and validates every value; errors name the key and the bad value.

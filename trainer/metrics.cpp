@@ -13,10 +13,30 @@ MetricsFile::MetricsFile(const std::string& path) : out_(path, std::ios::app) {
   LOCKSTEP_CHECK(out_.is_open(), "metrics file '" << path << "': cannot open for writing");
 }
 
+std::vector<ScalarEvent> record_scalars(const nlohmann::json& record, double wall_time) {
+  const auto type = record.find("type");
+  const std::string prefix =
+      (type != record.end() && type->is_string() ? type->get<std::string>() : "metrics") + "/";
+  const auto step = record.find("step");
+  const int64_t at = step != record.end() && step->is_number() ? step->get<int64_t>() : 0;
+  std::vector<ScalarEvent> scalars;
+  for (const auto& [key, value] : record.items())
+    if (value.is_number() && key != "step")
+      scalars.push_back({prefix + key, at, value.get<float>(), wall_time});
+  return scalars;
+}
+
+void MetricsFile::add_tensorboard(const std::string& dir) {
+  events_ = std::make_unique<EventFileWriter>(dir);
+}
+
 void MetricsFile::write(const nlohmann::json& record) {
   if (!out_.is_open()) return;
   out_ << record.dump() << '\n';
   out_.flush();
+  if (!events_) return;
+  for (const ScalarEvent& s : record_scalars(record, wall_time_now())) events_->add_scalar(s);
+  events_->flush();
 }
 
 Progress::Style Progress::parse(const std::string& mode) {

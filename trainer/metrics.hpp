@@ -6,23 +6,38 @@
 #include <chrono>
 #include <cstdint>
 #include <fstream>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "trainer/tensorboard.hpp"
+
 namespace lockstep::trainer {
 
+/// The TensorBoard scalars of a metrics record: every numeric field but
+/// "step" becomes "<type>/<field>" (e.g. "epoch/test_accuracy") at the
+/// record's "step" (0 when it has none).
+std::vector<ScalarEvent> record_scalars(const nlohmann::json& record, double wall_time);
+
 /// Appends one JSON object per line; flushed after every record so a killed
-/// run keeps what it logged.
+/// run keeps what it logged. With add_tensorboard, every record also goes to
+/// a TensorBoard event file as scalars (record_scalars), flushed likewise.
 class MetricsFile {
  public:
   MetricsFile() = default;
   explicit MetricsFile(const std::string& path);
   bool is_open() const { return out_.is_open(); }
+  /// Starts a new event file in `dir` for the records written from now on.
+  void add_tensorboard(const std::string& dir);
+  /// The event file's path; empty without add_tensorboard.
+  std::string tensorboard_path() const { return events_ ? events_->path() : ""; }
   void write(const nlohmann::json& record);
 
  private:
   std::ofstream out_;
+  std::unique_ptr<EventFileWriter> events_;
 };
 
 /// Progress of one epoch on rank 0.
