@@ -13,6 +13,7 @@ packages=(
   zlib1g-dev
   nlohmann-json3-dev
   dataset-fashion-mnist
+  python3-sklearn      # the diabetes data of the regression example (tests/cli/predict_test.sh)
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(python3-torch python3-numpy)
