@@ -188,6 +188,27 @@ void MpiCommunicator::allgather(std::span<const uint64_t> in, std::span<uint64_t
                                    static_cast<int>(in.size()), MPI_UINT64_T, comm_));
 }
 
+void MpiCommunicator::gather(std::span<const float> in, std::span<float> out,
+                             const std::vector<int64_t>& counts, int root) {
+  LOCKSTEP_CHECK(counts.size() == static_cast<size_t>(size_) &&
+                     static_cast<int64_t>(in.size()) == counts[static_cast<size_t>(rank_)],
+                 "gather: expected " << size_ << " counts and " << in.size()
+                                     << " input elements on rank " << rank_);
+  std::vector<int> sizes(counts.size()), offsets(counts.size());
+  int64_t total = 0;
+  for (size_t r = 0; r < counts.size(); ++r) {
+    LOCKSTEP_CHECK(total + counts[r] <= INT_MAX,
+                   "gather: " << total + counts[r] << " elements; expected at most " << INT_MAX);
+    offsets[r] = static_cast<int>(total);
+    sizes[r] = static_cast<int>(counts[r]);
+    total += counts[r];
+  }
+  LOCKSTEP_CHECK(rank_ != root || static_cast<int64_t>(out.size()) == total,
+                 "gather: expected an output of " << total << " elements, got " << out.size());
+  LOCKSTEP_MPI_CHECK(MPI_Gatherv(in.data(), static_cast<int>(in.size()), MPI_FLOAT, out.data(),
+                                 sizes.data(), offsets.data(), MPI_FLOAT, root, comm_));
+}
+
 void MpiCommunicator::barrier() {
   LOCKSTEP_MPI_CHECK(MPI_Barrier(comm_));
 }

@@ -4,6 +4,8 @@
 
 #include <mpi.h>
 
+#include <vector>
+
 #include "comm/communicator.hpp"
 #include "core/error.hpp"
 
@@ -66,6 +68,10 @@ class MpiCommunicator final : public Communicator {
   void broadcast(std::span<uint8_t> data, int root) override;
   void allgather(std::span<const uint64_t> in, std::span<uint64_t> out) override;
   void barrier() override;
+  /// Gathers every rank's `in` (counts[r] floats from rank r, in rank order)
+  /// into `out` on `root` (out.size() == sum of counts there; ignored elsewhere).
+  void gather(std::span<const float> in, std::span<float> out, const std::vector<int64_t>& counts,
+              int root);
 
   MPI_Comm handle() const { return comm_; }
 

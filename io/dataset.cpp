@@ -127,6 +127,8 @@ OpenDataset open_dataset(const DatasetSpec& spec) {
   open.features =
       open_member(open.file.get(), where, spec.features, "features (N, ...) of uint8 or float32");
   validate_features(open, where, spec.features);
+  open.info.has_labels = !spec.labels.empty();
+  if (!open.info.has_labels) return open;
   open.labels = open_member(open.file.get(), where, spec.labels,
                             "integer class ids (N,) or float targets (N,k)");
   validate_labels(open, where, spec.labels, spec.features);
@@ -229,13 +231,44 @@ Shard Shard::load(const DatasetSpec& spec, int64_t begin, int64_t end, bool with
     shard.features_f32_.resize(values);
     read_rows(open.features.get(), begin, end, H5T_NATIVE_FLOAT, shard.features_f32_.data());
   }
-  if (open.info.label_kind == LabelKind::kClassIds) {
+  if (!open.info.has_labels) {
+    // features only
+  } else if (open.info.label_kind == LabelKind::kClassIds) {
     shard.labels_.resize(rows);
     read_rows(open.labels.get(), begin, end, H5T_NATIVE_INT32, shard.labels_.data());
   } else {
     shard.targets_.resize(rows * static_cast<size_t>(open.info.target_dim));
     read_rows(open.labels.get(), begin, end, H5T_NATIVE_FLOAT, shard.targets_.data());
   }
+  return shard;
+}
+
+Shard Shard::from_arrays(const std::string& path, const DatasetArrays& arrays, int64_t begin,
+                         int64_t end) {
+  const int64_t n = arrays.num_samples();
+  LOCKSTEP_CHECK(0 <= begin && begin < end && end <= n,
+                 "data '" << path << "': cannot take rows [" << begin << ", " << end
+                          << "); expected 0 <= begin < end <= " << n);
+  Shard shard;
+  shard.info_.path = path;
+  shard.info_.num_samples = n;
+  shard.info_.sample_shape = arrays.sample_shape;
+  shard.info_.feature_type = arrays.feature_type;
+  shard.info_.label_kind = arrays.label_kind;
+  shard.info_.target_dim = arrays.target_dim;
+  shard.begin_ = begin;
+  shard.size_ = end - begin;
+  const auto take = [&](const auto& all, auto& out, int64_t width) {
+    if (all.empty()) return;
+    out.assign(all.begin() + static_cast<std::ptrdiff_t>(begin * width),
+               all.begin() + static_cast<std::ptrdiff_t>(end * width));
+  };
+  const int64_t sample = shard.info_.sample_size();
+  take(arrays.features_u8, shard.features_u8_, sample);
+  take(arrays.features_f32, shard.features_f32_, sample);
+  take(arrays.labels, shard.labels_, 1);
+  take(arrays.targets, shard.targets_, arrays.target_dim);
+  shard.info_.has_labels = !arrays.labels.empty() || !arrays.targets.empty();
   return shard;
 }
 

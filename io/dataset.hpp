@@ -24,7 +24,7 @@ const char* to_string(LabelKind k);
 struct DatasetSpec {
   std::string path;
   std::string features = "/features";
-  std::string labels = "/labels";
+  std::string labels = "/labels";  // empty: features only (prediction inputs)
 };
 
 /// Schema of a dataset, read from the file without reading the data.
@@ -35,12 +35,14 @@ struct DatasetInfo {
   FeatureType feature_type = FeatureType::kFloat32;
   LabelKind label_kind = LabelKind::kClassIds;
   int64_t target_dim = 1;       // k for (N, k) targets; 1 for class ids
+  bool has_labels = true;       // false when opened without labels (spec.labels empty)
   int64_t sample_size() const;  // product of sample_shape
 };
 
 /// Opens the file and checks the schema: file exists and is HDF5, both datasets
 /// exist, features have rank >= 2 and dtype uint8 or float32, labels are (N,)
 /// integers or (N, k) floats, the counts agree, N > 0. Throws lockstep::Error.
+/// With an empty spec.labels only the features are opened and checked.
 DatasetInfo probe_dataset(const DatasetSpec& spec);
 
 /// Input normalisation: x' = (x * scale - mean[c]) / std[c], c the channel
@@ -53,12 +55,18 @@ struct Normalization {
   std::vector<double> std{1.0};   // one value, or one per channel
 };
 
+struct DatasetArrays;
+
 /// The rows [begin, end) of one dataset held in memory in their file dtype.
 class Shard {
  public:
   /// Reads rows [begin, end) with hyperslab reads; 0 <= begin < end <= N.
   /// Without features only the labels are read (enough to validate them).
   static Shard load(const DatasetSpec& spec, int64_t begin, int64_t end, bool with_features = true);
+  /// Rows [begin, end) of in-memory float32 or uint8 features (labels too when
+  /// `arrays` has them); `path` names the source in messages.
+  static Shard from_arrays(const std::string& path, const DatasetArrays& arrays, int64_t begin,
+                           int64_t end);
 
   const DatasetInfo& info() const { return info_; }
   int64_t begin() const { return begin_; }  // global index of local row 0

@@ -74,6 +74,7 @@ int import_csv(int argc, char** argv) {
   po::options_description desc(
       "lockstep import csv: a CSV table (numeric feature columns, one label column) to HDF5\n\n"
       "Usage: lockstep import csv --input data.csv --out train.h5 [--label-column NAME|INDEX]\n"
+      "       [--targets targets.csv] (CSV files may be gzipped)\n"
       "       [--test-fraction 0.2 --test-out test.h5] [--regression] [--no-header]\n\nOptions");
   desc.add_options()("help,h", "show this help")("input,i", po::value<std::string>(), "CSV file")(
       "out,o", po::value<std::string>(), "output HDF5 file (the training part when splitting)")(
@@ -81,7 +82,10 @@ int import_csv(int argc, char** argv) {
       "label column: header name or 0-based index; default: the last column")(
       "no-header", "the first row is data, not column names")(
       "delimiter", po::value<char>()->default_value(','), "field delimiter")(
-      "regression", "labels are float targets (N, 1) instead of class ids")(
+      "regression", "labels are float targets (N, k) instead of class ids")(
+      "targets", po::value<std::string>(),
+      "labels from this CSV file (same rows; all its columns are targets with --regression, "
+      "else one column of class ids); every column of --input is then a feature")(
       "test-fraction", po::value<double>()->default_value(0.0),
       "fraction of rows split off into --test-out (seeded)")("test-out", po::value<std::string>(),
                                                              "output HDF5 file for the test split")(
@@ -93,6 +97,7 @@ int import_csv(int argc, char** argv) {
   o.has_header = !vm.count("no-header");
   o.delimiter = vm["delimiter"].as<char>();
   o.regression = vm.count("regression") > 0;
+  if (vm.count("targets")) o.targets_path = vm["targets"].as<std::string>();
   o.test_fraction = vm["test-fraction"].as<double>();
   o.seed = vm["seed"].as<uint64_t>();
   if (o.test_fraction < 0 || o.test_fraction >= 1)

@@ -8,13 +8,11 @@
 #include <iostream>
 
 #include "comm/mpi.hpp"
-#include "comm/placement.hpp"
-#include "core/device.hpp"
 #include "io/model_file.hpp"
 #include "launch/commands.hpp"
+#include "launch/inference.hpp"
 #include "launch/options.hpp"
 #include "trainer/eval_metrics.hpp"
-#include "trainer/model_io.hpp"
 #include "trainer/trainer.hpp"
 
 namespace po = boost::program_options;
@@ -32,10 +30,8 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
       "labels", po::value<std::string>(), "labels dataset name [the model's data.labels]")(
       "batch-size", po::value<int64_t>()->default_value(1000), "batch size per rank")(
       "top-k", po::value<int64_t>()->default_value(5),
-      "classification: also report top-k accuracy")("threads", po::value<int>()->default_value(0),
-                                                    "CPU threads per rank; 0: automatic")(
-      "device", po::value<std::string>()->default_value("auto"), "auto, cpu or cuda")(
-      "allow-shared-gpu", "allow more ranks than GPUs on a host");
+      "classification: also report top-k accuracy");
+  add_device_options(desc);
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -50,35 +46,15 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
     throw comm::CollectiveError(
         "eval: expected --model FILE and --data FILE (see lockstep eval --help)");
   comm::MpiCommunicator comm;
-  configure_threads(vm["threads"].as<int>(), mpi.local_size());
-  comm::DeviceRequest request = comm::DeviceRequest::kAuto;
-  comm::check_on_all_ranks(
-      comm, [&] { request = comm::parse_device_request(vm["device"].as<std::string>()); });
-  const comm::Placement place =
-      comm::place_rank(mpi, comm, request, vm.count("allow-shared-gpu") > 0);
-  if (place.gpu) {
-    comm::check_on_all_ranks(comm, [&] { device::select(place.device, device::Precision::kFp32); });
-  }
-
   const std::string model_path = vm["model"].as<std::string>();
-  std::unique_ptr<Model> model;
-  io::SavedModel saved;
-  ConfigValues config;
-  comm::check_on_all_ranks(comm, [&] {
-    saved = io::load_model(model_path);
-    model = trainer::restore(saved, model_path, place.gpu ? Device::kCuda : Device::kCpu);
-    config = parse_config_text(saved.config);
-  });
-  // The data is normalised exactly as in training.
-  trainer::DataOptions data;
-  comm::check_on_all_ranks(comm, [&] {
-    RunConfig rc = to_run_config(config);
-    data = rc.train_data;
-  });
+  InferenceModel loaded = load_for_inference(mpi, comm, vm, model_path);
+  Model* model = loaded.model.get();
+  const io::SavedModel& saved = loaded.saved;
+  trainer::DataOptions data = loaded.data;  // normalised exactly as in training
   data.spec.path = vm["data"].as<std::string>();
   if (vm.count("features")) data.spec.features = vm["features"].as<std::string>();
   if (vm.count("labels")) data.spec.labels = vm["labels"].as<std::string>();
-  const LossKind loss_kind = parse_loss(saved.loss);
+  const LossKind loss_kind = loaded.loss;
 
   trainer::ShardedData dataset(data, comm);
   dataset.check_fits(

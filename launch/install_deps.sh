@@ -14,6 +14,7 @@ packages=(
   nlohmann-json3-dev
   python3-matplotlib
   dataset-fashion-mnist
+  python3-sklearn      # the diabetes data of the regression example (tests/cli/predict_test.sh)
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(python3-torch python3-numpy)

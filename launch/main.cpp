@@ -22,6 +22,7 @@ constexpr const char* kUsage =
     "Commands:\n"
     "  train     train a model from an INI config (--config run.ini, --section.key value)\n"
     "  eval      evaluate a saved model on a dataset (--model final.h5 --data test.h5)\n"
+    "  predict   write a saved model's predictions (--model final.h5 --data x.csv --out p.csv)\n"
     "  import    convert data to a lockstep HDF5 dataset (import idx | import csv)\n"
     "  inspect   print the schema of a dataset or saved-model file\n"
     "  datagen   write a synthetic image-classification dataset of any size and shape\n"
@@ -60,11 +61,12 @@ int main(int argc, char** argv) {
     if (command == "import") return lockstep::launch::run_import(argc - 1, argv + 1);
     if (command == "inspect") return lockstep::launch::run_inspect(argc - 1, argv + 1);
     if (command == "datagen") return lockstep::launch::run_datagen(argc - 1, argv + 1);
-    if (command == "train" || command == "eval") {
+    if (command == "train" || command == "eval" || command == "predict") {
       lockstep::comm::MpiSession mpi(&argc, &argv);
       try {
-        return command == "train" ? lockstep::launch::run_train(argc - 1, argv + 1, mpi)
-                                  : lockstep::launch::run_eval(argc - 1, argv + 1, mpi);
+        if (command == "train") return lockstep::launch::run_train(argc - 1, argv + 1, mpi);
+        if (command == "eval") return lockstep::launch::run_eval(argc - 1, argv + 1, mpi);
+        return lockstep::launch::run_predict(argc - 1, argv + 1, mpi);
       } catch (const lockstep::comm::CollectiveError& e) {
         // Every rank has this error: report and leave through MPI_Finalize.
         std::fprintf(stderr, "lockstep %s: error on rank %d: %s\n", command.c_str(),

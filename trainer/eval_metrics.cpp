@@ -1,5 +1,7 @@
 #include "trainer/eval_metrics.hpp"
 
+#include "trainer/predict.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -181,12 +183,10 @@ EvalMetrics evaluate_metrics(comm::Communicator& comm, Model& model, LossKind ki
     data.fill(idx, x, y);
     const bool gpu = model.device() != Device::kCpu;
     if (gpu) {
-      ensure_shape(x_dev, x.shape(), x.dtype(), model.device());
       ensure_shape(y_dev, y.shape(), y.dtype(), model.device());
-      x_dev.copy_from(x);
       y_dev.copy_from(y);
     }
-    const Tensor out = model.forward(gpu ? x_dev : x, RunContext{Mode::kEval, 0});
+    const Tensor out = forward_eval(model, x, x_dev);  // the path prediction uses too
     loss.compute(out, gpu ? y_dev : y, end - begin, nullptr);
     ensure_shape(out_host, out.shape(), DType::kF32, Device::kCpu);
     out_host.copy_from(out);

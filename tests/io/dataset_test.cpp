@@ -133,6 +133,33 @@ TEST(Dataset, RoundTripFloat32Targets) {
                            {"tab.h5", "class ids"}));
 }
 
+TEST(Dataset, FeaturesOnlyAndShardsOfInMemoryArrays) {
+  TempFolder dir;
+  const DatasetSpec spec{dir.file("tab.h5"), "/x", "/y"};
+  const auto arrays = float_target_arrays(33, 7, 3);
+  write_dataset(spec, arrays);
+  const DatasetSpec features_only{spec.path, "/x", ""};
+  EXPECT_FALSE(probe_dataset(features_only).has_labels);
+  const Shard from_file = Shard::load(features_only, 10, 20);
+  const Shard from_memory = Shard::from_arrays("memory", arrays, 10, 20);
+  EXPECT_EQ(from_memory.size(), 10);
+  EXPECT_EQ(from_memory.begin(), 10);
+  std::vector<float> a(10 * 7), b(10 * 7);
+  const Normalization norm{2.0, {1.0}, {4.0}};
+  from_file.gather_features(all_rows(10), norm, a);
+  from_memory.gather_features(all_rows(10), norm, b);
+  EXPECT_EQ(a, b);
+  EXPECT_FLOAT_EQ(a[0], (arrays.features_f32[70] * 2.0f - 1.0f) / 4.0f);
+  std::vector<float> t(10 * 3);
+  from_memory.gather_targets(all_rows(10), t);
+  EXPECT_EQ(t, std::vector<float>(arrays.targets.begin() + 30, arrays.targets.begin() + 60));
+  // Without a labels dataset the labels name is not needed at all.
+  const DatasetSpec missing_labels{spec.path, "/x", "/nope"};
+  EXPECT_TRUE(contains_all(error_of([&] { probe_dataset(missing_labels); }), {"'/nope'"}));
+  EXPECT_TRUE(contains_all(error_of([&] { Shard::from_arrays("memory", arrays, 30, 34); }),
+                           {"memory", "[30, 34)", "33"}));
+}
+
 TEST(Dataset, NestedNamesCreateGroups) {
   TempFolder dir;
   const DatasetSpec spec{dir.file("nested.h5"), "/data/train/x", "/data/train/y"};

@@ -215,6 +215,68 @@ TEST(Csv, Regression) {
   EXPECT_EQ(probe_dataset(spec).label_kind, LabelKind::kTargets);
 }
 
+void write_gzip(const std::string& path, const std::string& text) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(gzwrite(f, text.data(), static_cast<unsigned>(text.size())),
+            static_cast<int>(text.size()));
+  gzclose(f);
+}
+
+TEST(Csv, TargetsFromASeparateGzippedFile) {
+  TempFolder dir;
+  write_gzip(dir.file("x.csv.gz"), "1 2 3\n4 5 6\n7 8 9\n");
+  write_text(dir.file("y.csv"), "0.5 1\n1.5 2\n2.5 3\n");
+  CsvOptions opt;
+  opt.has_header = false;
+  opt.delimiter = ' ';
+  opt.regression = true;
+  opt.targets_path = dir.file("y.csv");
+  const auto a = read_csv(dir.file("x.csv.gz"), opt).train;
+  EXPECT_EQ(a.sample_shape, (std::vector<int64_t>{3}));
+  EXPECT_EQ(a.features_f32, (std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(a.target_dim, 2);
+  EXPECT_EQ(a.targets, (std::vector<float>{0.5f, 1, 1.5f, 2, 2.5f, 3}));
+
+  write_text(dir.file("ids.csv"), "2\n0\n1\n");
+  opt.regression = false;
+  opt.targets_path = dir.file("ids.csv");
+  const auto c = read_csv(dir.file("x.csv.gz"), opt).train;
+  EXPECT_EQ(c.label_kind, LabelKind::kClassIds);
+  EXPECT_EQ(c.labels, (std::vector<int32_t>{2, 0, 1}));
+
+  write_text(dir.file("short.csv"), "1\n2\n");
+  opt.targets_path = dir.file("short.csv");
+  EXPECT_TRUE(contains_all(error_of([&] { read_csv(dir.file("x.csv.gz"), opt); }),
+                           {"short.csv", "has 2 rows", "x.csv.gz", "has 3"}));
+  opt.targets_path = dir.file("y.csv");
+  EXPECT_TRUE(contains_all(error_of([&] { read_csv(dir.file("x.csv.gz"), opt); }),
+                           {"y.csv", "2 columns", "expected 1 column of class ids"}));
+  write_text(dir.file("half.csv"), "1\n0.5\n2\n");
+  opt.targets_path = dir.file("half.csv");
+  EXPECT_TRUE(contains_all(error_of([&] { read_csv(dir.file("x.csv.gz"), opt); }),
+                           {"half.csv:2", "'0.5' is not a class id"}));
+  opt.label_column = "1";
+  EXPECT_TRUE(contains_all(error_of([&] { read_csv(dir.file("x.csv.gz"), opt); }),
+                           {"a label column ('1') and a targets file", "expected one of them"}));
+}
+
+TEST(Csv, FeaturesOnlyWithOrWithoutHeader) {
+  TempFolder dir;
+  write_text(dir.file("h.csv"), "a,b\n1,2\n3,4\n");
+  auto a = read_csv_features(dir.file("h.csv"));
+  EXPECT_EQ(a.sample_shape, (std::vector<int64_t>{2}));
+  EXPECT_EQ(a.features_f32, (std::vector<float>{1, 2, 3, 4}));
+  EXPECT_TRUE(a.labels.empty() && a.targets.empty());
+  write_text(dir.file("n.csv"), "1;2\n3;4\n5;6\n");
+  a = read_csv_features(dir.file("n.csv"), ';');
+  EXPECT_EQ(a.num_samples(), 3);
+  EXPECT_EQ(a.features_f32, (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  write_text(dir.file("bad.csv"), "a,b\n1,2\n3,zz\n");
+  EXPECT_TRUE(contains_all(error_of([&] { read_csv_features(dir.file("bad.csv")); }),
+                           {"bad.csv:3", "column 'b'", "'zz'"}));
+}
+
 TEST(Csv, Errors) {
   TempFolder dir;
   write_text(dir.file("e.csv"), "a,b,label\n1,2,0\n3,x7,1\n");

@@ -1,0 +1,87 @@
+// lockstep predict: a saved model's predictions for a new input file (HDF5
+// features or CSV), each rank computing a contiguous shard of the rows and
+// rank 0 writing them, in input order, to CSV or HDF5 (by --out's extension).
+// The file is written atomically and only after every check has passed.
+
+#include <boost/program_options.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "comm/mpi.hpp"
+#include "io/predictions.hpp"
+#include "launch/commands.hpp"
+#include "launch/inference.hpp"
+#include "trainer/predict.hpp"
+
+namespace po = boost::program_options;
+
+namespace lockstep::launch {
+
+int run_predict(int argc, char** argv, comm::MpiSession& mpi) {
+  po::options_description desc(
+      "lockstep predict: write a saved model's predictions for an input file\n\n"
+      "Usage: lockstep predict --model final.h5 --data input.h5|input.csv --out pred.csv|pred.h5 "
+      "[options]\n\nOptions");
+  desc.add_options()("help,h", "show this help")("model,m", po::value<std::string>(),
+                                                 "saved model or checkpoint (HDF5)")(
+      "data,d", po::value<std::string>(),
+      "input: HDF5 dataset (features; labels ignored) or CSV (.csv, .csv.gz) of numeric columns")(
+      "out,o", po::value<std::string>(), "output: .csv or .h5 / .hdf5")(
+      "features", po::value<std::string>(),
+      "HDF5 features dataset name [the model's data.features]")(
+      "delimiter", po::value<char>()->default_value(','), "CSV input field delimiter")(
+      "batch-size", po::value<int64_t>()->default_value(1000), "batch size per rank");
+  add_device_options(desc);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+  } catch (const po::error& e) {
+    throw comm::CollectiveError(std::string("predict: ") + e.what() +
+                                " (see lockstep predict --help)");
+  }
+  if (vm.count("help")) {
+    std::cout << desc << std::endl;
+    return 0;
+  }
+  if (!vm.count("model") || !vm.count("data") || !vm.count("out"))
+    throw comm::CollectiveError(
+        "predict: expected --model FILE, --data FILE and --out FILE (see lockstep predict --help)");
+  const std::string model_path = vm["model"].as<std::string>();
+  const std::string data_path = vm["data"].as<std::string>();
+  const std::string out_path = vm["out"].as<std::string>();
+  comm::MpiCommunicator comm;
+  comm::check_on_all_ranks(comm, [&] {
+    io::prediction_format(out_path, "--out");
+    io::check_not_an_input(out_path, {data_path, model_path});
+  });
+  const InferenceModel loaded = load_for_inference(mpi, comm, vm, model_path);
+  const std::string features =
+      vm.count("features") ? vm["features"].as<std::string>() : loaded.data.spec.features;
+  const trainer::PredictInput input =
+      trainer::load_predict_input(data_path, features, vm["delimiter"].as<char>(), comm);
+  trainer::check_input_shape(input, loaded.model->input_shape(), comm);
+
+  std::vector<float> local;
+  comm::check_on_all_ranks(comm, [&] {
+    local = trainer::predict_outputs(*loaded.model, input, loaded.data.norm,
+                                     vm["batch-size"].as<int64_t>());
+  });
+  const int64_t width = shape_numel(loaded.model->output_shape());
+  const bool classifier = loaded.loss == LossKind::kCrossEntropy;
+  io::PredictionTable table = trainer::gather_predictions(comm, input, local, width, classifier);
+  table.model = model_path;
+  comm::check_on_all_ranks(comm, [&] {
+    if (comm.rank() == 0) io::write_predictions(out_path, table);
+  });
+  if (comm.rank() == 0) {
+    std::printf(
+        "model %s\ndata  %s (%lld rows, %d rank(s))\nwrote %s: %s\n", model_path.c_str(),
+        data_path.c_str(), static_cast<long long>(input.num_rows), comm.size(), out_path.c_str(),
+        classifier ? ("class and " + std::to_string(width) + " class probabilities per row").c_str()
+                   : (std::to_string(width) + " output(s) per row").c_str());
+  }
+  return 0;
+}
+
+}  // namespace lockstep::launch

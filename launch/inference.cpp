@@ -1,0 +1,41 @@
+#include "launch/inference.hpp"
+
+#include "comm/placement.hpp"
+#include "core/device.hpp"
+#include "launch/commands.hpp"
+#include "launch/options.hpp"
+#include "trainer/model_io.hpp"
+
+namespace po = boost::program_options;
+
+namespace lockstep::launch {
+
+void add_device_options(po::options_description& desc) {
+  desc.add_options()("threads", po::value<int>()->default_value(0),
+                     "CPU threads per rank; 0: automatic")(
+      "device", po::value<std::string>()->default_value("auto"), "auto, cpu or cuda")(
+      "allow-shared-gpu", "allow more ranks than GPUs on a host");
+}
+
+InferenceModel load_for_inference(comm::MpiSession& mpi, comm::MpiCommunicator& comm,
+                                  const po::variables_map& vm, const std::string& path) {
+  configure_threads(vm["threads"].as<int>(), mpi.local_size());
+  comm::DeviceRequest request = comm::DeviceRequest::kAuto;
+  comm::check_on_all_ranks(
+      comm, [&] { request = comm::parse_device_request(vm["device"].as<std::string>()); });
+  const comm::Placement place =
+      comm::place_rank(mpi, comm, request, vm.count("allow-shared-gpu") > 0);
+  if (place.gpu) {
+    comm::check_on_all_ranks(comm, [&] { device::select(place.device, device::Precision::kFp32); });
+  }
+  InferenceModel m;
+  comm::check_on_all_ranks(comm, [&] {
+    m.saved = io::load_model(path);
+    m.model = trainer::restore(m.saved, path, place.gpu ? Device::kCuda : Device::kCpu);
+    m.data = to_run_config(parse_config_text(m.saved.config)).train_data;
+    m.loss = parse_loss(m.saved.loss);
+  });
+  return m;
+}
+
+}  // namespace lockstep::launch
