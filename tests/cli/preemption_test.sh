@@ -21,7 +21,7 @@ layers = dense(128), relu, dense(64), relu, dense(4)
 [data]
 train = $work/train.h5
 [train]
-epochs = 8
+epochs = 30
 batch_size = 16
 seed = 3
 [optim]
@@ -44,16 +44,18 @@ last_step() {
   s=$(grep -o '"step":[0-9]*' "$work/runs/$1/metrics.jsonl" 2>/dev/null | tail -1 | cut -d: -f2)
   echo "${s:-0}"
 }
-# interrupt RUN SIGNAL TARGET: starts RUN, waits for step 10, sends SIGNAL to
-# one rank (TARGET=rank) or to mpirun (TARGET=mpirun); sets rc and log.
+# interrupt RUN SIGNAL TARGET [ARGS...]: starts RUN, waits for step 10, sends
+# SIGNAL to one rank (TARGET=rank) or to mpirun (TARGET=mpirun); sets rc, log.
 interrupt() {
   local run=$1 sig=$2 target=$3 pid i
+  shift 3
   log="$work/$run.log"
-  timeout 300 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.name "$run" >"$log" 2>&1 &
+  timeout 300 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.name "$run" "$@" \
+    >"$log" 2>&1 &
   pid=$!
-  for ((i = 0; i < 600; ++i)); do
+  for ((i = 0; i < 3000; ++i)); do
     (($(last_step "$run") >= 10)) && break
-    sleep 0.05
+    sleep 0.01
   done
   (($(last_step "$run") >= 10)) || fail "$run: no step 10 within 30 s: $(tail -n 3 "$log")"
   if [[ $target == mpirun ]]; then
@@ -71,7 +73,7 @@ timeout 300 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.name f
 interrupt split SIGUSR1 rank
 [[ $rc -eq 75 ]] || fail "SIGUSR1 to one rank: exit code $rc, expected 75: $(tail -n 3 "$log")"
 stop=$(grep -oP "stopped by SIGUSR1 after step \K[0-9]+" "$log") || fail "no stop message: $(tail -n 3 "$log")"
-((stop < 1024)) || fail "the run ended before the signal (step $stop)"
+((stop < 1920)) || fail "the run ended before the signal (step $stop)"
 [[ -f $work/runs/split/checkpoints/ckpt-$(printf '%010d' "$stop").h5 ]] ||
   fail "no checkpoint for step $stop: $(ls "$work/runs/split/checkpoints")"
 echo "ok   SIGUSR1 to one rank: both ranks stopped after step $stop with a checkpoint, exit code 75"
@@ -85,12 +87,12 @@ cmp <(steps "$work/runs/full/metrics.jsonl") <(steps "$work/runs/split/metrics.j
   fail "per-step losses differ after the signal and resume"
 echo "ok   resumed from step $stop: per-step losses and final parameters bit-identical"
 
-interrupt term SIGTERM rank
+interrupt term SIGTERM rank --train.epochs 1000
 [[ $rc -eq 75 ]] || fail "SIGTERM to one rank: exit code $rc, expected 75: $(tail -n 3 "$log")"
 grep -q "stopped by SIGTERM after step" "$log" || fail "no SIGTERM stop message: $(tail -n 3 "$log")"
 echo "ok   SIGTERM to one rank: stopped with a checkpoint, exit code 75"
 
-interrupt forwarded SIGUSR1 mpirun
+interrupt forwarded SIGUSR1 mpirun --train.epochs 1000
 [[ $rc -eq 75 ]] || fail "SIGUSR1 to mpirun: exit code $rc, expected 75: $(tail -n 3 "$log")"
 grep -q "stopped by SIGUSR1 after step" "$log" || fail "no stop message: $(tail -n 3 "$log")"
 echo "ok   SIGUSR1 to mpirun (forwarded to every rank): stopped with a checkpoint, exit code 75"
