@@ -7,27 +7,35 @@ namespace lockstep::trainer {
 
 namespace {
 
-io::Shard load_collective(const DataOptions& options, comm::Communicator& comm, int64_t& rows,
-                          bool with_features) {
+io::Shard load_collective(const DataOptions& options, comm::Communicator& comm,
+                          std::optional<io::RowSet>& rows, bool with_features) {
   std::optional<io::Shard> shard;
   comm::check_on_all_ranks(comm, [&] {
     const io::DatasetInfo info = io::probe_dataset(options.spec);
     LOCKSTEP_CHECK(options.limit >= 0, "data.limit: expected >= 0, got " << options.limit);
-    rows = options.limit > 0 ? std::min(options.limit, info.num_samples) : info.num_samples;
-    LOCKSTEP_CHECK(rows >= comm.size(), "dataset file '"
-                                            << options.spec.path << "': " << rows << " samples but "
-                                            << comm.size()
-                                            << " ranks: every rank needs at least one sample");
-    const io::RowRange range = io::shard_range(rows, comm.size(), comm.rank());
-    shard = io::Shard::load(options.spec, range.begin, range.end, with_features);
+    const int64_t n =
+        options.limit > 0 ? std::min(options.limit, info.num_samples) : info.num_samples;
+    if (!rows) rows = io::RowSet::all(n);
+    LOCKSTEP_CHECK(rows->size() == 0 || rows->row(rows->size() - 1) < n,
+                   "dataset file '" << options.spec.path << "': row " << rows->row(rows->size() - 1)
+                                    << " is in use; expected rows < " << n << " (the rows in use)");
+    LOCKSTEP_CHECK(rows->size() >= comm.size(),
+                   "dataset file '" << options.spec.path << "': " << rows->size() << " samples but "
+                                    << comm.size()
+                                    << " ranks: every rank needs at least one sample");
+    const io::RowRange range = io::shard_range(rows->size(), comm.size(), comm.rank());
+    shard = io::load_rows(options.spec, *rows, range, with_features);
   });
   return std::move(*shard);
 }
 
 }  // namespace
 
-ShardedData::ShardedData(const DataOptions& options, comm::Communicator& comm, bool with_features)
-    : options_(options), shard_(load_collective(options, comm, num_rows_, with_features)) {}
+ShardedData::ShardedData(const DataOptions& options, comm::Communicator& comm, bool with_features,
+                         std::optional<io::RowSet> rows)
+    : options_(options), shard_(load_collective(options, comm, rows, with_features)) {
+  rows_ = std::move(*rows);
+}
 
 void ShardedData::check_fits(const ModelInterface& model, comm::Communicator& comm) const {
   comm::check_on_all_ranks(comm, [&] {
