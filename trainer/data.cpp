@@ -80,4 +80,33 @@ void ShardedData::fill(std::span<const int64_t> rows, Tensor& x, Tensor& y) cons
   }
 }
 
+RunData open_run_data(const DataOptions& train, const ValidationSource& val,
+                      comm::Communicator& comm) {
+  RunData data;
+  if (val.fraction <= 0) {
+    data.train = std::make_unique<ShardedData>(train, comm, /*with_features=*/false);
+    if (!val.path.empty()) {
+      DataOptions v = train;
+      v.spec.path = val.path;
+      v.limit = 0;  // the whole file
+      data.val = std::make_unique<ShardedData>(v, comm);
+    }
+    return data;
+  }
+  LOCKSTEP_CHECK(val.path.empty(), "data.val and data.val_fraction: expected at most one of them");
+  io::RowSplit split;
+  comm::check_on_all_ranks(comm, [&] {
+    const int64_t n = io::probe_dataset(train.spec).num_samples;
+    split = io::split_rows(train.limit > 0 ? std::min(train.limit, n) : n, val.fraction, val.seed);
+    LOCKSTEP_CHECK(split.val.size() >= comm.size(),
+                   "data.val_fraction = " << val.fraction << ": " << split.val.size()
+                                          << " validation rows of '" << train.spec.path << "' for "
+                                          << comm.size()
+                                          << " ranks; expected at least one row per rank");
+  });
+  data.train = std::make_unique<ShardedData>(train, comm, /*with_features=*/false, split.train);
+  data.val = std::make_unique<ShardedData>(train, comm, /*with_features=*/true, split.val);
+  return data;
+}
+
 }  // namespace lockstep::trainer

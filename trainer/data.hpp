@@ -68,4 +68,24 @@ class ShardedData {
   io::Shard shard_;
 };
 
+/// The data of a training run: the training rows (labels only; the pipeline
+/// reads their features) and the validation rows when there are any.
+struct RunData {
+  std::unique_ptr<ShardedData> train;
+  std::unique_ptr<ShardedData> val;
+};
+
+/// Where the validation rows come from: a separate file, or a seeded fraction
+/// of the training file's rows (after its limit; io::split_rows), which are
+/// then left out of training. At most one of the two.
+struct ValidationSource {
+  std::string path;
+  double fraction = 0.0;
+  uint64_t seed = 0;
+};
+
+/// Collective: opens the training data and its validation rows.
+RunData open_run_data(const DataOptions& train, const ValidationSource& val,
+                      comm::Communicator& comm);
+
 }  // namespace lockstep::trainer
