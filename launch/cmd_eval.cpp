@@ -35,7 +35,10 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
       "classification: also report top-k accuracy")("threads", po::value<int>()->default_value(0),
                                                     "CPU threads per rank; 0: automatic")(
       "device", po::value<std::string>()->default_value("auto"), "auto, cpu or cuda")(
-      "allow-shared-gpu", "allow more ranks than GPUs on a host");
+      "allow-shared-gpu", "allow more ranks than GPUs on a host")(
+      "rows", po::value<std::string>()->default_value("all"),
+      "all, or val / train: the validation or training rows of the model's "
+      "data.val_fraction split (--data is then its training file)");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -71,8 +74,9 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
   });
   // The data is normalised exactly as in training.
   trainer::DataOptions data;
+  RunConfig rc;
   comm::check_on_all_ranks(comm, [&] {
-    RunConfig rc = to_run_config(config);
+    rc = to_run_config(config);
     data = rc.train_data;
   });
   data.spec.path = vm["data"].as<std::string>();
@@ -80,7 +84,21 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
   if (vm.count("labels")) data.spec.labels = vm["labels"].as<std::string>();
   const LossKind loss_kind = parse_loss(saved.loss);
 
-  trainer::ShardedData dataset(data, comm);
+  std::optional<io::RowSet> rows;  // --rows val / train: the training run's split
+  const std::string which = vm["rows"].as<std::string>();
+  comm::check_on_all_ranks(comm, [&] {
+    if (which == "all") return;
+    LOCKSTEP_CHECK(which == "val" || which == "train",
+                   "eval --rows: expected all, val or train, got '" << which << "'");
+    LOCKSTEP_CHECK(rc.val_fraction > 0, "eval --rows " << which << ": the model '" << model_path
+                                                       << "' was trained without "
+                                                          "data.val_fraction; expected one");
+    const int64_t n = io::probe_dataset(data.spec).num_samples;
+    const io::RowSplit split =
+        io::split_rows(data.limit > 0 ? std::min(data.limit, n) : n, rc.val_fraction, rc.val_seed);
+    rows = which == "val" ? split.val : split.train;
+  });
+  trainer::ShardedData dataset(data, comm, true, rows);
   dataset.check_fits(
       {model->input_shape(), saved.num_outputs, loss_kind == LossKind::kCrossEntropy}, comm);
   const trainer::EvalMetrics m = trainer::evaluate_metrics(
