@@ -352,6 +352,32 @@ void Shard::gather_targets(std::span<const int64_t> rows, std::span<float> out) 
   }
 }
 
+void Shard::keep(std::span<const int64_t> rows) {
+  check_rows(rows, size_, "Shard::keep");
+  const auto sample = static_cast<size_t>(info_.sample_size());
+  const auto k = static_cast<size_t>(info_.target_dim);
+  const auto move = [&](auto& v, size_t width) {
+    if (v.empty()) return;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const auto from = static_cast<size_t>(rows[i]) * width;
+      LOCKSTEP_CHECK(i == 0 || rows[i] > rows[i - 1], "Shard::keep: rows must increase");
+      std::copy(v.begin() + static_cast<std::ptrdiff_t>(from),
+                v.begin() + static_cast<std::ptrdiff_t>(from + width),
+                v.begin() + static_cast<std::ptrdiff_t>(i * width));
+    }
+    v.resize(rows.size() * width);
+    v.shrink_to_fit();
+  };
+  move(features_u8_, sample);
+  move(features_f32_, sample);
+  move(labels_, 1);
+  move(targets_, k);
+  std::vector<int64_t> file_rows(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) file_rows[i] = file_row(rows[i]);
+  rows_ = std::move(file_rows);
+  size_ = static_cast<int64_t>(rows.size());
+}
+
 void Shard::check_labels(int64_t num_classes, const DatasetSpec& spec) const {
   LOCKSTEP_CHECK(info_.label_kind == LabelKind::kClassIds,
                  "dataset file '" << spec.path << "': labels '" << spec.labels
@@ -359,7 +385,7 @@ void Shard::check_labels(int64_t num_classes, const DatasetSpec& spec) const {
   for (size_t i = 0; i < labels_.size(); ++i) {
     LOCKSTEP_CHECK(labels_[i] >= 0 && labels_[i] < num_classes,
                    "dataset file '" << spec.path << "': labels '" << spec.labels << "' row "
-                                    << begin_ + static_cast<int64_t>(i) << " has class id "
+                                    << file_row(static_cast<int64_t>(i)) << " has class id "
                                     << labels_[i] << "; expected 0 <= id < " << num_classes);
   }
 }

@@ -71,6 +71,14 @@ class Shard {
   const DatasetInfo& info() const { return info_; }
   int64_t begin() const { return begin_; }  // global index of local row 0
   int64_t size() const { return size_; }
+  /// The file row of local row i (begin() + i unless rows were dropped by keep).
+  int64_t file_row(int64_t i) const {
+    return rows_.empty() ? begin_ + i : rows_[static_cast<size_t>(i)];
+  }
+
+  /// Keeps only the local rows `rows` (strictly increasing), in that order;
+  /// file_row() still names their rows in the file.
+  void keep(std::span<const int64_t> rows);
 
   /// Writes the normalised features of local rows `rows` to `out`
   /// (rows.size() * sample_size floats, row-major). Checks the normalisation
@@ -90,6 +98,7 @@ class Shard {
   DatasetInfo info_;
   int64_t begin_ = 0;
   int64_t size_ = 0;
+  std::vector<int64_t> rows_;  // file rows of the local rows after keep(); empty: contiguous
   std::vector<uint8_t> features_u8_;
   std::vector<float> features_f32_;
   std::vector<int32_t> labels_;  // class ids

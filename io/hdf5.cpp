@@ -220,6 +220,26 @@ void write_int64_attribute(hid_t loc, const char* name, int64_t value) {
   LOCKSTEP_HDF5_CHECK(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value));
 }
 
+void write_double_attribute(hid_t loc, const char* name, double value) {
+  Dataspace space{LOCKSTEP_HDF5_CHECK(H5Screate(H5S_SCALAR))};
+  Attribute attr{LOCKSTEP_HDF5_CHECK(
+      H5Acreate2(loc, name, H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT))};
+  LOCKSTEP_HDF5_CHECK(H5Awrite(attr.get(), H5T_NATIVE_DOUBLE, &value));
+}
+
+double read_double_attribute(hid_t loc, const char* name) {
+  Attribute attr{LOCKSTEP_HDF5_CHECK(H5Aopen(loc, name, H5P_DEFAULT))};
+  Datatype type{LOCKSTEP_HDF5_CHECK(H5Aget_type(attr.get()))};
+  Dataspace space{LOCKSTEP_HDF5_CHECK(H5Aget_space(attr.get()))};
+  const H5T_class_t cls = H5Tget_class(type.get());
+  LOCKSTEP_CHECK(
+      (cls == H5T_FLOAT || cls == H5T_INTEGER) && H5Sget_simple_extent_npoints(space.get()) == 1,
+      "attribute '" << name << "': expected one number, found " << dtype_name(type.get()));
+  double value = 0;
+  LOCKSTEP_HDF5_CHECK(H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &value));
+  return value;
+}
+
 bool has_attribute(hid_t loc, const char* name) {
   return LOCKSTEP_HDF5_CHECK(H5Aexists(loc, name)) > 0;
 }

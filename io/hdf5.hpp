@@ -110,6 +110,9 @@ void write_strings_attribute(hid_t loc, const char* name, const std::vector<std:
 void write_int64_attribute(hid_t loc, const char* name, int64_t value);
 /// 1-D int64 attribute.
 void write_int64s_attribute(hid_t loc, const char* name, const std::vector<int64_t>& values);
+/// Scalar float64 attribute, and reading one back (any float or integer type).
+void write_double_attribute(hid_t loc, const char* name, double value);
+double read_double_attribute(hid_t loc, const char* name);
 
 /// Reads a string attribute (fixed or variable length, scalar or 1-D) as a
 /// list of strings. Throws when it is not a string attribute.

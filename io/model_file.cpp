@@ -149,6 +149,12 @@ void save_model(const std::string& path, const SavedModel& model) {
     write_int64s(layout.get(), "offsets", offsets);
     h5::write_strings_dataset(layout.get(), "shapes", shapes);
     if (!model.buffers.empty()) write_floats(file, "buffers", model.buffers);
+    if (model.best) {
+      h5::write_string_attribute(file, "best_metric", model.best->metric);
+      h5::write_double_attribute(file, "best_value", model.best->value);
+      h5::write_int64_attribute(file, "best_epoch", model.best->epoch);
+      h5::write_int64_attribute(file, "bad_epochs", model.best->bad_epochs);
+    }
     if (model.training) {
       const TrainingState& t = *model.training;
       h5::write_int64_attribute(file, "step", t.step);
@@ -222,6 +228,17 @@ SavedModel load_model(const std::string& path) {
   check_layout(model.layout, model.parameters.size(), where);
   if (h5::object_type(f, "/buffers") == H5I_DATASET) {
     model.buffers = read_vector<float>(f, "/buffers", H5T_FLOAT, H5T_NATIVE_FLOAT, where);
+  }
+  if (h5::has_attribute(f, "best_metric")) {
+    BestRecord b;
+    b.metric = h5::read_string_attribute(f, "best_metric");
+    for (const char* name : {"best_value", "best_epoch", "bad_epochs"})
+      LOCKSTEP_CHECK(h5::has_attribute(f, name),
+                     where << ": has 'best_metric' but lacks the attribute '" << name << "'");
+    b.value = h5::read_double_attribute(f, "best_value");
+    b.epoch = h5::read_int64s_attribute(f, "best_epoch").at(0);
+    b.bad_epochs = h5::read_int64s_attribute(f, "bad_epochs").at(0);
+    model.best = std::move(b);
   }
   if (format == kCheckpointFormat) {
     TrainingState t;

@@ -40,6 +40,17 @@ struct TrainingState {
   int64_t seed = 0;
 };
 
+/// The best validation figure of a run (root attributes best_metric,
+/// best_value, best_epoch, bad_epochs): in best.h5, the model it was reached
+/// with; in a checkpoint, the early-stopping state to resume (bad_epochs:
+/// epochs since the best without improvement). Absent in older files.
+struct BestRecord {
+  std::string metric;  // e.g. "val_loss"
+  double value = 0.0;
+  int64_t epoch = 0;  // 1-based, as in metrics.jsonl
+  int64_t bad_epochs = 0;
+};
+
 struct SavedModel {
   std::string layers;                // the model spec, e.g. "dense(256), relu, dense(10)"
   std::vector<int64_t> input_shape;  // per-sample input shape
@@ -50,6 +61,7 @@ struct SavedModel {
   std::vector<float> parameters;
   std::vector<float> buffers;
   std::optional<TrainingState> training;  // checkpoints only
+  std::optional<BestRecord> best;         // best.h5 and checkpoints of runs with validation
 };
 
 /// Writes atomically: temporary name in the same folder, flush, rename.

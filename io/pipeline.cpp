@@ -49,18 +49,20 @@ namespace lockstep::io {
 using namespace pipeline_detail;  // NOLINT: the internal pieces of this file
 
 struct BatchPipeline::Impl {
-  Impl(const DatasetSpec& spec_in, int64_t num_rows, int world, int rank_in,
+  Impl(const DatasetSpec& spec_in, RowSet rows_in, int world, int rank_in,
        const Normalization& norm_in, PipelineOptions options_in);
   void run();  // the thread
   void begin_epoch(int64_t epoch);
   void fill(HostBatch& batch, int64_t step);
   void refill(bool partial);
+  int64_t read_positions(int64_t local, int64_t take);
 
   // Fixed after construction.
   DatasetSpec spec;
   DatasetInfo info;
   PipelineOptions options;
   int rank;
+  RowSet row_set;  // the file rows in use; the sampler shards their positions
   ShardSampler sampler;
   Normalization norm;
   Normaliser normaliser;
@@ -103,13 +105,14 @@ struct BatchPipeline::Impl {
   std::thread worker;  // last: started when everything above exists
 };
 
-BatchPipeline::Impl::Impl(const DatasetSpec& spec_in, int64_t num_rows, int world, int rank_in,
+BatchPipeline::Impl::Impl(const DatasetSpec& spec_in, RowSet rows_in, int world, int rank_in,
                           const Normalization& norm_in, PipelineOptions options_in)
     : spec(spec_in),
       info(probe_dataset(spec_in)),
       options(options_in),
       rank(rank_in),
-      sampler(checked_rows(num_rows, info), world, rank_in, options_in.batch_size, options_in.seed,
+      row_set(std::move(rows_in)),
+      sampler(checked_rows(row_set, info), world, rank_in, options_in.batch_size, options_in.seed,
               options_in.shuffle),
       norm(norm_in),
       normaliser(info, norm_in) {
@@ -118,12 +121,12 @@ BatchPipeline::Impl::Impl(const DatasetSpec& spec_in, int64_t num_rows, int worl
   const int64_t b = options.batch_size;
   const auto num_slots = static_cast<size_t>(options.prefetch) + 2;
   const size_t batch_bytes = num_slots * static_cast<size_t>(b) * batch_row_bytes(info);
-  const RowRange rows = sampler.shard();
+  const RowRange positions = sampler.shard();
   const size_t row_bytes = stored_row_bytes(info);
-  const size_t shard_bytes = static_cast<size_t>(rows.size()) * row_bytes;
+  const size_t shard_bytes = static_cast<size_t>(positions.size()) * row_bytes;
   const size_t bound = options.memory_bytes;
   if (bound == 0 || shard_bytes + batch_bytes <= bound) {
-    shard.emplace(Shard::load(spec, rows.begin, rows.end));
+    shard.emplace(load_rows(spec, row_set, positions));
     resident = shard_bytes + batch_bytes;
   } else {
     mode = PipelineMode::kStream;
@@ -218,16 +221,17 @@ void BatchPipeline::Impl::begin_epoch(int64_t e) {
     order = sampler.epoch_order(e);
     return;
   }
-  const RowRange rows = sampler.shard();
-  const int64_t n = rows.size();
+  const RowRange own = sampler.shard();  // positions in `rows`
+  const int64_t n = own.size();
   if (!reader) {
     reader.emplace(spec, info);
-    // Pieces end on the features' chunk boundaries (global rows).
+    // Pieces (local positions) end where their file rows cross a chunk boundary.
     const int64_t chunk = reader->chunk_rows();
-    for (int64_t g = rows.begin; g < rows.end;) {
-      const int64_t end = std::min(rows.end, (g / chunk + 1) * chunk);
-      pieces.push_back({g - rows.begin, end - rows.begin});
-      g = end;
+    for (int64_t p = own.begin; p < own.end;) {
+      const int64_t end =
+          std::min(own.end, row_set.lower_bound((row_set.row(p) / chunk + 1) * chunk));
+      pieces.push_back({p - own.begin, end - own.begin});
+      p = end;
     }
     ranges.reserve(pieces.size() + 1);
   }
@@ -261,19 +265,35 @@ void BatchPipeline::Impl::begin_epoch(int64_t e) {
 // Reads the next ranges into the store: whole remaining pieces while they fit;
 // with `partial`, also the part of a piece that fits (needed to draw a batch).
 void BatchPipeline::Impl::refill(bool partial) {
-  const int64_t base = sampler.shard().begin;
   while (next_range < ranges.size() && count < store->capacity) {
     const int64_t left = ranges[next_range].end - next_row;
     const int64_t space = store->capacity - count;
     if (left > space && !partial) break;
-    const int64_t take = std::min(left, space);
-    reader->read(base + next_row, take, store->features_at(count), store->labels_at(count));
-    count += take;
-    next_row += take;
+    next_row += read_positions(next_row, std::min(left, space));
     if (next_row == ranges[next_range].end && ++next_range < ranges.size()) {
       next_row = ranges[next_range].begin;
     }
   }
+}
+
+// Reads the rows of local positions [local, local + take) into the store at
+// `count`. With gaps in the row set it reads the span of their file rows and
+// drops the others, so it takes fewer positions when that span exceeds the
+// free space (always at least one). Returns the positions read.
+int64_t BatchPipeline::Impl::read_positions(int64_t local, int64_t take) {
+  const int64_t p = sampler.shard().begin + local;
+  const int64_t first = row_set.row(p);
+  if (!row_set.contiguous()) {
+    take = std::min(take, row_set.lower_bound(first + store->capacity - count) - p);
+  }
+  const int64_t span = row_set.row(p + take - 1) + 1 - first;
+  reader->read(first, span, store->features_at(count), store->labels_at(count));
+  for (int64_t i = 0; span != take && i < take; ++i) {
+    const int64_t from = count + row_set.row(p + i) - first;
+    if (from != count + i) store->move_row(from, count + i);
+  }
+  count += take;
+  return take;
 }
 
 void BatchPipeline::Impl::fill(HostBatch& batch, int64_t step) {
@@ -313,7 +333,11 @@ void BatchPipeline::Impl::fill(HostBatch& batch, int64_t step) {
 
 BatchPipeline::BatchPipeline(const DatasetSpec& spec, int64_t num_rows, int world, int rank,
                              const Normalization& norm, PipelineOptions options)
-    : impl_(std::make_unique<Impl>(spec, num_rows, world, rank, norm, options)) {}
+    : BatchPipeline(spec, RowSet::all(num_rows), world, rank, norm, options) {}
+
+BatchPipeline::BatchPipeline(const DatasetSpec& spec, RowSet rows, int world, int rank,
+                             const Normalization& norm, PipelineOptions options)
+    : impl_(std::make_unique<Impl>(spec, std::move(rows), world, rank, norm, options)) {}
 
 BatchPipeline::~BatchPipeline() {
   {

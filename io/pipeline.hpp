@@ -26,6 +26,7 @@
 #include "core/tensor.hpp"
 #include "io/augment.hpp"
 #include "io/dataset.hpp"
+#include "io/rows.hpp"
 #include "io/sampler.hpp"
 
 namespace lockstep::io {
@@ -57,12 +58,19 @@ class BatchPipeline {
   /// and the options here; in kMemory mode the shard is also loaded here.
   BatchPipeline(const DatasetSpec& spec, int64_t num_rows, int world, int rank,
                 const Normalization& norm, PipelineOptions options);
+  /// Trains on the file rows `rows` (e.g. those left after a validation
+  /// split): the sampler shards their positions 0..rows.size()-1 as above; in
+  /// kStream mode the pieces are read as spans of file rows and the rows
+  /// outside the set dropped.
+  BatchPipeline(const DatasetSpec& spec, RowSet rows, int world, int rank,
+                const Normalization& norm, PipelineOptions options);
   ~BatchPipeline();  // stops and joins the thread (also in the middle of an epoch)
   BatchPipeline(const BatchPipeline&) = delete;
   BatchPipeline& operator=(const BatchPipeline&) = delete;
 
   PipelineMode mode() const;
-  /// This rank's rows of the file (shard_range) and full batches per epoch.
+  /// This rank's positions in the row set (shard_range; the file rows when
+  /// the set is all rows) and full batches per epoch.
   RowRange shard() const;
   int64_t steps_per_epoch() const;
   /// Bytes this pipeline holds for data: the shard (kMemory) or the shuffle

@@ -16,6 +16,7 @@
 #include "io/dataset.hpp"
 #include "io/hdf5.hpp"
 #include "io/pipeline.hpp"
+#include "io/rows.hpp"
 
 namespace lockstep::io::pipeline_detail {
 
@@ -223,12 +224,20 @@ struct RowStore {
   std::vector<int32_t> labels;
 };
 
-inline int64_t checked_rows(int64_t num_rows, const DatasetInfo& info) {
-  LOCKSTEP_CHECK(num_rows >= 1 && num_rows <= info.num_samples,
-                 "dataset file '" << info.path << "': num_rows " << num_rows
-                                  << " is invalid; expected 1 <= num_rows <= " << info.num_samples
-                                  << " (its samples)");
-  return num_rows;
+inline int64_t checked_rows(const RowSet& rows, const DatasetInfo& info) {
+  const int64_t n = rows.size();
+  const int64_t last = n > 0 ? rows.row(n - 1) : -1;
+  if (rows.contiguous()) {
+    LOCKSTEP_CHECK(n >= 1 && n <= info.num_samples,
+                   "dataset file '" << info.path << "': num_rows " << n
+                                    << " is invalid; expected 1 <= num_rows <= " << info.num_samples
+                                    << " (its samples)");
+  }
+  LOCKSTEP_CHECK(n >= 1 && last < info.num_samples,
+                 "dataset file '" << info.path << "': a row set of " << n << " rows up to row "
+                                  << last << "; expected at least 1 row, all below "
+                                  << info.num_samples << " (its samples)");
+  return n;
 }
 
 }  // namespace lockstep::io::pipeline_detail

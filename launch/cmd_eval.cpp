@@ -30,7 +30,10 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
       "labels", po::value<std::string>(), "labels dataset name [the model's data.labels]")(
       "batch-size", po::value<int64_t>()->default_value(1000), "batch size per rank")(
       "top-k", po::value<int64_t>()->default_value(5),
-      "classification: also report top-k accuracy");
+      "classification: also report top-k accuracy")(
+      "rows", po::value<std::string>()->default_value("all"),
+      "all, or val / train: the validation or training rows of the model's "
+      "data.val_fraction split (--data is then its training file)");
   add_device_options(desc);
   po::variables_map vm;
   try {
@@ -50,13 +53,28 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
   InferenceModel loaded = load_for_inference(mpi, comm, vm, model_path);
   Model* model = loaded.model.get();
   const io::SavedModel& saved = loaded.saved;
-  trainer::DataOptions data = loaded.data;  // normalised exactly as in training
+  const RunConfig& rc = loaded.config;
+  trainer::DataOptions data = loaded.config.train_data;  // normalised exactly as in training
   data.spec.path = vm["data"].as<std::string>();
   if (vm.count("features")) data.spec.features = vm["features"].as<std::string>();
   if (vm.count("labels")) data.spec.labels = vm["labels"].as<std::string>();
   const LossKind loss_kind = loaded.loss;
 
-  trainer::ShardedData dataset(data, comm);
+  std::optional<io::RowSet> rows;  // --rows val / train: the training run's split
+  const std::string which = vm["rows"].as<std::string>();
+  comm::check_on_all_ranks(comm, [&] {
+    if (which == "all") return;
+    LOCKSTEP_CHECK(which == "val" || which == "train",
+                   "eval --rows: expected all, val or train, got '" << which << "'");
+    LOCKSTEP_CHECK(rc.val_fraction > 0, "eval --rows " << which << ": the model '" << model_path
+                                                       << "' was trained without "
+                                                          "data.val_fraction; expected one");
+    const int64_t n = io::probe_dataset(data.spec).num_samples;
+    const io::RowSplit split =
+        io::split_rows(data.limit > 0 ? std::min(data.limit, n) : n, rc.val_fraction, rc.val_seed);
+    rows = which == "val" ? split.val : split.train;
+  });
+  trainer::ShardedData dataset(data, comm, true, rows);
   dataset.check_fits(
       {model->input_shape(), saved.num_outputs, loss_kind == LossKind::kCrossEntropy}, comm);
   const trainer::EvalMetrics m = trainer::evaluate_metrics(

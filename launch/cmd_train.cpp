@@ -98,8 +98,11 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   comm::Communicator& grad_comm = nccl ? *nccl : static_cast<comm::Communicator&>(comm);
   const Device model_device = place.gpu ? Device::kCuda : Device::kCpu;
 
-  // Labels only: validation needs them; features come through the input pipeline.
-  trainer::ShardedData train_data(cfg.train_data, comm, /*with_features=*/false);
+  // Training labels only: checks need them; features come through the input pipeline.
+  trainer::RunData run_data =
+      trainer::open_run_data(cfg.train_data, {cfg.val_path, cfg.val_fraction, cfg.val_seed}, comm);
+  trainer::ShardedData& train_data = *run_data.train;
+  trainer::ShardedData* val_data = run_data.val.get();
   std::unique_ptr<trainer::ShardedData> test_data;
   if (!cfg.test_path.empty()) {
     trainer::DataOptions t = cfg.train_data;
@@ -126,6 +129,7 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
                                       cfg.loss == LossKind::kCrossEntropy};
   train_data.check_fits(iface, comm);
   if (test_data) test_data->check_fits(iface, comm);
+  if (val_data) val_data->check_fits(iface, comm);
 
   // Batch sizes and the schedule.
   if (cfg.global_batch_size > 0) {
@@ -174,6 +178,7 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   // Starting point: a checkpoint to resume, weights to start from, or fresh.
   std::string start_from;
   bool resuming = false;
+  std::optional<io::BestRecord> resumed_best;  // the checkpoint's early-stopping state
   comm::check_on_all_ranks(comm, [&] {
     if (cfg.resume == "auto") {
       start_from = trainer::latest_checkpoint(ckpt.dir);
@@ -195,6 +200,7 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
                                             "its weights)");
       const io::TrainingState& t = *saved.training;
       trainer.resume({t.step, t.epoch, t.step_in_epoch});
+      resumed_best = saved.best;
     }
   });
   trainer.broadcast_parameters();
@@ -211,6 +217,18 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
     }
   }
   comm::agree_or_throw(comm, dir_error);
+  std::unique_ptr<trainer::ValidationTracker> tracker;
+  if (val_data) {
+    tracker = std::make_unique<trainer::ValidationTracker>(
+        comm, cfg.early_stop, cfg.loss,
+        [&](const io::BestRecord& best) {
+          io::SavedModel m = trainer::snapshot(*model, cfg.loss, to_ini(values));
+          m.best = best;
+          io::save_model(run_dir + "/best.h5", m);
+        },
+        root ? &metrics : nullptr);
+    if (resumed_best) tracker->stopping().restore(*resumed_best);
+  }
 
   if (root) {
     const int64_t global_batch = cfg.train.batch_size * comm.size();
@@ -227,6 +245,11 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
                 static_cast<long long>(train_data.num_rows()), shape_str(info.sample_shape).c_str(),
                 to_string(info.feature_type), static_cast<long long>(train_data.local_rows()),
                 test_data ? (", test " + cfg.test_path).c_str() : "");
+    if (val_data)
+      std::printf("  val    %lld samples (%s), best model by %s%s\n",
+                  static_cast<long long>(val_data->num_rows()),
+                  cfg.val_fraction > 0 ? "split off the training file" : cfg.val_path.c_str(),
+                  cfg.early_stop.metric.c_str(), cfg.early_stop.stop ? ", early stopping" : "");
     std::printf("  model  %s -> %lld parameters, loss %s\n", model->spec().c_str(),
                 static_cast<long long>(model->num_params()), to_string(cfg.loss));
     std::printf(
@@ -253,9 +276,10 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
     std::optional<std::string> error;
     if (root) {
       try {
-        last_checkpoint = trainer::write_checkpoint(
-            ckpt, trainer::checkpoint_snapshot(*model, cfg.loss, to_ini(values), *optimizer, next,
-                                               comm.size(), cfg.train.seed));
+        io::SavedModel snap = trainer::checkpoint_snapshot(
+            *model, cfg.loss, to_ini(values), *optimizer, next, comm.size(), cfg.train.seed);
+        if (tracker) snap.best = tracker->stopping().state();
+        last_checkpoint = trainer::write_checkpoint(ckpt, snap);
       } catch (const std::exception& e) {
         error = std::string("checkpoint: ") + e.what();
       }
@@ -264,8 +288,16 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   };
 
   const auto t0 = std::chrono::steady_clock::now();
-  const auto records =
-      trainer.fit(train_data, test_data.get(), root ? &metrics : nullptr, checkpoint);
+  const auto after_epoch = [&](const trainer::EpochRecord& r) {
+    return tracker && r.val && tracker->after_epoch(r.epoch + 1, *r.val);
+  };
+  const bool stopped_before = tracker && tracker->stopping().should_stop();
+  if (root && stopped_before)
+    std::printf("early stopping: the resumed run had already stopped; nothing left to train\n");
+  const auto records = stopped_before
+                           ? std::vector<trainer::EpochRecord>{}
+                           : trainer.fit(train_data, test_data.get(), root ? &metrics : nullptr,
+                                         checkpoint, val_data, after_epoch);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

@@ -32,7 +32,8 @@ InferenceModel load_for_inference(comm::MpiSession& mpi, comm::MpiCommunicator& 
   comm::check_on_all_ranks(comm, [&] {
     m.saved = io::load_model(path);
     m.model = trainer::restore(m.saved, path, place.gpu ? Device::kCuda : Device::kCpu);
-    m.data = to_run_config(parse_config_text(m.saved.config)).train_data;
+    m.config = to_run_config(parse_config_text(m.saved.config));
+    m.data = m.config.train_data;
     m.loss = parse_loss(m.saved.loss);
   });
   return m;

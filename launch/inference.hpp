@@ -12,6 +12,7 @@
 #include "core/loss.hpp"
 #include "core/model.hpp"
 #include "io/model_file.hpp"
+#include "launch/options.hpp"
 #include "trainer/data.hpp"
 
 namespace lockstep::launch {
@@ -22,7 +23,8 @@ void add_device_options(boost::program_options::options_description& desc);
 struct InferenceModel {
   io::SavedModel saved;
   std::unique_ptr<Model> model;  // on this rank's device
-  trainer::DataOptions data;     // the training data options (features name, normalisation)
+  RunConfig config;              // the config it was trained with
+  trainer::DataOptions data;     // config.train_data (features name, normalisation)
   LossKind loss = LossKind::kCrossEntropy;
 };
 

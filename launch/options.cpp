@@ -5,6 +5,7 @@
 #include "comm/placement.hpp"
 #include "core/device.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -21,6 +22,11 @@ const std::vector<KeyInfo>& config_keys() {
       {"data.train", "", "training dataset (HDF5)"},
       {"data.test", "", "test dataset (HDF5), evaluated after every epoch; empty: none"},
       {"data.limit", "0", "use only the first N training samples; 0: all"},
+      {"data.val", "", "validation dataset (HDF5), evaluated after every epoch; empty: none"},
+      {"data.val_fraction", "0",
+       "0 <= f < 1: validation rows split off the training file (seeded, after data.limit); "
+       "0: none"},
+      {"data.val_seed", "", "seed of the validation split; empty: train.seed"},
       {"data.memory_mb", "0",
        "memory bound for a rank's training shard in MB: a larger shard is "
        "streamed from the file; 0: hold the shard in memory"},
@@ -38,6 +44,13 @@ const std::vector<KeyInfo>& config_keys() {
       {"train.eval_batch_size", "1000", "batch size per rank for evaluation"},
       {"train.seed", "0", "seed for initialisation, shuffling and dropout"},
       {"train.shuffle", "true", "shuffle each rank's shard every epoch"},
+      {"train.early_stop_metric", "none",
+       "early stopping on this validation figure (val_loss, val_accuracy, val_mse, val_mae, "
+       "val_r2); none: off"},
+      {"train.early_stop_mode", "auto", "min or max; auto: max for accuracy and r2, min otherwise"},
+      {"train.patience", "0",
+       "early stopping: epochs in a row without improvement before stopping (0: at the first)"},
+      {"train.min_delta", "0", "early stopping: an improvement must exceed this"},
       {"optim.name", "sgd", "optimizer: sgd, adam or adamw"},
       {"optim.lr", "0.01", "learning rate (for the global batch, see README)"},
       {"optim.scale_lr", "0",
@@ -137,6 +150,47 @@ bool to_bool(const std::string& key, const std::string& text) {
   if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
   if (text == "false" || text == "0" || text == "no" || text == "off") return false;
   throw Error(key + ": expected true or false, got '" + text + "'");
+}
+
+// The validation source, the tracked metric and early stopping.
+void parse_validation(const ConfigValues& v, RunConfig& c) {
+  c.val_path = v.at("data.val");
+  c.val_fraction = to_double("data.val_fraction", v.at("data.val_fraction"));
+  if (!(c.val_fraction >= 0 && c.val_fraction < 1))
+    throw Error("data.val_fraction: expected a number 0 <= f < 1, got '" +
+                v.at("data.val_fraction") + "'");
+  if (!c.val_path.empty() && c.val_fraction > 0)
+    throw Error(
+        "data.val and data.val_fraction: expected at most one of them, got both (data.val "
+        "= '" +
+        c.val_path + "', data.val_fraction = " + v.at("data.val_fraction") + ")");
+  const std::string seed = v.at("data.val_seed");
+  c.val_seed =
+      seed.empty() ? c.train.seed : static_cast<uint64_t>(to_int("data.val_seed", seed, 0));
+
+  const std::string metric = v.at("train.early_stop_metric");
+  trainer::EarlyStopOptions& e = c.early_stop;
+  e.stop = !metric.empty() && metric != "none";
+  if (e.stop) {
+    const auto names = trainer::validation_metric_names(c.loss);
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    if (std::find(names.begin(), names.end(), metric) == names.end())
+      throw Error("train.early_stop_metric: expected none or one of " + list +
+                  " (model.loss = " + v.at("model.loss") + "), got '" + metric + "'");
+    if (!c.has_validation())
+      throw Error("train.early_stop_metric = " + metric +
+                  ": expected validation data (data.val_fraction > 0 or data.val), got neither");
+    e.metric = metric;
+  }
+  const std::string mode = v.at("train.early_stop_mode");
+  if (mode != "auto" && mode != "min" && mode != "max")
+    throw Error("train.early_stop_mode: expected auto, min or max, got '" + mode + "'");
+  e.maximize = mode == "auto" ? trainer::metric_maximized(e.metric) : mode == "max";
+  e.patience = to_int("train.patience", v.at("train.patience"), 0);
+  e.min_delta = to_double("train.min_delta", v.at("train.min_delta"));
+  if (!(e.min_delta >= 0))
+    throw Error("train.min_delta: expected a number >= 0, got '" + v.at("train.min_delta") + "'");
 }
 
 }  // namespace
@@ -330,6 +384,7 @@ RunConfig to_run_config(const ConfigValues& v) {
   c.train.progress = v.at("log.progress");
   trainer::Progress::parse(c.train.progress);  // validates
   c.log_tensorboard = to_bool("log.tensorboard", v.at("log.tensorboard"));
+  parse_validation(v, c);
   return c;
 }
 

@@ -13,6 +13,7 @@
 #include "core/optimizer.hpp"
 #include "core/schedule.hpp"
 #include "trainer/data.hpp"
+#include "trainer/early_stop.hpp"
 #include "trainer/trainer.hpp"
 
 namespace lockstep::launch {
@@ -45,7 +46,12 @@ struct RunConfig {
   LossKind loss = LossKind::kCrossEntropy;
   InitScheme init = InitScheme::kHe;
   trainer::DataOptions train_data;
-  std::string test_path;  // empty: no test set
+  std::string test_path;                 // empty: no test set
+  std::string val_path;                  // a separate validation file; empty: none
+  double val_fraction = 0.0;             // > 0: validation rows split off the training file
+  uint64_t val_seed = 0;                 // the split's seed (default train.seed)
+  trainer::EarlyStopOptions early_stop;  // the tracked metric (best.h5) and early stopping
+  bool has_validation() const { return !val_path.empty() || val_fraction > 0; }
   trainer::TrainOptions train;
   int64_t global_batch_size = 0;  // 0: train.batch_size is per rank
   // optimizer

@@ -7,27 +7,35 @@ namespace lockstep::trainer {
 
 namespace {
 
-io::Shard load_collective(const DataOptions& options, comm::Communicator& comm, int64_t& rows,
-                          bool with_features) {
+io::Shard load_collective(const DataOptions& options, comm::Communicator& comm,
+                          std::optional<io::RowSet>& rows, bool with_features) {
   std::optional<io::Shard> shard;
   comm::check_on_all_ranks(comm, [&] {
     const io::DatasetInfo info = io::probe_dataset(options.spec);
     LOCKSTEP_CHECK(options.limit >= 0, "data.limit: expected >= 0, got " << options.limit);
-    rows = options.limit > 0 ? std::min(options.limit, info.num_samples) : info.num_samples;
-    LOCKSTEP_CHECK(rows >= comm.size(), "dataset file '"
-                                            << options.spec.path << "': " << rows << " samples but "
-                                            << comm.size()
-                                            << " ranks: every rank needs at least one sample");
-    const io::RowRange range = io::shard_range(rows, comm.size(), comm.rank());
-    shard = io::Shard::load(options.spec, range.begin, range.end, with_features);
+    const int64_t n =
+        options.limit > 0 ? std::min(options.limit, info.num_samples) : info.num_samples;
+    if (!rows) rows = io::RowSet::all(n);
+    LOCKSTEP_CHECK(rows->size() == 0 || rows->row(rows->size() - 1) < n,
+                   "dataset file '" << options.spec.path << "': row " << rows->row(rows->size() - 1)
+                                    << " is in use; expected rows < " << n << " (the rows in use)");
+    LOCKSTEP_CHECK(rows->size() >= comm.size(),
+                   "dataset file '" << options.spec.path << "': " << rows->size() << " samples but "
+                                    << comm.size()
+                                    << " ranks: every rank needs at least one sample");
+    const io::RowRange range = io::shard_range(rows->size(), comm.size(), comm.rank());
+    shard = io::load_rows(options.spec, *rows, range, with_features);
   });
   return std::move(*shard);
 }
 
 }  // namespace
 
-ShardedData::ShardedData(const DataOptions& options, comm::Communicator& comm, bool with_features)
-    : options_(options), shard_(load_collective(options, comm, num_rows_, with_features)) {}
+ShardedData::ShardedData(const DataOptions& options, comm::Communicator& comm, bool with_features,
+                         std::optional<io::RowSet> rows)
+    : options_(options), shard_(load_collective(options, comm, rows, with_features)) {
+  rows_ = std::move(*rows);
+}
 
 void ShardedData::check_fits(const ModelInterface& model, comm::Communicator& comm) const {
   comm::check_on_all_ranks(comm, [&] {
@@ -70,6 +78,35 @@ void ShardedData::fill(std::span<const int64_t> rows, Tensor& x, Tensor& y) cons
     ensure_shape(y, {n, info().target_dim}, DType::kF32, Device::kCpu);
     shard_.gather_targets(rows, std::span<float>(y.data<float>(), static_cast<size_t>(y.numel())));
   }
+}
+
+RunData open_run_data(const DataOptions& train, const ValidationSource& val,
+                      comm::Communicator& comm) {
+  RunData data;
+  if (val.fraction <= 0) {
+    data.train = std::make_unique<ShardedData>(train, comm, /*with_features=*/false);
+    if (!val.path.empty()) {
+      DataOptions v = train;
+      v.spec.path = val.path;
+      v.limit = 0;  // the whole file
+      data.val = std::make_unique<ShardedData>(v, comm);
+    }
+    return data;
+  }
+  LOCKSTEP_CHECK(val.path.empty(), "data.val and data.val_fraction: expected at most one of them");
+  io::RowSplit split;
+  comm::check_on_all_ranks(comm, [&] {
+    const int64_t n = io::probe_dataset(train.spec).num_samples;
+    split = io::split_rows(train.limit > 0 ? std::min(train.limit, n) : n, val.fraction, val.seed);
+    LOCKSTEP_CHECK(split.val.size() >= comm.size(),
+                   "data.val_fraction = " << val.fraction << ": " << split.val.size()
+                                          << " validation rows of '" << train.spec.path << "' for "
+                                          << comm.size()
+                                          << " ranks; expected at least one row per rank");
+  });
+  data.train = std::make_unique<ShardedData>(train, comm, /*with_features=*/false, split.train);
+  data.val = std::make_unique<ShardedData>(train, comm, /*with_features=*/true, split.val);
+  return data;
 }
 
 }  // namespace lockstep::trainer

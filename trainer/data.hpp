@@ -4,12 +4,14 @@
 // on any rank ends every rank with the message (comm::agree_or_throw).
 
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "comm/communicator.hpp"
 #include "core/tensor.hpp"
 #include "io/augment.hpp"
 #include "io/dataset.hpp"
+#include "io/rows.hpp"
 #include "io/sampler.hpp"
 
 namespace lockstep::trainer {
@@ -38,12 +40,16 @@ class ShardedData {
  public:
   /// Collective over `comm`: probes the file, loads rows of shard_range(N, P, r)
   /// (only their labels when !with_features: training reads its features
-  /// through the input pipeline).
-  ShardedData(const DataOptions& options, comm::Communicator& comm, bool with_features = true);
+  /// through the input pipeline). With `rows`, only those file rows are used
+  /// (a validation split; within the first DataOptions::limit rows), sharded
+  /// by position in the set.
+  ShardedData(const DataOptions& options, comm::Communicator& comm, bool with_features = true,
+              std::optional<io::RowSet> rows = std::nullopt);
 
   const io::DatasetInfo& info() const { return shard_.info(); }
-  /// Rows of the file in use (all, or the first DataOptions::limit).
-  int64_t num_rows() const { return num_rows_; }
+  /// Rows of the file in use (all, the first DataOptions::limit, or the set given).
+  int64_t num_rows() const { return rows_.size(); }
+  const io::RowSet& rows() const { return rows_; }
   const io::Shard& shard() const { return shard_; }
   const DataOptions& options() const { return options_; }
   int64_t local_rows() const { return shard_.size(); }
@@ -58,8 +64,28 @@ class ShardedData {
 
  private:
   DataOptions options_;
-  int64_t num_rows_ = 0;
+  io::RowSet rows_;
   io::Shard shard_;
 };
+
+/// The data of a training run: the training rows (labels only; the pipeline
+/// reads their features) and the validation rows when there are any.
+struct RunData {
+  std::unique_ptr<ShardedData> train;
+  std::unique_ptr<ShardedData> val;
+};
+
+/// Where the validation rows come from: a separate file, or a seeded fraction
+/// of the training file's rows (after its limit; io::split_rows), which are
+/// then left out of training. At most one of the two.
+struct ValidationSource {
+  std::string path;
+  double fraction = 0.0;
+  uint64_t seed = 0;
+};
+
+/// Collective: opens the training data and its validation rows.
+RunData open_run_data(const DataOptions& train, const ValidationSource& val,
+                      comm::Communicator& comm);
 
 }  // namespace lockstep::trainer

@@ -10,6 +10,7 @@
 #include "core/ops.hpp"
 #include "core/rng.hpp"
 #include "io/pipeline.hpp"
+#include "trainer/early_stop.hpp"
 #include "trainer/eval_metrics.hpp"
 
 namespace lockstep::trainer {
@@ -45,6 +46,41 @@ EvalResult global_result(comm::Communicator& comm, double loss, int64_t correct,
   r.loss = r.samples ? l[0] / static_cast<double>(r.samples) : 0.0;
   r.accuracy = r.samples ? static_cast<double>(r.correct) / static_cast<double>(r.samples) : 0.0;
   return r;
+}
+
+// Rank 0: the epoch's progress line and metrics.jsonl record.
+void report_epoch(const EpochRecord& rec, int64_t epochs, int64_t step, double lr, LossKind kind,
+                  MetricsFile* metrics) {
+  const bool classify = kind == LossKind::kCrossEntropy;
+  std::printf("epoch %lld/%lld  train loss %.4f", static_cast<long long>(rec.epoch + 1),
+              static_cast<long long>(epochs), rec.train.loss);
+  if (classify) std::printf(" acc %.4f", rec.train.accuracy);
+  if (rec.test) {
+    std::printf("  test loss %.4f", rec.test->loss);
+    if (classify) std::printf(" acc %.4f", rec.test->accuracy);
+  }
+  const auto val =
+      rec.val ? validation_figures(*rec.val, kind) : std::vector<std::pair<std::string, double>>{};
+  for (size_t i = 0; i < val.size(); ++i)
+    std::printf("%s%s %.4f", i == 0 ? "  " : " ", val[i].first.c_str(), val[i].second);
+  std::printf("  (%.1fs, %.0f samples/s)\n", rec.seconds, rec.samples_per_s);
+  std::fflush(stdout);
+  if (!metrics) return;
+  nlohmann::json j{{"type", "epoch"},
+                   {"epoch", rec.epoch + 1},
+                   {"step", step},
+                   {"train_loss", rec.train.loss},
+                   {"seconds", rec.seconds},
+                   {"samples_per_s", rec.samples_per_s},
+                   {"input_wait_s", rec.input_wait_s},
+                   {"lr", lr}};
+  if (classify) j["train_accuracy"] = rec.train.accuracy;
+  if (rec.test) {
+    j["test_loss"] = rec.test->loss;
+    if (classify) j["test_accuracy"] = rec.test->accuracy;
+  }
+  for (const auto& [name, value] : val) j[name] = value;
+  metrics->write(j);
 }
 
 }  // namespace
@@ -183,7 +219,8 @@ int Trainer::agreed_stop_signal() {
 }
 
 std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedData* test,
-                                      MetricsFile* metrics, const StepHook& after_step) {
+                                      MetricsFile* metrics, const StepHook& after_step,
+                                      const ShardedData* val, const EpochHook& after_epoch) {
   io::PipelineOptions input;
   input.batch_size = options_.batch_size;
   input.seed = options_.seed;
@@ -193,9 +230,8 @@ std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedDat
   input.augment = options_.input.augment;
   std::unique_ptr<io::BatchPipeline> pipeline;
   comm::check_on_all_ranks(comm_, [&] {
-    pipeline =
-        std::make_unique<io::BatchPipeline>(train.options().spec, train.num_rows(), comm_.size(),
-                                            comm_.rank(), train.options().norm, input);
+    pipeline = std::make_unique<io::BatchPipeline>(train.options().spec, train.rows(), comm_.size(),
+                                                   comm_.rank(), train.options().norm, input);
   });
   const int64_t steps = pipeline->steps_per_epoch();
   const int64_t b = options_.batch_size;
@@ -251,9 +287,8 @@ std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedDat
       stop_signal_ = agreed_stop_signal();
       const bool stopping =
           (options_.stop_after_steps > 0 && step_ >= options_.stop_after_steps) || stop_signal_ > 0;
-      if (after_step)
-        after_step(last ? Position{step_, epoch + 1, 0} : Position{step_, epoch, s + 1}, last,
-                   stopping);
+      if (last) break;  // the epoch-end hook runs after the evaluation
+      if (after_step) after_step(Position{step_, epoch, s + 1}, false, stopping);
       if (stopping) {
         progress.end_epoch();
         return records;
@@ -268,35 +303,16 @@ std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedDat
     rec.train = global_result(comm_, loss_sum, correct, rows);
     sync_buffers();  // every rank evaluates (and saves) with rank 0's running statistics
     if (test) rec.test = evaluate(comm_, model_, loss_, *test, options_.eval_batch_size);
-    const bool classify = loss_.kind() == LossKind::kCrossEntropy;
-    if (root) {
-      std::printf("epoch %lld/%lld  train loss %.4f", static_cast<long long>(epoch + 1),
-                  static_cast<long long>(options_.epochs), rec.train.loss);
-      if (classify) std::printf(" acc %.4f", rec.train.accuracy);
-      if (rec.test) {
-        std::printf("  test loss %.4f", rec.test->loss);
-        if (classify) std::printf(" acc %.4f", rec.test->accuracy);
-      }
-      std::printf("  (%.1fs, %.0f samples/s)\n", rec.seconds, rec.samples_per_s);
-      std::fflush(stdout);
-      if (metrics) {
-        nlohmann::json j{{"type", "epoch"},
-                         {"epoch", epoch + 1},
-                         {"step", step_},
-                         {"train_loss", rec.train.loss},
-                         {"seconds", rec.seconds},
-                         {"samples_per_s", rec.samples_per_s},
-                         {"input_wait_s", rec.input_wait_s},
-                         {"lr", schedule_.lr_at(step_ - 1)}};
-        if (classify) j["train_accuracy"] = rec.train.accuracy;
-        if (rec.test) {
-          j["test_loss"] = rec.test->loss;
-          if (classify) j["test_accuracy"] = rec.test->accuracy;
-        }
-        metrics->write(j);
-      }
-    }
+    if (val)
+      rec.val = evaluate_metrics(comm_, model_, loss_.kind(), *val, options_.eval_batch_size, 1);
+    if (root)
+      report_epoch(rec, options_.epochs, step_, schedule_.lr_at(step_ - 1), loss_.kind(), metrics);
     records.push_back(rec);
+    const bool early_stop = after_epoch && after_epoch(rec);
+    const bool stopping =
+        (options_.stop_after_steps > 0 && step_ >= options_.stop_after_steps) || stop_signal_ > 0;
+    if (after_step) after_step(Position{step_, epoch + 1, 0}, true, stopping);
+    if (stopping || early_stop) return records;
   }
   return records;
 }

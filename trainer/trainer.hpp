@@ -17,6 +17,7 @@
 #include "core/schedule.hpp"
 #include "trainer/checkpoint.hpp"
 #include "trainer/data.hpp"
+#include "trainer/eval_metrics.hpp"
 #include "trainer/metrics.hpp"
 
 namespace lockstep::trainer {
@@ -66,6 +67,7 @@ struct EpochRecord {
   int64_t epoch = 0;
   EvalResult train;                // over the samples trained on this epoch
   std::optional<EvalResult> test;  // when a test set is given
+  std::optional<EvalMetrics> val;  // when validation rows are given
   double seconds = 0.0;
   double samples_per_s = 0.0;
   double input_wait_s = 0.0;  // rank 0's time waiting for input batches
@@ -91,14 +93,19 @@ class Trainer {
   /// Called on every rank after every step with the position of the next
   /// step; `epoch_end` after the last step of an epoch (before evaluation),
   /// `stopping` when fit is about to return early (train.stop_after_steps or
-  /// a stop signal).
+  /// a stop signal). At an epoch's end it runs after the evaluation and the
+  /// EpochHook, so a checkpoint written there holds the state they updated.
   using StepHook = std::function<void(const Position& next, bool epoch_end, bool stopping)>;
+  /// Called on every rank after each epoch's evaluation (collective); true
+  /// ends training after this epoch (early stopping).
+  using EpochHook = std::function<bool(const EpochRecord&)>;
 
   /// Trains up to options.epochs epochs over `train` from the current
-  /// position; evaluates `test` after each epoch when given; rank 0 prints
-  /// progress and writes `metrics` records.
+  /// position; evaluates `test` and `val` after each epoch when given; rank 0
+  /// prints progress and writes `metrics` records.
   std::vector<EpochRecord> fit(const ShardedData& train, const ShardedData* test,
-                               MetricsFile* metrics, const StepHook& after_step = {});
+                               MetricsFile* metrics, const StepHook& after_step = {},
+                               const ShardedData* val = nullptr, const EpochHook& after_epoch = {});
 
   /// Continue from a checkpoint's position (the state itself is restored
   /// separately, see restore_state).
