@@ -17,6 +17,7 @@
 #include "core/schedule.hpp"
 #include "trainer/checkpoint.hpp"
 #include "trainer/data.hpp"
+#include "trainer/fault.hpp"
 #include "trainer/metrics.hpp"
 
 namespace lockstep::trainer {
@@ -110,6 +111,7 @@ class Trainer {
   int64_t step_ = 0;
   Position start_;
   double grad_norm_ = 0.0;
+  FaultPlan fault_;  // LOCKSTEP_FAULT (tests), read once at construction
 };
 
 }  // namespace lockstep::trainer
