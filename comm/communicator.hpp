@@ -27,6 +27,8 @@ class CollectiveError : public Error {
   int exit_code_;
 };
 
+class Watchdog;  // comm/watchdog.hpp
+
 enum class ReduceOp { kSum, kAvg, kMax, kMin };
 
 /// A pending collective; wait() blocks until its buffers are final.
@@ -55,6 +57,14 @@ class Communicator {
   /// out.size() == size() * in.size(); rank r's values land at [r*n, (r+1)*n).
   virtual void allgather(std::span<const uint64_t> in, std::span<uint64_t> out) = 0;
   virtual void barrier() = 0;
+
+  /// The watchdog this communicator's collectives report to (none: nullptr).
+  /// Set before training; a communicator built on another takes its watchdog.
+  void set_watchdog(Watchdog* w) { watchdog_ = w; }
+  Watchdog* watchdog() const { return watchdog_; }
+
+ private:
+  Watchdog* watchdog_ = nullptr;
 };
 
 /// Broadcasts a string from root (length first, then bytes).

@@ -4,6 +4,8 @@
 #include <climits>
 #include <cstdlib>
 
+#include "comm/watchdog.hpp"
+
 namespace lockstep::comm {
 
 std::string mpi_error_string(int code) {
@@ -106,7 +108,8 @@ void broadcast_impl(MPI_Comm comm, std::span<T> data, int root) {
 
 class MpiRequest final : public Request {
  public:
-  MpiRequest(std::span<float> data, ReduceOp op, int size) : data_(data), op_(op), size_(size) {}
+  MpiRequest(std::span<float> data, ReduceOp op, int size, Watchdog* watchdog)
+      : data_(data), op_(op), size_(size), watchdog_(watchdog) {}
   ~MpiRequest() override {
     // A request must be waited on; if it is dropped during unwinding, complete
     // it so that MPI does not write into freed memory later.
@@ -116,6 +119,7 @@ class MpiRequest final : public Request {
   }
   void wait() override {
     if (done_) return;
+    const Watchdog::Scope scope(watchdog_, "allreduce");
     LOCKSTEP_MPI_CHECK(
         MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE));
     done_ = true;
@@ -130,6 +134,7 @@ class MpiRequest final : public Request {
   std::span<float> data_;
   ReduceOp op_;
   int size_;
+  Watchdog* watchdog_;
   bool done_ = false;
 };
 
@@ -149,17 +154,20 @@ MpiCommunicator::~MpiCommunicator() {
 }
 
 void MpiCommunicator::allreduce(std::span<float> data, ReduceOp op) {
+  const Watchdog::Scope scope(watchdog(), "allreduce");
   allreduce_impl(comm_, size_, data, op);
 }
 void MpiCommunicator::allreduce(std::span<double> data, ReduceOp op) {
+  const Watchdog::Scope scope(watchdog(), "allreduce");
   allreduce_impl(comm_, size_, data, op);
 }
 void MpiCommunicator::allreduce(std::span<int64_t> data, ReduceOp op) {
+  const Watchdog::Scope scope(watchdog(), "allreduce");
   allreduce_impl(comm_, size_, data, op);
 }
 
 std::unique_ptr<Request> MpiCommunicator::allreduce_async(std::span<float> data, ReduceOp op) {
-  auto req = std::make_unique<MpiRequest>(data, op, size_);
+  auto req = std::make_unique<MpiRequest>(data, op, size_, watchdog());
   for (size_t at = 0; at < data.size(); at += kMaxPiece) {
     const size_t n = std::min(kMaxPiece, data.size() - at);
     MPI_Request r = MPI_REQUEST_NULL;
@@ -171,12 +179,15 @@ std::unique_ptr<Request> MpiCommunicator::allreduce_async(std::span<float> data,
 }
 
 void MpiCommunicator::broadcast(std::span<float> data, int root) {
+  const Watchdog::Scope scope(watchdog(), "broadcast");
   broadcast_impl(comm_, data, root);
 }
 void MpiCommunicator::broadcast(std::span<double> data, int root) {
+  const Watchdog::Scope scope(watchdog(), "broadcast");
   broadcast_impl(comm_, data, root);
 }
 void MpiCommunicator::broadcast(std::span<uint8_t> data, int root) {
+  const Watchdog::Scope scope(watchdog(), "broadcast");
   broadcast_impl(comm_, data, root);
 }
 
@@ -184,6 +195,7 @@ void MpiCommunicator::allgather(std::span<const uint64_t> in, std::span<uint64_t
   LOCKSTEP_CHECK(out.size() == in.size() * static_cast<size_t>(size_),
                  "allgather: expected an output of " << in.size() * static_cast<size_t>(size_)
                                                      << " elements, got " << out.size());
+  const Watchdog::Scope scope(watchdog(), "allgather");
   LOCKSTEP_MPI_CHECK(MPI_Allgather(in.data(), static_cast<int>(in.size()), MPI_UINT64_T, out.data(),
                                    static_cast<int>(in.size()), MPI_UINT64_T, comm_));
 }
@@ -210,6 +222,7 @@ void MpiCommunicator::gather(std::span<const float> in, std::span<float> out,
 }
 
 void MpiCommunicator::barrier() {
+  const Watchdog::Scope scope(watchdog(), "barrier");
   LOCKSTEP_MPI_CHECK(MPI_Barrier(comm_));
 }
 

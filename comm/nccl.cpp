@@ -4,9 +4,12 @@
 
 #include <nccl.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <vector>
 
+#include "comm/watchdog.hpp"
 #include "core/cuda/runtime.hpp"
 
 #define LOCKSTEP_NCCL_CHECK(call)                                                              \
@@ -46,18 +49,52 @@ ncclRedOp_t to_nccl(ReduceOp op) {
   return ncclSum;
 }
 
-// Done when the compute stream has been told to wait for the collective.
+// Waits on the host until the collective is done, polling the event and
+// NCCL's asynchronous error state (a peer that exited shows up there within
+// about a millisecond) instead of blocking blindly in cudaEventSynchronize; a
+// hung peer is left to the watchdog, whose scope covers the wait. On an NCCL
+// error: the watchdog reports it, aborts the communicator and ends the job.
 class NcclRequest final : public Request {
  public:
-  explicit NcclRequest(cudaEvent_t done) : done_(done) {}
+  NcclRequest(cudaEvent_t done, ncclComm_t comm, Watchdog* watchdog, const char* op)
+      : done_(done), comm_(comm), watchdog_(watchdog), op_(op) {}
   void wait() override {
     if (done_ == nullptr) return;
+    const Watchdog::Scope scope(watchdog_, op_);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (;;) {
+      const cudaError_t q = cudaEventQuery(done_);
+      if (q == cudaSuccess) break;
+      // The watchdog is aborting the communicator and ending the job.
+      while (watchdog_ != nullptr && watchdog_->aborting())
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (q != cudaErrorNotReady) LOCKSTEP_CUDA_CHECK(q);
+      ncclResult_t async = ncclSuccess;
+      LOCKSTEP_NCCL_CHECK(ncclCommGetAsyncError(comm_, &async));
+      if (async != ncclSuccess && async != ncclInProgress) {
+        const std::string what = std::string("NCCL reports '") + ncclGetErrorString(async) + "' (" +
+                                 ncclGetLastError(comm_) + ")";
+        if (watchdog_ != nullptr) watchdog_->fail(what);  // aborts the communicator
+        ncclCommAbort(comm_);
+        throw Error(std::string(op_) + " failed: " + what);
+      }
+      // Spin briefly (short collectives), then poll every 50 us.
+      if (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(1)) {
+        std::this_thread::yield();
+      } else {
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+      }
+    }
+    // Already complete on the host; keeps the compute stream ordered after it as before.
     LOCKSTEP_CUDA_CHECK(cudaStreamWaitEvent(cuda::current_stream(), done_, 0));
     done_ = nullptr;
   }
 
  private:
   cudaEvent_t done_;
+  ncclComm_t comm_;
+  Watchdog* watchdog_;
+  const char* op_;
 };
 
 class NcclCommunicator final : public Communicator {
@@ -72,7 +109,18 @@ class NcclCommunicator final : public Communicator {
     ncclComm_t comm = nullptr;
     LOCKSTEP_NCCL_CHECK(ncclCommInitRank(&comm, mpi.size(), id, mpi.rank()));
     comm_.reset(comm);
+    set_watchdog(mpi.watchdog());
+    if (watchdog() != nullptr) {
+      // On a timeout or failure: abort (not destroy) the communicator, which
+      // frees the GPU even while a kernel waits for a peer that is gone.
+      abort_hook_ = watchdog()->add_abort_hook([comm] { ncclCommAbort(comm); });
+    }
   }
+  ~NcclCommunicator() override {
+    if (watchdog() != nullptr) watchdog()->remove_abort_hook(abort_hook_);
+  }
+  NcclCommunicator(const NcclCommunicator&) = delete;
+  NcclCommunicator& operator=(const NcclCommunicator&) = delete;
 
   int rank() const override { return mpi_.rank(); }
   int size() const override { return mpi_.size(); }
@@ -86,14 +134,14 @@ class NcclCommunicator final : public Communicator {
     begin();
     LOCKSTEP_NCCL_CHECK(ncclAllReduce(data.data(), data.data(), data.size(), ncclFloat32,
                                       to_nccl(op), comm_.get(), stream_.get()));
-    return end();
+    return end("allreduce");
   }
 
   void broadcast(std::span<float> data, int root) override {
     begin();
     LOCKSTEP_NCCL_CHECK(ncclBroadcast(data.data(), data.data(), data.size(), ncclFloat32, root,
                                       comm_.get(), stream_.get()));
-    end()->wait();
+    end("broadcast")->wait();
   }
   void broadcast(std::span<double> data, int root) override { mpi_.broadcast(data, root); }
   void broadcast(std::span<uint8_t> data, int root) override { mpi_.broadcast(data, root); }
@@ -110,10 +158,10 @@ class NcclCommunicator final : public Communicator {
   }
   // Events come from a ring (no creation per step); an event is recorded again
   // only after kEvents more collectives, long after its wait was queued.
-  std::unique_ptr<Request> end() {
+  std::unique_ptr<Request> end(const char* op) {
     cudaEvent_t done = events_[next_event_++ % events_.size()].get();
     LOCKSTEP_CUDA_CHECK(cudaEventRecord(done, stream_.get()));
-    return std::make_unique<NcclRequest>(done);
+    return std::make_unique<NcclRequest>(done, comm_.get(), watchdog(), op);
   }
 
   static constexpr int kEvents = 256;
@@ -123,6 +171,7 @@ class NcclCommunicator final : public Communicator {
   std::vector<cuda::Event> events_;
   size_t next_event_ = 0;
   NcclComm comm_;
+  int abort_hook_ = -1;
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "comm/reducer.hpp"
 
+#include "comm/watchdog.hpp"
 #include "core/error.hpp"
 
 namespace lockstep::comm {
@@ -59,8 +60,13 @@ void Reducer::layer_done(size_t layer) {
 void Reducer::finalize() {
   lowest_done_ = 0;  // everything is done now
   launch_ready();
-  for (Bucket& b : buckets_) {
-    if (b.request) b.request->wait();
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    Bucket& b = buckets_[i];
+    if (b.request) {
+      const Watchdog::Scope scope(comm_.watchdog(), "allreduce", "gradient bucket",
+                                  static_cast<int>(i + 1), static_cast<int>(buckets_.size()));
+      b.request->wait();
+    }
     b.request.reset();
   }
   next_launch_ = 0;

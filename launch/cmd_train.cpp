@@ -15,6 +15,7 @@
 #include "comm/mpi.hpp"
 #include "comm/nccl.hpp"
 #include "comm/placement.hpp"
+#include "comm/watchdog.hpp"
 #include "core/device.hpp"
 #include "core/threads.hpp"
 #include "io/model_file.hpp"
@@ -85,6 +86,9 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   RunConfig cfg;
   comm::check_on_all_ranks(comm, [&] { cfg = to_run_config(values); });
   comm::check_same_across_ranks(comm, comm::fnv1a(to_ini(values)), "the training configuration");
+  // From here on, a collective that waits longer than dist.timeout ends the job.
+  comm::Watchdog watchdog(comm.rank(), cfg.timeout_s);
+  comm.set_watchdog(&watchdog);
   configure_threads(cfg.threads, mpi.local_size());
   const comm::Placement place =
       comm::place_rank(mpi, comm, comm::parse_device_request(cfg.device), cfg.allow_shared_gpu);
@@ -158,7 +162,10 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   sched.step_every = std::max<int64_t>(1, cfg.schedule.step_every * steps_per_epoch);
 
   // Preemption: SIGTERM / SIGUSR1 stop the run at the next step boundary.
-  install_stop_handlers();
+  install_stop_handlers(&watchdog);
+  struct ForgetWatchdog {  // before the watchdog goes (it was declared first)
+    ~ForgetWatchdog() { install_stop_handlers(nullptr); }
+  } forget_watchdog;
   cfg.train.stop_signal = pending_stop_signal;
   model->init_params(cfg.train.seed, cfg.init);
   const std::unique_ptr<Optimizer> optimizer = make_optimizer(cfg, model->params());

@@ -74,6 +74,9 @@ const std::vector<KeyInfo>& config_keys() {
       {"dist.allow_shared_gpu", "false", "allow more ranks than GPUs on a host (testing)"},
       {"dist.threads", "0", "CPU threads per rank; 0: cores on the host / ranks on the host"},
       {"dist.bucket_mb", "25", "gradient all-reduce bucket size in MB"},
+      {"dist.timeout", "600",
+       "seconds a collective may wait for the other ranks before the job is ended "
+       "(a rank stopped participating); 0: no timeout"},
       {"train.stop_after_steps", "0",
        "stop (with a checkpoint) after this many global steps; 0: off"},
       {"train.on_nan", "abort",
@@ -360,6 +363,10 @@ RunConfig to_run_config(const ConfigValues& v) {
   if (!(bucket_mb > 0))
     throw Error("dist.bucket_mb: expected a number > 0, got '" + v.at("dist.bucket_mb") + "'");
   c.train.bucket_bytes = static_cast<size_t>(bucket_mb * 1024 * 1024);
+  c.timeout_s = to_double("dist.timeout", v.at("dist.timeout"));
+  if (!(c.timeout_s >= 0))
+    throw Error("dist.timeout: expected a number of seconds >= 0, got '" + v.at("dist.timeout") +
+                "'");
   c.train.stop_after_steps = to_int("train.stop_after_steps", v.at("train.stop_after_steps"), 0);
   const std::string& on_nan = v.at("train.on_nan");
   if (on_nan != "abort" && on_nan != "skip")

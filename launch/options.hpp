@@ -69,6 +69,7 @@ struct RunConfig {
   std::string device = "auto";     // auto | cpu | cuda
   std::string precision = "fp32";  // fp32 | tf32 (GPU GEMMs)
   bool allow_shared_gpu = false;   // several ranks on one GPU (tests)
+  double timeout_s = 600;          // collective watchdog; 0: off
   trainer::CheckpointOptions checkpoint;
   std::string resume;     // "", "auto" or a checkpoint path
   std::string init_from;  // weights to start from

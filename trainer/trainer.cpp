@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 
+#include "comm/watchdog.hpp"
 #include "core/ops.hpp"
 #include "core/rng.hpp"
 #include "io/pipeline.hpp"
@@ -112,7 +113,8 @@ Trainer::Trainer(comm::Communicator& comm, Model& model, Loss loss, Optimizer& o
               ranges.push_back(model.layer_slab_range(i));
             return ranges;
           }(),
-          options.bucket_bytes) {
+          options.bucket_bytes),
+      fault_(fault_from_environment()) {
   LOCKSTEP_CHECK(model.dtype() == DType::kF32,
                  "trainer: expected a float32 model, got " << to_string(model.dtype()));
   LOCKSTEP_CHECK(options.batch_size > 0,
@@ -144,6 +146,8 @@ void Trainer::sync_buffers() {
 // travels with the gradients and every rank takes the same decision without
 // a collective of its own.
 LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
+  if (comm::Watchdog* w = comm_.watchdog()) w->set_step(step_);
+  const bool poison = fault_.due(comm_.rank(), step_) && inject_fault(fault_);
   const Tensor& x = on_device(x_in, x_dev_, model_.device());
   const Tensor& y = on_device(y_in, y_dev_, model_.device());
   const bool may_skip = options_.on_nan == NanPolicy::kSkip && model_.buffers().numel() > 0;
@@ -166,7 +170,11 @@ LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
   ensure_shape(dout_, out.shape(), out.dtype(), out.device());
   // Each rank takes the mean over its own batch; averaging over ranks then
   // gives the mean over the global batch (all ranks have equal batch sizes).
-  const LossSums sums = loss_.compute(out, y, out.dim(0), &dout_);
+  LossSums sums = loss_.compute(out, y, out.dim(0), &dout_);
+  if (poison) {  // LOCKSTEP_FAULT action=nan: NaN loss and gradients on this rank
+    sums.loss = std::numeric_limits<double>::quiet_NaN();
+    ops::scale(dout_, std::numeric_limits<double>::quiet_NaN());
+  }
   const bool bad_loss = !std::isfinite(sums.loss);
   model_.backward(dout_, [&](size_t layer) {
     if (bad_loss && layer == first_param_layer_) {  // see "Note: non-finite steps"

@@ -18,6 +18,7 @@
 #include "trainer/checkpoint.hpp"
 #include "trainer/data.hpp"
 #include "trainer/eval_metrics.hpp"
+#include "trainer/fault.hpp"
 #include "trainer/metrics.hpp"
 
 namespace lockstep::trainer {
@@ -144,6 +145,7 @@ class Trainer {
   int stop_signal_ = 0;
   size_t first_param_layer_ = 0;  // the layer holding slab element 0
   Tensor buffers_backup_;         // kSkip: the buffers before the step
+  FaultPlan fault_;               // LOCKSTEP_FAULT (tests), read once at construction
 };
 
 }  // namespace lockstep::trainer
