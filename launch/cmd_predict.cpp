@@ -58,8 +58,8 @@ int run_predict(int argc, char** argv, comm::MpiSession& mpi) {
   const InferenceModel loaded = load_for_inference(mpi, comm, vm, model_path);
   const std::string features =
       vm.count("features") ? vm["features"].as<std::string>() : loaded.data.spec.features;
-  const trainer::PredictInput input =
-      trainer::load_predict_input(data_path, features, vm["delimiter"].as<char>(), comm);
+  const trainer::PredictInput input = trainer::load_predict_input(
+      data_path, features, vm["delimiter"].as<char>(), loaded.model->input_shape(), comm);
   trainer::check_input_shape(input, loaded.model->input_shape(), comm);
 
   std::vector<float> local;

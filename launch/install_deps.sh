@@ -13,6 +13,7 @@ packages=(
   zlib1g-dev
   nlohmann-json3-dev
   python3-matplotlib
+  python3-h5py         # tests/cli/h5py_test.sh reads lockstep's files with h5py
   dataset-fashion-mnist
   python3-sklearn      # the diabetes data of the regression example (tests/cli/predict_test.sh)
 )

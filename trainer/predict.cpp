@@ -36,7 +36,8 @@ bool is_csv_input(const std::string& path) {
 }
 
 PredictInput load_predict_input(const std::string& path, const std::string& features,
-                                char delimiter, comm::Communicator& comm) {
+                                char delimiter, const Shape& model_input,
+                                comm::Communicator& comm) {
   PredictInput in;
   in.path = path;
   comm::check_on_all_ranks(comm, [&] {
@@ -47,6 +48,10 @@ PredictInput load_predict_input(const std::string& path, const std::string& feat
     spec.labels = "";  // features only: labels, if any, are ignored
     if (is_csv_input(path)) {
       table = io::read_csv_features(path, delimiter);
+      // A CSV row is flat: it takes the model's sample shape (e.g. C x H x W)
+      // when the numbers of values agree.
+      if (shape_numel(table->sample_shape) == shape_numel(model_input))
+        table->sample_shape = model_input;
       in.num_rows = table->num_samples();
       in.sample_shape = table->sample_shape;
     } else {

@@ -31,8 +31,10 @@ bool is_csv_input(const std::string& path);
 /// features dataset `features`; labels are not read) or of a CSV file of
 /// numeric columns (`delimiter`; an optional header). Rank r owns rows
 /// [r*N/P, (r+1)*N/P) (the first N mod P ranks one more); ranks beyond N own none.
+/// CSV rows, which are flat, take the shape `model_input` when their number of
+/// values is its number of elements.
 PredictInput load_predict_input(const std::string& path, const std::string& features,
-                                char delimiter, comm::Communicator& comm);
+                                char delimiter, const Shape& model_input, comm::Communicator& comm);
 
 /// Collective: the input's sample shape must be the model's input shape; the
 /// error names the file, the expected and the found shape.
