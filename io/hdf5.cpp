@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -285,10 +286,36 @@ std::vector<std::string> read_strings_dataset(hid_t loc, const char* name) {
   });
 }
 
+namespace {
+
+// errno values of a full disk or of the file size limit, as HDF5 reports them.
+bool out_of_space(const std::string& message) {
+  for (const char* s : {"errno = 27,", "errno = 28,", "errno = 122,", "File too large",
+                        "No space left", "quota exceeded"}) {
+    if (message.find(s) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// fsync of a file or folder; false (errno set) on failure.
+bool sync_path(const std::string& path, int flags) {
+  const int fd = ::open(path.c_str(), flags);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0 || errno == EINVAL;  // EINVAL: cannot be synced (e.g. a pipe)
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
 void write_atomically(const std::string& path, const char* what,
                       const std::function<void(hid_t file)>& write) {
   namespace fs = std::filesystem;
   silence_errors();
+  // A write past the file size limit (ulimit -f) raises SIGXFSZ, whose default
+  // action kills the process; ignored, the write fails with EFBIG and is
+  // reported like a full disk, leaving the previous file in place.
+  std::signal(SIGXFSZ, SIG_IGN);
   LOCKSTEP_CHECK(!path.empty(), what << ": no path given");
   const fs::path parent = fs::path(path).parent_path();
   std::error_code ec;
@@ -299,20 +326,28 @@ void write_atomically(const std::string& path, const char* what,
   }
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
   try {
-    File file{H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)};
+    // Format versions of HDF5 1.8+: checksummed superblock and object headers,
+    // so damaged metadata is an error on open rather than a wrong value.
+    PropList fapl{LOCKSTEP_HDF5_CHECK(H5Pcreate(H5P_FILE_ACCESS))};
+    LOCKSTEP_HDF5_CHECK(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18));
+    File file{H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get())};
     LOCKSTEP_CHECK(file, what << " '" << path << "': cannot create '" << tmp
                               << "': " << error_stack_message());
     write(file.get());
     LOCKSTEP_HDF5_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL));
     LOCKSTEP_HDF5_CHECK(H5Fclose(file.release()));  // a failed close is reported, not ignored
-    const int fd = ::open(tmp.c_str(), O_RDONLY);
-    if (fd >= 0) {
-      ::fsync(fd);  // the data reaches the disk before the new name is visible
-      ::close(fd);
-    }
+    // The data reaches the disk before the new name is visible.
+    LOCKSTEP_CHECK(sync_path(tmp, O_RDONLY),
+                   "cannot fsync '" << tmp << "': " << std::strerror(errno));
   } catch (const Error& e) {
     fs::remove(tmp, ec);
     const std::string message = e.what();
+    if (out_of_space(message)) {
+      throw Error(std::string(what) + " '" + path +
+                  "': the disk is full or the file size limit (ulimit -f) was hit while "
+                  "writing '" +
+                  tmp + "'; the previous file, if any, is left as it was (" + message + ")");
+    }
     if (message.find(path) != std::string::npos) throw;
     throw Error(std::string(what) + " '" + path + "': " + message);  // name the file
   } catch (...) {
@@ -324,6 +359,9 @@ void write_atomically(const std::string& path, const char* what,
     fs::remove(tmp, ec);
     LOCKSTEP_FAIL(what << " '" << path << "': cannot rename '" << tmp << "' to it: " << reason);
   }
+  // The rename itself reaches the disk (best effort: not every file system
+  // can sync a folder).
+  sync_path(parent.empty() ? "." : parent.string(), O_RDONLY | O_DIRECTORY);
 }
 
 }  // namespace lockstep::io::h5

@@ -8,6 +8,11 @@
 //   a scalar parameter has the empty string.
 // - The slab is stored contiguous and uncompressed: it is read and written
 //   whole, and float weights compress poorly.
+// - Integrity: every array carries a `crc32` attribute (io/checksum.hpp), the
+//   root group one over its description attributes, /optimizer one over its
+//   name and step count. Load verifies each one present and names the dataset
+//   on a mismatch. A file without the root `crc32` (written before checksums
+//   existed) loads unverified; a file with it must have all the others.
 
 #include "io/model_file.hpp"
 
@@ -15,6 +20,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "io/checksum.hpp"
 #include "io/hdf5.hpp"
 
 namespace lockstep::io {
@@ -23,6 +29,7 @@ namespace {
 
 constexpr const char* kFormat = "model/1";
 constexpr const char* kCheckpointFormat = "checkpoint/1";
+constexpr const char* kCrc = "crc32";
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string out;
@@ -72,6 +79,56 @@ void check_layout(const std::vector<ParamEntry>& layout, size_t slab_size,
   }
 }
 
+// Attaches the `crc32` attribute to the object `name` below `loc` ("." for `loc`).
+void write_crc(hid_t loc, const char* name, uint32_t crc) {
+  h5::Object obj{LOCKSTEP_HDF5_CHECK(H5Oopen(loc, name, H5P_DEFAULT))};
+  h5::Dataspace space{LOCKSTEP_HDF5_CHECK(H5Screate(H5S_SCALAR))};
+  h5::Attribute attr{LOCKSTEP_HDF5_CHECK(
+      H5Acreate2(obj.get(), kCrc, H5T_STD_U32LE, space.get(), H5P_DEFAULT, H5P_DEFAULT))};
+  LOCKSTEP_HDF5_CHECK(H5Awrite(attr.get(), H5T_NATIVE_UINT32, &crc));
+}
+
+// Compares the stored `crc32` of object `name` (an absolute path, "/" for the
+// root) with `computed`. Without the attribute: an error when `required`.
+void verify_crc(hid_t file, const std::string& name, uint32_t computed, bool required,
+                const std::string& path) {
+  h5::Object obj{LOCKSTEP_HDF5_CHECK(H5Oopen(file, name.c_str(), H5P_DEFAULT))};
+  const std::string what = name == "/"            ? "the root attributes"
+                           : name == "/optimizer" ? "the attributes of /optimizer"
+                                                  : name;
+  if (!h5::has_attribute(obj.get(), kCrc)) {
+    LOCKSTEP_CHECK(!required, "checksum missing on " << what << " of " << path
+                                                     << ": expected a 'crc32' attribute (the "
+                                                        "root group has one): the file is corrupt");
+    return;
+  }
+  const auto stored = h5::read_int64s_attribute(obj.get(), kCrc);
+  LOCKSTEP_CHECK(stored.size() == 1 && stored[0] == static_cast<int64_t>(computed),
+                 "checksum mismatch in "
+                     << what << " of " << path << ": expected "
+                     << (stored.size() == 1 ? checksum_text(static_cast<uint32_t>(stored[0]))
+                                            : std::string("one value"))
+                     << ", found " << checksum_text(computed) << ": the file is corrupt");
+}
+
+// The checksum of the root attributes: each value on its own line, in a fixed
+// order (README "File formats").
+uint32_t description_crc(const SavedModel& m) {
+  Crc32 crc;
+  crc.line(m.layers).line(m.loss).line(shape_text(m.input_shape));
+  crc.line(std::to_string(m.num_outputs)).line(m.config);
+  if (m.training) {
+    const TrainingState& t = *m.training;
+    for (int64_t v : {t.step, t.epoch, t.step_in_epoch, t.world_size, t.seed})
+      crc.line(std::to_string(v));
+  }
+  return crc.value();
+}
+
+uint32_t optimizer_crc(const TrainingState& t) {
+  return Crc32().line(t.optimizer).line(std::to_string(t.optimizer_steps)).value();
+}
+
 void write_floats(hid_t loc, const char* name, const std::vector<float>& values) {
   const hsize_t dims[1] = {values.size()};
   h5::Dataspace space{LOCKSTEP_HDF5_CHECK(H5Screate_simple(1, dims, nullptr))};
@@ -81,6 +138,7 @@ void write_floats(hid_t loc, const char* name, const std::vector<float>& values)
     LOCKSTEP_HDF5_CHECK(
         H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()));
   }
+  write_crc(loc, name, Crc32().floats(values).value());
 }
 
 void write_int64s(hid_t loc, const char* name, const std::vector<int64_t>& values) {
@@ -92,6 +150,12 @@ void write_int64s(hid_t loc, const char* name, const std::vector<int64_t>& value
     LOCKSTEP_HDF5_CHECK(
         H5Dwrite(ds.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()));
   }
+  write_crc(loc, name, Crc32().int64s(values).value());
+}
+
+void write_strings(hid_t loc, const char* name, const std::vector<std::string>& values) {
+  h5::write_strings_dataset(loc, name, values);
+  write_crc(loc, name, Crc32().lines(values).value());
 }
 
 // Reads the 1-D numeric dataset `name` (of HDF5 class `cls`) as `mem_type`.
@@ -145,9 +209,9 @@ void save_model(const std::string& path, const SavedModel& model) {
     }
     h5::Group layout{
         LOCKSTEP_HDF5_CHECK(H5Gcreate2(file, "layout", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT))};
-    h5::write_strings_dataset(layout.get(), "names", names);
+    write_strings(layout.get(), "names", names);
     write_int64s(layout.get(), "offsets", offsets);
-    h5::write_strings_dataset(layout.get(), "shapes", shapes);
+    write_strings(layout.get(), "shapes", shapes);
     if (!model.buffers.empty()) write_floats(file, "buffers", model.buffers);
     if (model.training) {
       const TrainingState& t = *model.training;
@@ -160,6 +224,7 @@ void save_model(const std::string& path, const SavedModel& model) {
           H5Gcreate2(file, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT))};
       h5::write_string_attribute(opt.get(), "name", t.optimizer);
       h5::write_int64_attribute(opt.get(), "steps", t.optimizer_steps);
+      write_crc(opt.get(), ".", optimizer_crc(t));
       for (const auto& [name, values] : t.optimizer_slabs) {
         LOCKSTEP_CHECK(values.size() == model.parameters.size(),
                        where << ": optimizer state '" << name << "' has " << values.size()
@@ -167,6 +232,7 @@ void save_model(const std::string& path, const SavedModel& model) {
         write_floats(opt.get(), name.c_str(), values);
       }
     }
+    write_crc(file, ".", description_crc(model));
   });
 }
 
@@ -199,7 +265,9 @@ SavedModel load_model(const std::string& path) {
   model.num_outputs = outputs[0];
   if (h5::has_attribute(f, "config")) model.config = h5::read_string_attribute(f, "config");
 
+  const bool verified = h5::has_attribute(f, kCrc);  // files written before checksums lack it
   model.parameters = read_vector<float>(f, "/parameters", H5T_FLOAT, H5T_NATIVE_FLOAT, where);
+  verify_crc(f, "/parameters", Crc32().floats(model.parameters).value(), verified, path);
   LOCKSTEP_CHECK(h5::object_type(f, "/layout/names") == H5I_DATASET &&
                      h5::object_type(f, "/layout/shapes") == H5I_DATASET,
                  where << ": no dataset '/layout/names' or '/layout/shapes'");
@@ -207,6 +275,9 @@ SavedModel load_model(const std::string& path) {
   const auto shapes = h5::read_strings_dataset(f, "/layout/shapes");
   const auto offsets =
       read_vector<int64_t>(f, "/layout/offsets", H5T_INTEGER, H5T_NATIVE_INT64, where);
+  verify_crc(f, "/layout/names", Crc32().lines(names).value(), verified, path);
+  verify_crc(f, "/layout/offsets", Crc32().int64s(offsets).value(), verified, path);
+  verify_crc(f, "/layout/shapes", Crc32().lines(shapes).value(), verified, path);
   LOCKSTEP_CHECK(names.size() == offsets.size() && names.size() == shapes.size(),
                  where << ": layout has " << names.size() << " names, " << offsets.size()
                        << " offsets and " << shapes.size() << " shapes; expected the same count");
@@ -222,6 +293,7 @@ SavedModel load_model(const std::string& path) {
   check_layout(model.layout, model.parameters.size(), where);
   if (h5::object_type(f, "/buffers") == H5I_DATASET) {
     model.buffers = read_vector<float>(f, "/buffers", H5T_FLOAT, H5T_NATIVE_FLOAT, where);
+    verify_crc(f, "/buffers", Crc32().floats(model.buffers).value(), verified, path);
   }
   if (format == kCheckpointFormat) {
     TrainingState t;
@@ -245,13 +317,16 @@ SavedModel load_model(const std::string& path) {
     for (const auto& entry : h5::list_objects(f)) {
       if (entry.type != H5I_DATASET || entry.path.rfind("/optimizer/", 0) != 0) continue;
       auto values = read_vector<float>(f, entry.path, H5T_FLOAT, H5T_NATIVE_FLOAT, where);
+      verify_crc(f, entry.path, Crc32().floats(values).value(), verified, path);
       LOCKSTEP_CHECK(values.size() == model.parameters.size(),
                      where << ": optimizer state '" << entry.path << "' has " << values.size()
                            << " values; expected " << model.parameters.size());
       t.optimizer_slabs.emplace_back(entry.path.substr(11), std::move(values));
     }
+    verify_crc(f, "/optimizer", optimizer_crc(t), verified, path);
     model.training = std::move(t);
   }
+  verify_crc(f, "/", description_crc(model), verified, path);
   return model;
 }
 
