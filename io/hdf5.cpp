@@ -306,10 +306,28 @@ bool sync_path(const std::string& path, int flags) {
   return ok;
 }
 
+// Writes `bytes` to a new file and fsyncs it; errors carry errno's text.
+void write_file(const std::string& path, const std::vector<char>& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  LOCKSTEP_CHECK(fd >= 0, "cannot create '" << path << "': " << std::strerror(errno));
+  size_t done = 0;
+  int error = 0;
+  while (done < bytes.size() && error == 0) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n > 0) done += static_cast<size_t>(n);
+    if (n < 0 && errno != EINTR) error = errno;
+  }
+  if (error == 0 && ::fsync(fd) != 0) error = errno;
+  if (::close(fd) != 0 && error == 0) error = errno;
+  LOCKSTEP_CHECK(error == 0, "cannot write '" << path << "' (" << done << " of " << bytes.size()
+                                              << " bytes written): " << std::strerror(error)
+                                              << ", errno = " << error << ",");
+}
+
 }  // namespace
 
 void write_atomically(const std::string& path, const char* what,
-                      const std::function<void(hid_t file)>& write) {
+                      const std::function<void(hid_t file)>& write, bool in_memory) {
   namespace fs = std::filesystem;
   silence_errors();
   // A write past the file size limit (ulimit -f) raises SIGXFSZ, whose default
@@ -329,16 +347,26 @@ void write_atomically(const std::string& path, const char* what,
     // Format versions of HDF5 1.8+: checksummed superblock and object headers,
     // so damaged metadata is an error on open rather than a wrong value.
     PropList fapl{LOCKSTEP_HDF5_CHECK(H5Pcreate(H5P_FILE_ACCESS))};
-    LOCKSTEP_HDF5_CHECK(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18));
+    if (!in_memory)  // (a file image of an open 1.8-format file has a stale superblock checksum)
+      LOCKSTEP_HDF5_CHECK(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18));
+    if (in_memory) LOCKSTEP_HDF5_CHECK(H5Pset_fapl_core(fapl.get(), size_t{16} << 20, 0));
     File file{H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get())};
     LOCKSTEP_CHECK(file, what << " '" << path << "': cannot create '" << tmp
                               << "': " << error_stack_message());
     write(file.get());
     LOCKSTEP_HDF5_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL));
-    LOCKSTEP_HDF5_CHECK(H5Fclose(file.release()));  // a failed close is reported, not ignored
-    // The data reaches the disk before the new name is visible.
-    LOCKSTEP_CHECK(sync_path(tmp, O_RDONLY),
-                   "cannot fsync '" << tmp << "': " << std::strerror(errno));
+    if (in_memory) {
+      const ssize_t size = LOCKSTEP_HDF5_CHECK(H5Fget_file_image(file.get(), nullptr, 0));
+      std::vector<char> image(static_cast<size_t>(size));
+      LOCKSTEP_HDF5_CHECK(H5Fget_file_image(file.get(), image.data(), image.size()));
+      LOCKSTEP_HDF5_CHECK(H5Fclose(file.release()));
+      write_file(tmp, image);  // fsynced
+    } else {
+      LOCKSTEP_HDF5_CHECK(H5Fclose(file.release()));  // a failed close is reported, not ignored
+      // The data reaches the disk before the new name is visible.
+      LOCKSTEP_CHECK(sync_path(tmp, O_RDONLY),
+                     "cannot fsync '" << tmp << "': " << std::strerror(errno));
+    }
   } catch (const Error& e) {
     fs::remove(tmp, ec);
     const std::string message = e.what();

@@ -189,51 +189,54 @@ std::string required_string(hid_t file, const char* name, const std::string& whe
 void save_model(const std::string& path, const SavedModel& model) {
   const std::string where = "model file '" + path + "'";
   check_layout(model.layout, model.parameters.size(), where);
-  h5::write_atomically(path, "model file", [&](hid_t file) {
-    h5::write_string_attribute(file, "lockstep_format",
-                               model.training ? kCheckpointFormat : kFormat);
-    h5::write_string_attribute(file, "layers", model.layers);
-    h5::write_int64s_attribute(file, "input_shape", model.input_shape);
-    h5::write_string_attribute(file, "loss", model.loss);
-    h5::write_int64_attribute(file, "num_outputs", model.num_outputs);
-    h5::write_string_attribute(file, "config", model.config);
-    write_floats(file, "parameters", model.parameters);
+  h5::write_atomically(
+      path, "model file",
+      [&](hid_t file) {
+        h5::write_string_attribute(file, "lockstep_format",
+                                   model.training ? kCheckpointFormat : kFormat);
+        h5::write_string_attribute(file, "layers", model.layers);
+        h5::write_int64s_attribute(file, "input_shape", model.input_shape);
+        h5::write_string_attribute(file, "loss", model.loss);
+        h5::write_int64_attribute(file, "num_outputs", model.num_outputs);
+        h5::write_string_attribute(file, "config", model.config);
+        write_floats(file, "parameters", model.parameters);
 
-    std::vector<std::string> names;
-    std::vector<int64_t> offsets;
-    std::vector<std::string> shapes;
-    for (const auto& p : model.layout) {
-      names.push_back(p.name);
-      offsets.push_back(p.offset);
-      shapes.push_back(shape_text(p.shape));
-    }
-    h5::Group layout{
-        LOCKSTEP_HDF5_CHECK(H5Gcreate2(file, "layout", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT))};
-    write_strings(layout.get(), "names", names);
-    write_int64s(layout.get(), "offsets", offsets);
-    write_strings(layout.get(), "shapes", shapes);
-    if (!model.buffers.empty()) write_floats(file, "buffers", model.buffers);
-    if (model.training) {
-      const TrainingState& t = *model.training;
-      h5::write_int64_attribute(file, "step", t.step);
-      h5::write_int64_attribute(file, "epoch", t.epoch);
-      h5::write_int64_attribute(file, "step_in_epoch", t.step_in_epoch);
-      h5::write_int64_attribute(file, "world_size", t.world_size);
-      h5::write_int64_attribute(file, "seed", t.seed);
-      h5::Group opt{LOCKSTEP_HDF5_CHECK(
-          H5Gcreate2(file, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT))};
-      h5::write_string_attribute(opt.get(), "name", t.optimizer);
-      h5::write_int64_attribute(opt.get(), "steps", t.optimizer_steps);
-      write_crc(opt.get(), ".", optimizer_crc(t));
-      for (const auto& [name, values] : t.optimizer_slabs) {
-        LOCKSTEP_CHECK(values.size() == model.parameters.size(),
-                       where << ": optimizer state '" << name << "' has " << values.size()
-                             << " values; expected " << model.parameters.size());
-        write_floats(opt.get(), name.c_str(), values);
-      }
-    }
-    write_crc(file, ".", description_crc(model));
-  });
+        std::vector<std::string> names;
+        std::vector<int64_t> offsets;
+        std::vector<std::string> shapes;
+        for (const auto& p : model.layout) {
+          names.push_back(p.name);
+          offsets.push_back(p.offset);
+          shapes.push_back(shape_text(p.shape));
+        }
+        h5::Group layout{
+            LOCKSTEP_HDF5_CHECK(H5Gcreate2(file, "layout", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT))};
+        write_strings(layout.get(), "names", names);
+        write_int64s(layout.get(), "offsets", offsets);
+        write_strings(layout.get(), "shapes", shapes);
+        if (!model.buffers.empty()) write_floats(file, "buffers", model.buffers);
+        if (model.training) {
+          const TrainingState& t = *model.training;
+          h5::write_int64_attribute(file, "step", t.step);
+          h5::write_int64_attribute(file, "epoch", t.epoch);
+          h5::write_int64_attribute(file, "step_in_epoch", t.step_in_epoch);
+          h5::write_int64_attribute(file, "world_size", t.world_size);
+          h5::write_int64_attribute(file, "seed", t.seed);
+          h5::Group opt{LOCKSTEP_HDF5_CHECK(
+              H5Gcreate2(file, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT))};
+          h5::write_string_attribute(opt.get(), "name", t.optimizer);
+          h5::write_int64_attribute(opt.get(), "steps", t.optimizer_steps);
+          write_crc(opt.get(), ".", optimizer_crc(t));
+          for (const auto& [name, values] : t.optimizer_slabs) {
+            LOCKSTEP_CHECK(values.size() == model.parameters.size(),
+                           where << ": optimizer state '" << name << "' has " << values.size()
+                                 << " values; expected " << model.parameters.size());
+            write_floats(opt.get(), name.c_str(), values);
+          }
+        }
+        write_crc(file, ".", description_crc(model));
+      },
+      /*in_memory=*/true);
 }
 
 SavedModel load_model(const std::string& path) {

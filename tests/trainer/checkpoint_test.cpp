@@ -164,6 +164,7 @@ TEST(Checkpoint, FullDiskLeavesThePreviousCheckpointAndLatest) {
   const std::string message =
       message_of([&] { write_checkpoint(options, test::writer_checkpoint(2)); });
   ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
+  std::printf("%s\n", message.c_str());
   EXPECT_NE(message.find("ckpt-0000000002.h5"), std::string::npos) << message;
   EXPECT_NE(message.find("the disk is full or the file size limit"), std::string::npos) << message;
   const FoundCheckpoint found = load_latest_checkpoint(dir.str());
