@@ -1,12 +1,13 @@
 // Shared HDF5 helpers of io/ (see hdf5.hpp). Strings are written as UTF-8
-// variable-length strings (h5py reads them as str); reading accepts fixed-length
-// strings too, so files written by other tools can be inspected.
+// fixed-length, NUL-padded strings (h5py reads them as bytes); reading accepts
+// variable-length strings too (files of older lockstep versions, other tools).
 
 #include "io/hdf5.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -31,16 +32,31 @@ Datatype vlen_string_type(H5T_cset_t cset) {
   return type;
 }
 
+// Fixed-length UTF-8 strings as wide as the longest value (NUL-padded), and
+// the values packed into one buffer. Written instead of variable-length
+// strings so that no file of ours needs HDF5's global heap: HDF5 1.10 reads a
+// damaged global heap out of bounds (found by tests/io/fuzz_test.cpp).
+struct FixedStrings {
+  Datatype type;
+  std::vector<char> buffer;
+};
+
+FixedStrings fixed_strings(const std::vector<std::string>& values) {
+  size_t width = 1;
+  for (const auto& v : values) width = std::max(width, v.size());
+  FixedStrings out{Datatype{LOCKSTEP_HDF5_CHECK(H5Tcopy(H5T_C_S1))},
+                   std::vector<char>(values.size() * width + 1, '\0')};
+  LOCKSTEP_HDF5_CHECK(H5Tset_size(out.type.get(), width));
+  LOCKSTEP_HDF5_CHECK(H5Tset_strpad(out.type.get(), H5T_STR_NULLPAD));
+  LOCKSTEP_HDF5_CHECK(H5Tset_cset(out.type.get(), H5T_CSET_UTF8));
+  for (size_t i = 0; i < values.size(); ++i)
+    std::memcpy(out.buffer.data() + i * width, values[i].data(), values[i].size());
+  return out;
+}
+
 Dataspace vector_space(size_t n) {
   const hsize_t dims[1] = {n};
   return Dataspace{LOCKSTEP_HDF5_CHECK(H5Screate_simple(1, dims, nullptr))};
-}
-
-std::vector<const char*> c_strings(const std::vector<std::string>& values) {
-  std::vector<const char*> out;
-  out.reserve(values.size());
-  for (const auto& v : values) out.push_back(v.c_str());
-  return out;
 }
 
 // Reads `n` strings stored with `file_type`; `read(mem_type, buffer)` performs
@@ -197,21 +213,20 @@ std::vector<ObjectEntry> list_objects(hid_t file) {
 }
 
 void write_string_attribute(hid_t loc, const char* name, const std::string& value) {
-  Datatype type = vlen_string_type(H5T_CSET_UTF8);
+  FixedStrings strings = fixed_strings({value});
   Dataspace space{LOCKSTEP_HDF5_CHECK(H5Screate(H5S_SCALAR))};
   Attribute attr{LOCKSTEP_HDF5_CHECK(
-      H5Acreate2(loc, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT))};
-  const char* data = value.c_str();
-  LOCKSTEP_HDF5_CHECK(H5Awrite(attr.get(), type.get(), &data));
+      H5Acreate2(loc, name, strings.type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT))};
+  LOCKSTEP_HDF5_CHECK(H5Awrite(attr.get(), strings.type.get(), strings.buffer.data()));
 }
 
 void write_strings_attribute(hid_t loc, const char* name, const std::vector<std::string>& values) {
-  Datatype type = vlen_string_type(H5T_CSET_UTF8);
+  FixedStrings strings = fixed_strings(values);
   Dataspace space = vector_space(values.size());
   Attribute attr{LOCKSTEP_HDF5_CHECK(
-      H5Acreate2(loc, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT))};
-  const auto pointers = c_strings(values);
-  if (!values.empty()) LOCKSTEP_HDF5_CHECK(H5Awrite(attr.get(), type.get(), pointers.data()));
+      H5Acreate2(loc, name, strings.type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT))};
+  if (!values.empty())
+    LOCKSTEP_HDF5_CHECK(H5Awrite(attr.get(), strings.type.get(), strings.buffer.data()));
 }
 
 void write_int64_attribute(hid_t loc, const char* name, int64_t value) {
@@ -263,14 +278,13 @@ std::vector<int64_t> read_int64s_attribute(hid_t loc, const char* name) {
 }
 
 void write_strings_dataset(hid_t loc, const char* name, const std::vector<std::string>& values) {
-  Datatype type = vlen_string_type(H5T_CSET_UTF8);
+  FixedStrings strings = fixed_strings(values);
   Dataspace space = vector_space(values.size());
-  Dataset ds{LOCKSTEP_HDF5_CHECK(
-      H5Dcreate2(loc, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT))};
-  const auto pointers = c_strings(values);
+  Dataset ds{LOCKSTEP_HDF5_CHECK(H5Dcreate2(loc, name, strings.type.get(), space.get(), H5P_DEFAULT,
+                                            H5P_DEFAULT, H5P_DEFAULT))};
   if (!values.empty()) {
-    LOCKSTEP_HDF5_CHECK(
-        H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()));
+    LOCKSTEP_HDF5_CHECK(H5Dwrite(ds.get(), strings.type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                 strings.buffer.data()));
   }
 }
 
@@ -320,8 +334,7 @@ void write_file(const std::string& path, const std::vector<char>& bytes) {
   if (error == 0 && ::fsync(fd) != 0) error = errno;
   if (::close(fd) != 0 && error == 0) error = errno;
   LOCKSTEP_CHECK(error == 0, "cannot write '" << path << "' (" << done << " of " << bytes.size()
-                                              << " bytes written): " << std::strerror(error)
-                                              << ", errno = " << error << ",");
+                                              << " bytes written): " << std::strerror(error));
 }
 
 }  // namespace

@@ -116,7 +116,7 @@ void verify_crc(hid_t file, const std::string& name, uint32_t computed, bool req
 uint32_t description_crc(const SavedModel& m) {
   Crc32 crc;
   crc.line(m.layers).line(m.loss).line(shape_text(m.input_shape));
-  crc.line(std::to_string(m.num_outputs)).line(m.config);
+  crc.line(std::to_string(m.num_outputs)).line(m.config).line(std::to_string(m.buffers.size()));
   if (m.training) {
     const TrainingState& t = *m.training;
     for (int64_t v : {t.step, t.epoch, t.step_in_epoch, t.world_size, t.seed})
@@ -126,7 +126,10 @@ uint32_t description_crc(const SavedModel& m) {
 }
 
 uint32_t optimizer_crc(const TrainingState& t) {
-  return Crc32().line(t.optimizer).line(std::to_string(t.optimizer_steps)).value();
+  Crc32 crc;
+  crc.line(t.optimizer).line(std::to_string(t.optimizer_steps));
+  for (const auto& slab : t.optimizer_slabs) crc.line(slab.first);
+  return crc.value();
 }
 
 void write_floats(hid_t loc, const char* name, const std::vector<float>& values) {
@@ -172,6 +175,16 @@ std::vector<T> read_vector(hid_t file, const std::string& name, H5T_class_t cls,
                  where << ": dataset '" << name << "' is " << h5::dtype_name(type.get()) << " "
                        << h5::shape_string(shape) << "; expected a 1-D "
                        << (cls == H5T_FLOAT ? "float" : "integer") << " array");
+  // A damaged header can claim more values than a contiguous array of this
+  // file can hold: refuse before allocating.
+  h5::PropList dcpl{LOCKSTEP_HDF5_CHECK(H5Dget_create_plist(ds.get()))};
+  hsize_t file_size = 0;
+  LOCKSTEP_HDF5_CHECK(H5Fget_filesize(file, &file_size));
+  LOCKSTEP_CHECK(H5Pget_layout(dcpl.get()) != H5D_CONTIGUOUS ||
+                     static_cast<uint64_t>(shape[0]) <= file_size / sizeof(T),
+                 where << ": dataset '" << name << "' claims " << shape[0]
+                       << " values, more than the file's " << file_size
+                       << " bytes hold: the file is corrupt");
   std::vector<T> values(static_cast<size_t>(shape[0]));
   if (!values.empty()) {
     LOCKSTEP_HDF5_CHECK(H5Dread(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()));
@@ -239,7 +252,9 @@ void save_model(const std::string& path, const SavedModel& model) {
       /*in_memory=*/true);
 }
 
-SavedModel load_model(const std::string& path) {
+namespace {
+
+SavedModel load_model_unguarded(const std::string& path) {
   namespace fs = std::filesystem;
   h5::silence_errors();
   const std::string where = "model file '" + path + "'";
@@ -331,6 +346,21 @@ SavedModel load_model(const std::string& path) {
   }
   verify_crc(f, "/", description_crc(model), verified, path);
   return model;
+}
+
+}  // namespace
+
+SavedModel load_model(const std::string& path) {
+  try {
+    return load_model_unguarded(path);
+  } catch (const std::bad_alloc&) {  // a damaged size: more values than memory holds
+    throw Error("model file '" + path +
+                "': an array or attribute claims more values than memory holds: the file is "
+                "corrupt");
+  } catch (const std::length_error&) {
+    throw Error("model file '" + path +
+                "': an array or attribute claims an impossible size: " + "the file is corrupt");
+  }
 }
 
 }  // namespace lockstep::io
