@@ -59,6 +59,17 @@ Dataspace vector_space(size_t n) {
   return Dataspace{LOCKSTEP_HDF5_CHECK(H5Screate_simple(1, dims, nullptr))};
 }
 
+// A damaged header can claim more values than the file holds: refuse `n`
+// values of at least `bytes` each before allocating them.
+void check_count(hid_t obj, size_t n, size_t bytes, const char* what) {
+  const Handle<H5Fclose> file{LOCKSTEP_HDF5_CHECK(H5Iget_file_id(obj))};
+  hsize_t size = 0;
+  LOCKSTEP_HDF5_CHECK(H5Fget_filesize(file.get(), &size));
+  LOCKSTEP_CHECK(n <= size / std::max<size_t>(bytes, 1),
+                 what << " claims " << n << " values, more than the file's " << size
+                      << " bytes hold: the file is corrupt");
+}
+
 // Reads `n` strings stored with `file_type`; `read(mem_type, buffer)` performs
 // the H5Aread/H5Dread.
 template <class Read>
@@ -254,6 +265,7 @@ std::vector<std::string> read_strings_attribute(hid_t loc, const char* name) {
   const auto n =
       static_cast<size_t>(LOCKSTEP_HDF5_CHECK(H5Sget_simple_extent_npoints(space.get())));
   const std::string what = std::string("attribute '") + name + "'";
+  check_count(attr.get(), n, 1, what.c_str());
   return read_strings(type.get(), n, what.c_str(), [&](hid_t mem, void* buffer) {
     LOCKSTEP_HDF5_CHECK(H5Aread(attr.get(), mem, buffer));
   });
@@ -272,6 +284,7 @@ std::vector<int64_t> read_int64s_attribute(hid_t loc, const char* name) {
   Dataspace space{LOCKSTEP_HDF5_CHECK(H5Aget_space(attr.get()))};
   const auto n =
       static_cast<size_t>(LOCKSTEP_HDF5_CHECK(H5Sget_simple_extent_npoints(space.get())));
+  check_count(attr.get(), n, 1, (std::string("attribute '") + name + "'").c_str());
   std::vector<int64_t> values(n);
   if (n > 0) LOCKSTEP_HDF5_CHECK(H5Aread(attr.get(), H5T_NATIVE_INT64, values.data()));
   return values;
@@ -295,6 +308,7 @@ std::vector<std::string> read_strings_dataset(hid_t loc, const char* name) {
   const auto n =
       static_cast<size_t>(LOCKSTEP_HDF5_CHECK(H5Sget_simple_extent_npoints(space.get())));
   const std::string what = std::string("dataset '") + name + "'";
+  check_count(ds.get(), n, 1, what.c_str());
   return read_strings(type.get(), n, what.c_str(), [&](hid_t mem, void* buffer) {
     LOCKSTEP_HDF5_CHECK(H5Dread(ds.get(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer));
   });
