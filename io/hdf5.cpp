@@ -1,13 +1,15 @@
 // Shared HDF5 helpers of io/ (see hdf5.hpp). Strings are written as UTF-8
-// variable-length strings (h5py reads them as str); reading accepts fixed-length
-// strings too, so files written by other tools can be inspected.
+// fixed-length, NUL-padded strings (h5py reads them as bytes); reading accepts
+// variable-length strings too (files of older lockstep versions, other tools).
 
 #include "io/hdf5.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -30,16 +32,42 @@ Datatype vlen_string_type(H5T_cset_t cset) {
   return type;
 }
 
+// Fixed-length UTF-8 strings as wide as the longest value (NUL-padded), and
+// the values packed into one buffer. Written instead of variable-length
+// strings so that no file of ours needs HDF5's global heap: HDF5 1.10 reads a
+// damaged global heap out of bounds (found by tests/io/fuzz_test.cpp).
+struct FixedStrings {
+  Datatype type;
+  std::vector<char> buffer;
+};
+
+FixedStrings fixed_strings(const std::vector<std::string>& values) {
+  size_t width = 1;
+  for (const auto& v : values) width = std::max(width, v.size());
+  FixedStrings out{Datatype{LOCKSTEP_HDF5_CHECK(H5Tcopy(H5T_C_S1))},
+                   std::vector<char>(values.size() * width + 1, '\0')};
+  LOCKSTEP_HDF5_CHECK(H5Tset_size(out.type.get(), width));
+  LOCKSTEP_HDF5_CHECK(H5Tset_strpad(out.type.get(), H5T_STR_NULLPAD));
+  LOCKSTEP_HDF5_CHECK(H5Tset_cset(out.type.get(), H5T_CSET_UTF8));
+  for (size_t i = 0; i < values.size(); ++i)
+    std::memcpy(out.buffer.data() + i * width, values[i].data(), values[i].size());
+  return out;
+}
+
 Dataspace vector_space(size_t n) {
   const hsize_t dims[1] = {n};
   return Dataspace{LOCKSTEP_HDF5_CHECK(H5Screate_simple(1, dims, nullptr))};
 }
 
-std::vector<const char*> c_strings(const std::vector<std::string>& values) {
-  std::vector<const char*> out;
-  out.reserve(values.size());
-  for (const auto& v : values) out.push_back(v.c_str());
-  return out;
+// A damaged header can claim more values than the file holds: refuse `n`
+// values of at least `bytes` each before allocating them.
+void check_count(hid_t obj, size_t n, size_t bytes, const char* what) {
+  const Handle<H5Fclose> file{LOCKSTEP_HDF5_CHECK(H5Iget_file_id(obj))};
+  hsize_t size = 0;
+  LOCKSTEP_HDF5_CHECK(H5Fget_filesize(file.get(), &size));
+  LOCKSTEP_CHECK(n <= size / std::max<size_t>(bytes, 1),
+                 what << " claims " << n << " values, more than the file's " << size
+                      << " bytes hold: the file is corrupt");
 }
 
 // Reads `n` strings stored with `file_type`; `read(mem_type, buffer)` performs
@@ -196,21 +224,20 @@ std::vector<ObjectEntry> list_objects(hid_t file) {
 }
 
 void write_string_attribute(hid_t loc, const char* name, const std::string& value) {
-  Datatype type = vlen_string_type(H5T_CSET_UTF8);
+  FixedStrings strings = fixed_strings({value});
   Dataspace space{LOCKSTEP_HDF5_CHECK(H5Screate(H5S_SCALAR))};
   Attribute attr{LOCKSTEP_HDF5_CHECK(
-      H5Acreate2(loc, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT))};
-  const char* data = value.c_str();
-  LOCKSTEP_HDF5_CHECK(H5Awrite(attr.get(), type.get(), &data));
+      H5Acreate2(loc, name, strings.type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT))};
+  LOCKSTEP_HDF5_CHECK(H5Awrite(attr.get(), strings.type.get(), strings.buffer.data()));
 }
 
 void write_strings_attribute(hid_t loc, const char* name, const std::vector<std::string>& values) {
-  Datatype type = vlen_string_type(H5T_CSET_UTF8);
+  FixedStrings strings = fixed_strings(values);
   Dataspace space = vector_space(values.size());
   Attribute attr{LOCKSTEP_HDF5_CHECK(
-      H5Acreate2(loc, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT))};
-  const auto pointers = c_strings(values);
-  if (!values.empty()) LOCKSTEP_HDF5_CHECK(H5Awrite(attr.get(), type.get(), pointers.data()));
+      H5Acreate2(loc, name, strings.type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT))};
+  if (!values.empty())
+    LOCKSTEP_HDF5_CHECK(H5Awrite(attr.get(), strings.type.get(), strings.buffer.data()));
 }
 
 void write_int64_attribute(hid_t loc, const char* name, int64_t value) {
@@ -258,6 +285,7 @@ std::vector<std::string> read_strings_attribute(hid_t loc, const char* name) {
   const auto n =
       static_cast<size_t>(LOCKSTEP_HDF5_CHECK(H5Sget_simple_extent_npoints(space.get())));
   const std::string what = std::string("attribute '") + name + "'";
+  check_count(attr.get(), n, 1, what.c_str());
   return read_strings(type.get(), n, what.c_str(), [&](hid_t mem, void* buffer) {
     LOCKSTEP_HDF5_CHECK(H5Aread(attr.get(), mem, buffer));
   });
@@ -276,20 +304,20 @@ std::vector<int64_t> read_int64s_attribute(hid_t loc, const char* name) {
   Dataspace space{LOCKSTEP_HDF5_CHECK(H5Aget_space(attr.get()))};
   const auto n =
       static_cast<size_t>(LOCKSTEP_HDF5_CHECK(H5Sget_simple_extent_npoints(space.get())));
+  check_count(attr.get(), n, 1, (std::string("attribute '") + name + "'").c_str());
   std::vector<int64_t> values(n);
   if (n > 0) LOCKSTEP_HDF5_CHECK(H5Aread(attr.get(), H5T_NATIVE_INT64, values.data()));
   return values;
 }
 
 void write_strings_dataset(hid_t loc, const char* name, const std::vector<std::string>& values) {
-  Datatype type = vlen_string_type(H5T_CSET_UTF8);
+  FixedStrings strings = fixed_strings(values);
   Dataspace space = vector_space(values.size());
-  Dataset ds{LOCKSTEP_HDF5_CHECK(
-      H5Dcreate2(loc, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT))};
-  const auto pointers = c_strings(values);
+  Dataset ds{LOCKSTEP_HDF5_CHECK(H5Dcreate2(loc, name, strings.type.get(), space.get(), H5P_DEFAULT,
+                                            H5P_DEFAULT, H5P_DEFAULT))};
   if (!values.empty()) {
-    LOCKSTEP_HDF5_CHECK(
-        H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()));
+    LOCKSTEP_HDF5_CHECK(H5Dwrite(ds.get(), strings.type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                 strings.buffer.data()));
   }
 }
 
@@ -300,15 +328,59 @@ std::vector<std::string> read_strings_dataset(hid_t loc, const char* name) {
   const auto n =
       static_cast<size_t>(LOCKSTEP_HDF5_CHECK(H5Sget_simple_extent_npoints(space.get())));
   const std::string what = std::string("dataset '") + name + "'";
+  check_count(ds.get(), n, 1, what.c_str());
   return read_strings(type.get(), n, what.c_str(), [&](hid_t mem, void* buffer) {
     LOCKSTEP_HDF5_CHECK(H5Dread(ds.get(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer));
   });
 }
 
+namespace {
+
+// errno values of a full disk or of the file size limit, as HDF5 reports them.
+bool out_of_space(const std::string& message) {
+  for (const char* s : {"errno = 27,", "errno = 28,", "errno = 122,", "File too large",
+                        "No space left", "quota exceeded"}) {
+    if (message.find(s) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// fsync of a file or folder; false (errno set) on failure.
+bool sync_path(const std::string& path, int flags) {
+  const int fd = ::open(path.c_str(), flags);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0 || errno == EINVAL;  // EINVAL: cannot be synced (e.g. a pipe)
+  ::close(fd);
+  return ok;
+}
+
+// Writes `bytes` to a new file and fsyncs it; errors carry errno's text.
+void write_file(const std::string& path, const std::vector<char>& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  LOCKSTEP_CHECK(fd >= 0, "cannot create '" << path << "': " << std::strerror(errno));
+  size_t done = 0;
+  int error = 0;
+  while (done < bytes.size() && error == 0) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n > 0) done += static_cast<size_t>(n);
+    if (n < 0 && errno != EINTR) error = errno;
+  }
+  if (error == 0 && ::fsync(fd) != 0) error = errno;
+  if (::close(fd) != 0 && error == 0) error = errno;
+  LOCKSTEP_CHECK(error == 0, "cannot write '" << path << "' (" << done << " of " << bytes.size()
+                                              << " bytes written): " << std::strerror(error));
+}
+
+}  // namespace
+
 void write_atomically(const std::string& path, const char* what,
-                      const std::function<void(hid_t file)>& write) {
+                      const std::function<void(hid_t file)>& write, bool in_memory) {
   namespace fs = std::filesystem;
   silence_errors();
+  // A write past the file size limit (ulimit -f) raises SIGXFSZ, whose default
+  // action kills the process; ignored, the write fails with EFBIG and is
+  // reported like a full disk, leaving the previous file in place.
+  std::signal(SIGXFSZ, SIG_IGN);
   LOCKSTEP_CHECK(!path.empty(), what << ": no path given");
   const fs::path parent = fs::path(path).parent_path();
   std::error_code ec;
@@ -319,20 +391,38 @@ void write_atomically(const std::string& path, const char* what,
   }
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
   try {
-    File file{H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)};
+    // Format versions of HDF5 1.8+: checksummed superblock and object headers,
+    // so damaged metadata is an error on open rather than a wrong value.
+    PropList fapl{LOCKSTEP_HDF5_CHECK(H5Pcreate(H5P_FILE_ACCESS))};
+    if (!in_memory)  // (a file image of an open 1.8-format file has a stale superblock checksum)
+      LOCKSTEP_HDF5_CHECK(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18));
+    if (in_memory) LOCKSTEP_HDF5_CHECK(H5Pset_fapl_core(fapl.get(), size_t{16} << 20, 0));
+    File file{H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get())};
     LOCKSTEP_CHECK(file, what << " '" << path << "': cannot create '" << tmp
                               << "': " << error_stack_message());
     write(file.get());
     LOCKSTEP_HDF5_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL));
-    LOCKSTEP_HDF5_CHECK(H5Fclose(file.release()));  // a failed close is reported, not ignored
-    const int fd = ::open(tmp.c_str(), O_RDONLY);
-    if (fd >= 0) {
-      ::fsync(fd);  // the data reaches the disk before the new name is visible
-      ::close(fd);
+    if (in_memory) {
+      const ssize_t size = LOCKSTEP_HDF5_CHECK(H5Fget_file_image(file.get(), nullptr, 0));
+      std::vector<char> image(static_cast<size_t>(size));
+      LOCKSTEP_HDF5_CHECK(H5Fget_file_image(file.get(), image.data(), image.size()));
+      LOCKSTEP_HDF5_CHECK(H5Fclose(file.release()));
+      write_file(tmp, image);  // fsynced
+    } else {
+      LOCKSTEP_HDF5_CHECK(H5Fclose(file.release()));  // a failed close is reported, not ignored
+      // The data reaches the disk before the new name is visible.
+      LOCKSTEP_CHECK(sync_path(tmp, O_RDONLY),
+                     "cannot fsync '" << tmp << "': " << std::strerror(errno));
     }
   } catch (const Error& e) {
     fs::remove(tmp, ec);
     const std::string message = e.what();
+    if (out_of_space(message)) {
+      throw Error(std::string(what) + " '" + path +
+                  "': the disk is full or the file size limit (ulimit -f) was hit while "
+                  "writing '" +
+                  tmp + "'; the previous file, if any, is left as it was (" + message + ")");
+    }
     if (message.find(path) != std::string::npos) throw;
     throw Error(std::string(what) + " '" + path + "': " + message);  // name the file
   } catch (...) {
@@ -344,6 +434,9 @@ void write_atomically(const std::string& path, const char* what,
     fs::remove(tmp, ec);
     LOCKSTEP_FAIL(what << " '" << path << "': cannot rename '" << tmp << "' to it: " << reason);
   }
+  // The rename itself reaches the disk (best effort: not every file system
+  // can sync a folder).
+  sync_path(parent.empty() ? "." : parent.string(), O_RDONLY | O_DIRECTORY);
 }
 
 }  // namespace lockstep::io::h5

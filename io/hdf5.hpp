@@ -128,9 +128,13 @@ std::vector<int64_t> read_int64s_attribute(hid_t loc, const char* name);
 /// missing, creates `<path>.tmp.<pid>`, calls `write(file)`, flushes, closes,
 /// fsyncs and renames it over `path`. On any error the temporary file is
 /// removed and `path` is left as it was. `what` names the file in errors
-/// ("dataset file", "model file").
+/// ("dataset file", "model file"); a full disk or the file size limit is said
+/// to be one. `in_memory`: the file is built in memory (HDF5's core driver) and
+/// written with plain write(2) calls, so that a failing write never leaves
+/// HDF5 holding a half-closed file (HDF5 1.10 then crashes at exit); for files
+/// that fit in memory twice (models, checkpoints).
 void write_atomically(const std::string& path, const char* what,
-                      const std::function<void(hid_t file)>& write);
+                      const std::function<void(hid_t file)>& write, bool in_memory = false);
 
 /// 1-D dataset of strings (variable length).
 void write_strings_dataset(hid_t loc, const char* name, const std::vector<std::string>& values);

@@ -10,6 +10,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "comm/mpi.hpp"
@@ -187,9 +188,18 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   bool resuming = false;
   std::optional<io::BestRecord> resumed_best;  // the checkpoint's early-stopping state
   comm::check_on_all_ranks(comm, [&] {
+    std::optional<io::SavedModel> found;
     if (cfg.resume == "auto") {
-      start_from = trainer::latest_checkpoint(ckpt.dir);
+      // The newest checkpoint that loads; damaged newer ones are passed over, loudly.
+      trainer::FoundCheckpoint latest = trainer::load_latest_checkpoint(ckpt.dir);
+      for (const auto& skipped : latest.skipped) {
+        if (root)
+          std::fprintf(stderr, "lockstep train: warning: checkpoint.resume = auto: skipping %s\n",
+                       skipped.c_str());
+      }
+      start_from = latest.path;
       resuming = !start_from.empty();
+      if (resuming) found = std::move(latest.model);
     } else if (!cfg.resume.empty()) {
       start_from = cfg.resume;
       resuming = true;
@@ -197,7 +207,7 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
       start_from = cfg.init_from;
     }
     if (start_from.empty()) return;
-    const io::SavedModel saved = io::load_model(start_from);
+    const io::SavedModel saved = found ? std::move(*found) : io::load_model(start_from);
     trainer::restore_state(saved, start_from, *model, resuming ? optimizer.get() : nullptr);
     if (resuming) {
       LOCKSTEP_CHECK(saved.training, "checkpoint.resume: '"

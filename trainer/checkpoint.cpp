@@ -1,8 +1,12 @@
 #include "trainer/checkpoint.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -61,23 +65,52 @@ void restore_state(const io::SavedModel& saved, const std::string& path, Model& 
   optimizer->set_steps(t.optimizer_steps);
 }
 
+namespace {
+
+// Temporary files of writers that were killed (another process id than ours).
+void remove_stale_temporaries(const std::string& dir) {
+  const std::string mine = ".tmp." + std::to_string(getpid());
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string f = e.path().filename().string();
+    const bool temporary = (f.rfind("ckpt-", 0) == 0 || f.rfind("latest.tmp.", 0) == 0) &&
+                           f.find(".tmp.") != std::string::npos;
+    if (temporary && !f.ends_with(mine)) fs::remove(e.path(), ec);
+  }
+}
+
+// The pointer, atomically too (temporary name, fsync, rename): a reader sees
+// the old or the new name, never a partial one.
+void write_pointer(const std::string& dir, const std::string& name) {
+  const std::string tmp = (fs::path(dir) / ("latest.tmp." + std::to_string(getpid()))).string();
+  const std::string text = name + "\n";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const int error = errno;
+  ok = fd >= 0 && ::fsync(fd) == 0 && ok;
+  if (fd >= 0) ::close(fd);
+  std::error_code ec;
+  if (ok) fs::rename(tmp, fs::path(dir) / "latest", ec);
+  if (!ok || ec) {
+    fs::remove(tmp, ec);
+    LOCKSTEP_FAIL("checkpoint pointer '" << (fs::path(dir) / "latest").string()
+                                         << "': cannot write it (" << std::strerror(error)
+                                         << "; disk full?); it still names the previous "
+                                            "checkpoint");
+  }
+}
+
+}  // namespace
+
 std::string write_checkpoint(const CheckpointOptions& options, const io::SavedModel& checkpoint) {
   fs::create_directories(options.dir);
   char name[64];
   std::snprintf(name, sizeof name, "ckpt-%010lld.h5",
                 static_cast<long long>(checkpoint.training ? checkpoint.training->step : 0));
   const std::string path = (fs::path(options.dir) / name).string();
-  io::save_model(path, checkpoint);  // atomic: temporary name, flush, rename
-  // The pointer, atomically too: a reader sees the old or the new name.
-  const std::string tmp =
-      (fs::path(options.dir) / ("latest.tmp." + std::to_string(getpid()))).string();
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << name << "\n";
-    out.flush();
-    LOCKSTEP_CHECK(out.good(), "checkpoint pointer '" << tmp << "': write failed (disk full?)");
-  }
-  fs::rename(tmp, fs::path(options.dir) / "latest");
+  remove_stale_temporaries(options.dir);
+  io::save_model(path, checkpoint);  // atomic: temporary name, flush, fsync, rename
+  write_pointer(options.dir, name);
   // Keep the newest `keep`.
   std::vector<fs::path> all;
   for (const auto& e : fs::directory_iterator(options.dir)) {
@@ -99,6 +132,44 @@ std::string latest_checkpoint(const std::string& dir) {
                                                        << "' names '" << name
                                                        << "', which does not exist");
   return p.string();
+}
+
+}  // namespace lockstep::trainer
+
+namespace lockstep::trainer {
+
+FoundCheckpoint load_latest_checkpoint(const std::string& dir) {
+  // Candidates, newest first: the one `latest` names, then the older ones.
+  std::string named;
+  {
+    std::ifstream in(fs::path(dir) / "latest");
+    std::getline(in, named);
+  }
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string f = e.path().filename().string();
+    if (f.rfind("ckpt-", 0) == 0 && e.path().extension() == ".h5" && (named.empty() || f < named))
+      names.push_back(f);
+  }
+  std::sort(names.rbegin(), names.rend());
+  if (!named.empty()) names.insert(names.begin(), named);
+  FoundCheckpoint found;
+  for (const auto& name : names) {
+    const std::string path = (fs::path(dir) / name).string();
+    try {
+      found.model = io::load_model(path);
+      LOCKSTEP_CHECK(found.model.training, "a saved model, not a checkpoint");
+      found.path = path;
+      return found;
+    } catch (const Error& e) {
+      found.skipped.push_back("'" + path + "': " + e.what());
+    }
+  }
+  if (found.skipped.empty()) return found;  // no checkpoint yet: a fresh start
+  std::string all;
+  for (const auto& s : found.skipped) all += (all.empty() ? "" : "; ") + s;
+  LOCKSTEP_FAIL("checkpoint.resume = auto: no checkpoint in '" << dir << "' loads: " << all);
 }
 
 }  // namespace lockstep::trainer

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/loss.hpp"
 #include "core/model.hpp"
@@ -50,5 +51,19 @@ std::string write_checkpoint(const CheckpointOptions& options, const io::SavedMo
 
 /// The checkpoint `latest` points to in `dir`, or "" when there is none.
 std::string latest_checkpoint(const std::string& dir);
+
+/// What `checkpoint.resume = auto` resumes from.
+struct FoundCheckpoint {
+  std::string path;  // "" when `dir` holds no checkpoint
+  io::SavedModel model;
+  std::vector<std::string> skipped;  // "'<path>': <why it did not load>", newest first
+};
+
+/// Loads the checkpoint `latest` names in `dir`. When it does not load (damaged,
+/// checksum mismatch, missing) the next older ckpt-*.h5 that loads is used
+/// instead and every one passed over is listed in `skipped` (the steps since
+/// are trained again). Throws, naming each file and why, when checkpoints exist
+/// but none loads.
+FoundCheckpoint load_latest_checkpoint(const std::string& dir);
 
 }  // namespace lockstep::trainer

@@ -123,6 +123,15 @@ TEST(ModelFile, LoadRefusesLayoutOutsideTheSlab) {
     ASSERT_GE(H5Dwrite(ds.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, offsets.data()),
               0);
   }
+  // The checksum catches it first.
+  EXPECT_TRUE(contains_all(error_of([&] { load_model(path); }),
+                           {"checksum mismatch in /layout/offsets of ", "m.h5", "corrupt"}));
+  {
+    // As a file written before checksums existed: the layout check catches it.
+    h5::File file{H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT)};
+    ASSERT_GE(H5Adelete(file.get(), "crc32"), 0);
+    ASSERT_GE(H5Adelete_by_name(file.get(), "/layout/offsets", "crc32", H5P_DEFAULT), 0);
+  }
   EXPECT_TRUE(contains_all(error_of([&] { load_model(path); }),
                            {"m.h5", "'dense2.bias'", "offset 1000", "outside the parameter slab"}));
   EXPECT_EQ(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL), 0) << "an HDF5 object was left open";
