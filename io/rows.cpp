@@ -7,6 +7,8 @@
 // - load_rows reads the span of file rows of a rank's positions at once (the
 //   reads stay contiguous and chunk-friendly) and drops the rows outside the
 //   set; the transient memory is the span, the kept memory only the set's rows.
+// - Folds: a shuffled list of the labels i % k (Fisher-Yates) rather than k
+//   rounds of selection sampling: one pass, balanced sizes by construction.
 
 #include "io/rows.hpp"
 
@@ -20,7 +22,8 @@ namespace lockstep::io {
 
 namespace {
 constexpr uint64_t kSplitSalt = 0x76616c73706c6974ull;  // "valsplit"
-}
+constexpr uint64_t kFoldSalt = 0x6b666f6c64737074ull;   // "kfoldspt"
+}  // namespace
 
 RowSet RowSet::all(int64_t n) {
   LOCKSTEP_CHECK(n >= 0, "row set: " << n << " rows is invalid; expected >= 0");
@@ -66,6 +69,28 @@ RowSplit split_rows(int64_t n, double fraction, uint64_t seed) {
     const bool take = rng.below(static_cast<uint64_t>(n - i)) < needed;
     (take ? val : train).push_back(i);
   }
+  return {RowSet::of(std::move(train)), RowSet::of(std::move(val))};
+}
+
+std::vector<int32_t> fold_assignment(int64_t n, int64_t k, uint64_t seed) {
+  LOCKSTEP_CHECK(k >= 2 && k <= n,
+                 "cross-validation: expected 2 <= folds <= " << n << " (the rows), got " << k);
+  std::vector<int32_t> fold(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) fold[static_cast<size_t>(i)] = static_cast<int32_t>(i % k);
+  Rng rng(hash_keys({seed, kFoldSalt, static_cast<uint64_t>(k)}));
+  for (int64_t i = n - 1; i > 0; --i)  // Fisher-Yates
+    std::swap(fold[static_cast<size_t>(i)],
+              fold[static_cast<size_t>(rng.below(static_cast<uint64_t>(i + 1)))]);
+  return fold;
+}
+
+RowSplit fold_split(int64_t n, int64_t k, int64_t fold, uint64_t seed) {
+  LOCKSTEP_CHECK(fold >= 0 && fold < k,
+                 "cross-validation: expected a fold in [0, " << k << "), got " << fold);
+  const std::vector<int32_t> folds = fold_assignment(n, k, seed);
+  std::vector<int64_t> train, val;
+  for (int64_t i = 0; i < n; ++i)
+    (folds[static_cast<size_t>(i)] == fold ? val : train).push_back(i);
   return {RowSet::of(std::move(train)), RowSet::of(std::move(val))};
 }
 

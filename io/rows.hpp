@@ -53,6 +53,16 @@ struct RowSplit {
 /// fraction 0 gives all rows for training and no validation rows.
 RowSplit split_rows(int64_t n, double fraction, uint64_t seed);
 
+/// k-fold cross-validation: the fold (0..k-1) of every row of [0, n). A seeded
+/// random permutation of the labels p % k, so the folds are disjoint, cover
+/// [0, n) and differ in size by at most one; drawn from `seed` alone (never
+/// from the world size or the rank). Requires 2 <= k <= n.
+std::vector<int32_t> fold_assignment(int64_t n, int64_t k, uint64_t seed);
+
+/// Fold `fold` of fold_assignment(n, k, seed) as the validation rows, the other
+/// k - 1 folds as the training rows (both sorted).
+RowSplit fold_split(int64_t n, int64_t k, int64_t fold, uint64_t seed);
+
 /// The rows of positions `positions` of `rows` in memory: one hyperslab read of
 /// the file rows they span, then only those rows kept (Shard::keep).
 Shard load_rows(const DatasetSpec& spec, const RowSet& rows, RowRange positions,

@@ -66,12 +66,14 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
     if (which == "all") return;
     LOCKSTEP_CHECK(which == "val" || which == "train",
                    "eval --rows: expected all, val or train, got '" << which << "'");
-    LOCKSTEP_CHECK(rc.val_fraction > 0, "eval --rows " << which << ": the model '" << model_path
-                                                       << "' was trained without "
-                                                          "data.val_fraction; expected one");
-    const int64_t n = io::probe_dataset(data.spec).num_samples;
-    const io::RowSplit split =
-        io::split_rows(data.limit > 0 ? std::min(data.limit, n) : n, rc.val_fraction, rc.val_seed);
+    LOCKSTEP_CHECK(rc.val_fraction > 0 || rc.folds > 0,
+                   "eval --rows " << which << ": the model '" << model_path
+                                  << "' was trained without data.val_fraction or data.folds; "
+                                     "expected one");
+    int64_t n = io::probe_dataset(data.spec).num_samples;
+    if (data.limit > 0) n = std::min(data.limit, n);
+    const io::RowSplit split = rc.folds > 0 ? io::fold_split(n, rc.folds, rc.fold, rc.val_seed)
+                                            : io::split_rows(n, rc.val_fraction, rc.val_seed);
     rows = which == "val" ? split.val : split.train;
   });
   trainer::ShardedData dataset(data, comm, true, rows);

@@ -23,6 +23,7 @@
 #include "launch/commands.hpp"
 #include "launch/options.hpp"
 #include "launch/signals.hpp"
+#include "launch/train_run.hpp"
 #include "trainer/checkpoint.hpp"
 #include "trainer/model_io.hpp"
 #include "trainer/trainer.hpp"
@@ -80,6 +81,10 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
     // Every rank parses the same arguments and fails the same way: end cleanly.
     throw comm::CollectiveError(e.what());
   }
+  return train_with_config(values, mpi);
+}
+
+int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOutcome* outcome) {
   comm::MpiCommunicator comm;  // host collectives, data, bootstrap
   const bool root = comm.rank() == 0;
 
@@ -104,8 +109,8 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   const Device model_device = place.gpu ? Device::kCuda : Device::kCpu;
 
   // Training labels only: checks need them; features come through the input pipeline.
-  trainer::RunData run_data =
-      trainer::open_run_data(cfg.train_data, {cfg.val_path, cfg.val_fraction, cfg.val_seed}, comm);
+  trainer::RunData run_data = trainer::open_run_data(
+      cfg.train_data, {cfg.val_path, cfg.val_fraction, cfg.val_seed, cfg.folds, cfg.fold}, comm);
   trainer::ShardedData& train_data = *run_data.train;
   trainer::ShardedData* val_data = run_data.val.get();
   std::unique_ptr<trainer::ShardedData> test_data;
@@ -265,7 +270,9 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
     if (val_data)
       std::printf("  val    %lld samples (%s), best model by %s%s\n",
                   static_cast<long long>(val_data->num_rows()),
-                  cfg.val_fraction > 0 ? "split off the training file" : cfg.val_path.c_str(),
+                  cfg.folds > 0          ? "a fold of the training file"
+                  : cfg.val_fraction > 0 ? "split off the training file"
+                                         : cfg.val_path.c_str(),
                   cfg.early_stop.metric.c_str(), cfg.early_stop.stop ? ", early stopping" : "");
     std::printf("  model  %s -> %lld parameters, loss %s\n", model->spec().c_str(),
                 static_cast<long long>(model->num_params()), to_string(cfg.loss));
@@ -317,6 +324,7 @@ int run_train(int argc, char** argv, comm::MpiSession& mpi) {
                                          checkpoint, val_data, after_epoch);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (outcome) *outcome = {run_dir, records, seconds};
 
   if (stopped && trainer.stopped_by_signal()) {
     if (root) {

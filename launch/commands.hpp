@@ -11,6 +11,8 @@ namespace lockstep::launch {
 int run_train(int argc, char** argv, comm::MpiSession& mpi);
 int run_eval(int argc, char** argv, comm::MpiSession& mpi);
 int run_predict(int argc, char** argv, comm::MpiSession& mpi);
+int run_sweep(int argc, char** argv, comm::MpiSession& mpi);
+int run_cv(int argc, char** argv, comm::MpiSession& mpi);
 int run_import(int argc, char** argv);
 int run_inspect(int argc, char** argv);
 int run_datagen(int argc, char** argv);

@@ -22,6 +22,8 @@ constexpr const char* kUsage =
     "Commands:\n"
     "  train     train a model from an INI config (--config run.ini, --section.key value)\n"
     "  eval      evaluate a saved model on a dataset (--model final.h5 --data test.h5)\n"
+    "  sweep     grid or random search over config keys (--grid optim.lr=0.01,0.1)\n"
+    "  cv        k-fold cross-validation of a config (--folds 5)\n"
     "  predict   write a saved model's predictions (--model final.h5 --data x.csv --out p.csv)\n"
     "  import    convert data to a lockstep HDF5 dataset (import idx | import csv)\n"
     "  inspect   print the schema of a dataset or saved-model file\n"
@@ -61,10 +63,13 @@ int main(int argc, char** argv) {
     if (command == "import") return lockstep::launch::run_import(argc - 1, argv + 1);
     if (command == "inspect") return lockstep::launch::run_inspect(argc - 1, argv + 1);
     if (command == "datagen") return lockstep::launch::run_datagen(argc - 1, argv + 1);
-    if (command == "train" || command == "eval" || command == "predict") {
+    if (command == "train" || command == "eval" || command == "predict" || command == "sweep" ||
+        command == "cv") {
       lockstep::comm::MpiSession mpi(&argc, &argv);
       try {
         if (command == "train") return lockstep::launch::run_train(argc - 1, argv + 1, mpi);
+        if (command == "sweep") return lockstep::launch::run_sweep(argc - 1, argv + 1, mpi);
+        if (command == "cv") return lockstep::launch::run_cv(argc - 1, argv + 1, mpi);
         if (command == "eval") return lockstep::launch::run_eval(argc - 1, argv + 1, mpi);
         return lockstep::launch::run_predict(argc - 1, argv + 1, mpi);
       } catch (const lockstep::comm::CollectiveError& e) {

@@ -26,7 +26,11 @@ const std::vector<KeyInfo>& config_keys() {
       {"data.val_fraction", "0",
        "0 <= f < 1: validation rows split off the training file (seeded, after data.limit); "
        "0: none"},
-      {"data.val_seed", "", "seed of the validation split; empty: train.seed"},
+      {"data.val_seed", "", "seed of the validation split or folds; empty: train.seed"},
+      {"data.folds", "0",
+       "k >= 2: validate on fold data.fold of a seeded k-fold partition of the training "
+       "rows (after data.limit) and train on the others (set by lockstep cv); 0: off"},
+      {"data.fold", "0", "the validation fold, 0 <= fold < data.folds"},
       {"data.memory_mb", "0",
        "memory bound for a rank's training shard in MB: a larger shard is "
        "streamed from the file; 0: hold the shard in memory"},
@@ -167,6 +171,19 @@ void parse_validation(const ConfigValues& v, RunConfig& c) {
         "data.val and data.val_fraction: expected at most one of them, got both (data.val "
         "= '" +
         c.val_path + "', data.val_fraction = " + v.at("data.val_fraction") + ")");
+  c.folds = to_int("data.folds", v.at("data.folds"), 0);
+  c.fold = to_int("data.fold", v.at("data.fold"), 0);
+  if (c.folds == 1)
+    throw Error("data.folds: expected 0 (off) or at least 2 folds, got '" + v.at("data.folds") +
+                "'");
+  if (c.folds > 0 && c.fold >= c.folds)
+    throw Error("data.fold: expected a fold in [0, " + v.at("data.folds") + "), got '" +
+                v.at("data.fold") + "'");
+  if (c.folds > 0 && (!c.val_path.empty() || c.val_fraction > 0))
+    throw Error("data.folds = " + v.at("data.folds") +
+                ": expected neither data.val nor data.val_fraction (cross-validation picks the "
+                "validation rows), got data.val = '" +
+                c.val_path + "', data.val_fraction = " + v.at("data.val_fraction"));
   const std::string seed = v.at("data.val_seed");
   c.val_seed =
       seed.empty() ? c.train.seed : static_cast<uint64_t>(to_int("data.val_seed", seed, 0));
@@ -183,7 +200,8 @@ void parse_validation(const ConfigValues& v, RunConfig& c) {
                   " (model.loss = " + v.at("model.loss") + "), got '" + metric + "'");
     if (!c.has_validation())
       throw Error("train.early_stop_metric = " + metric +
-                  ": expected validation data (data.val_fraction > 0 or data.val), got neither");
+                  ": expected validation data (data.val_fraction > 0, data.val or data.folds), "
+                  "got none");
     e.metric = metric;
   }
   const std::string mode = v.at("train.early_stop_mode");
@@ -212,20 +230,29 @@ std::vector<double> parse_number_list(const std::string& key, const std::string&
 }
 
 bool parse_train_args(int argc, char** argv, ConfigValues& values) {
-  po::options_description general(
-      "lockstep train: data-parallel training (run under mpirun or srun)\n\n"
-      "Usage: lockstep train --config run.ini [--section.key value ...]\n\nOptions");
+  po::variables_map cli;
+  return parse_config_args(argc, argv, "train",
+                           "lockstep train: data-parallel training (run under mpirun or srun)\n\n"
+                           "Usage: lockstep train --config run.ini [--section.key value ...]",
+                           po::options_description(), cli, values);
+}
+
+bool parse_config_args(int argc, char** argv, const std::string& command, const std::string& usage,
+                       const po::options_description& extra, po::variables_map& cli,
+                       ConfigValues& values) {
+  po::options_description general(usage + "\n\nOptions");
   general.add_options()("help,h", "show this help")(
       "config,c", po::value<std::string>(),
       "INI file with [model] [data] [train] [optim] [dist] [log]");
+  general.add(extra);
   po::options_description keys = describe_keys();
   po::options_description all;
   all.add(general).add(keys);
-  po::variables_map cli;
   try {
     po::store(po::command_line_parser(argc, argv).options(all).run(), cli);
+    po::notify(cli);
   } catch (const po::error& e) {
-    throw Error(std::string("train: ") + e.what() + " (see lockstep train --help)");
+    throw Error(command + ": " + e.what() + " (see lockstep " + command + " --help)");
   }
   if (cli.count("help")) {
     std::cout << general << "\n" << keys << std::endl;

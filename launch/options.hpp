@@ -4,6 +4,7 @@
 // (DESIGN.md "Configuration"). Flags (--optim.lr 0.1) override the file; an
 // unknown key or a bad value is an error naming the key.
 
+#include <boost/program_options.hpp>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -35,6 +36,13 @@ using ConfigValues = std::map<std::string, std::string>;
 /// printed. Throws lockstep::Error for an unknown key, a missing file, bad syntax.
 bool parse_train_args(int argc, char** argv, ConfigValues& values);
 
+/// The same for any command that takes a configuration (train, sweep, cv):
+/// `usage` heads --help, `extra` are the command's own options, whose values
+/// land in `cli`. Errors name `command`.
+bool parse_config_args(int argc, char** argv, const std::string& command, const std::string& usage,
+                       const boost::program_options::options_description& extra,
+                       boost::program_options::variables_map& cli, ConfigValues& values);
+
 /// Parses INI text (e.g. a saved model's config) into values over the defaults.
 ConfigValues parse_config_text(const std::string& ini);
 
@@ -46,12 +54,14 @@ struct RunConfig {
   LossKind loss = LossKind::kCrossEntropy;
   InitScheme init = InitScheme::kHe;
   trainer::DataOptions train_data;
-  std::string test_path;                 // empty: no test set
-  std::string val_path;                  // a separate validation file; empty: none
-  double val_fraction = 0.0;             // > 0: validation rows split off the training file
-  uint64_t val_seed = 0;                 // the split's seed (default train.seed)
+  std::string test_path;      // empty: no test set
+  std::string val_path;       // a separate validation file; empty: none
+  double val_fraction = 0.0;  // > 0: validation rows split off the training file
+  uint64_t val_seed = 0;      // the split's seed (default train.seed)
+  int64_t folds = 0;          // >= 2: validate on fold `fold` (cross-validation)
+  int64_t fold = 0;
   trainer::EarlyStopOptions early_stop;  // the tracked metric (best.h5) and early stopping
-  bool has_validation() const { return !val_path.empty() || val_fraction > 0; }
+  bool has_validation() const { return !val_path.empty() || val_fraction > 0 || folds > 0; }
   trainer::TrainOptions train;
   int64_t global_batch_size = 0;  // 0: train.batch_size is per rank
   // optimizer

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <sstream>
 
 namespace lockstep::trainer {
 
@@ -83,7 +84,7 @@ void ShardedData::fill(std::span<const int64_t> rows, Tensor& x, Tensor& y) cons
 RunData open_run_data(const DataOptions& train, const ValidationSource& val,
                       comm::Communicator& comm) {
   RunData data;
-  if (val.fraction <= 0) {
+  if (val.fraction <= 0 && val.folds == 0) {
     data.train = std::make_unique<ShardedData>(train, comm, /*with_features=*/false);
     if (!val.path.empty()) {
       DataOptions v = train;
@@ -93,16 +94,27 @@ RunData open_run_data(const DataOptions& train, const ValidationSource& val,
     }
     return data;
   }
-  LOCKSTEP_CHECK(val.path.empty(), "data.val and data.val_fraction: expected at most one of them");
+  LOCKSTEP_CHECK(val.path.empty() && (val.fraction <= 0 || val.folds == 0),
+                 "data.val, data.val_fraction and data.folds: expected at most one of them");
   io::RowSplit split;
   comm::check_on_all_ranks(comm, [&] {
-    const int64_t n = io::probe_dataset(train.spec).num_samples;
-    split = io::split_rows(train.limit > 0 ? std::min(train.limit, n) : n, val.fraction, val.seed);
+    int64_t n = io::probe_dataset(train.spec).num_samples;
+    if (train.limit > 0) n = std::min(train.limit, n);
+    std::ostringstream what;
+    if (val.folds > 0) {
+      LOCKSTEP_CHECK(val.folds <= n, "data.folds: expected at most one fold per row of '"
+                                         << train.spec.path << "' (" << n << " rows in use), got "
+                                         << val.folds);
+      split = io::fold_split(n, val.folds, val.fold, val.seed);
+      what << "data.fold = " << val.fold << " of data.folds = " << val.folds;
+    } else {
+      split = io::split_rows(n, val.fraction, val.seed);
+      what << "data.val_fraction = " << val.fraction;
+    }
     LOCKSTEP_CHECK(split.val.size() >= comm.size(),
-                   "data.val_fraction = " << val.fraction << ": " << split.val.size()
-                                          << " validation rows of '" << train.spec.path << "' for "
-                                          << comm.size()
-                                          << " ranks; expected at least one row per rank");
+                   what.str() << ": " << split.val.size() << " validation rows of '"
+                              << train.spec.path << "' for " << comm.size()
+                              << " ranks; expected at least one row per rank");
   });
   data.train = std::make_unique<ShardedData>(train, comm, /*with_features=*/false, split.train);
   data.val = std::make_unique<ShardedData>(train, comm, /*with_features=*/true, split.val);

@@ -75,13 +75,16 @@ struct RunData {
   std::unique_ptr<ShardedData> val;
 };
 
-/// Where the validation rows come from: a separate file, or a seeded fraction
-/// of the training file's rows (after its limit; io::split_rows), which are
-/// then left out of training. At most one of the two.
+/// Where the validation rows come from: a separate file, a seeded fraction of
+/// the training file's rows (after its limit; io::split_rows), or one fold of
+/// a seeded k-fold partition of them (io::fold_split; cross-validation); the
+/// validation rows are then left out of training. At most one of the three.
 struct ValidationSource {
   std::string path;
   double fraction = 0.0;
   uint64_t seed = 0;
+  int64_t folds = 0;  // >= 2: validate on fold `fold` of `folds`, train on the others
+  int64_t fold = 0;
 };
 
 /// Collective: opens the training data and its validation rows.
