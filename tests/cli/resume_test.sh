@@ -80,4 +80,16 @@ if timeout 60 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.name
 fi
 grep -q "is a saved model, not a checkpoint" "$work/bad.log" || fail "unclear error: $(tail -n 2 "$work/bad.log")"
 echo "ok   resume from a model file is an error"
-echo "5 passed, 0 failed"
+
+# A checkpoint of another model: a clear error on every rank, the checkpoint untouched.
+ckpt="$work/runs/split/checkpoints/ckpt-0000000062.h5"
+sum_before=$(sha256sum "$ckpt")
+if timeout 60 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.name other_model \
+     --model.layers "dense(16), relu, dense(4)" --checkpoint.resume "$ckpt" > "$work/other.log" 2>&1; then
+  fail "resuming a checkpoint of another model succeeded"
+fi
+[[ $(grep -c "error on rank [01]:.*ckpt-0000000062.h5" "$work/other.log") -eq 2 ]] ||
+  fail "expected the error from both ranks, naming the checkpoint: $(tail -n 2 "$work/other.log")"
+[[ "$(sha256sum "$ckpt")" == "$sum_before" ]] || fail "the checkpoint changed"
+echo "ok   a checkpoint of another model: $(grep -m1 -o "error on rank 0: .*" "$work/other.log" | cut -c1-140)"
+echo "6 passed, 0 failed"
