@@ -10,6 +10,7 @@
 
 #include "core/gemm_cpu.hpp"
 #include "core/ops.hpp"
+#include "core/ops_check.hpp"
 #include "core/ops_cuda.hpp"
 #include "core/rng.hpp"
 #include "core/threads.hpp"
@@ -17,35 +18,10 @@
 namespace lockstep::ops {
 namespace {
 
-// Every argument must be defined and on the device of the first one.
-void check_on(const Tensor& t, Device device, const char* op, const char* arg) {
-  LOCKSTEP_CHECK(t.defined(), op << ": argument '" << arg << "' is an undefined tensor");
-  LOCKSTEP_CHECK(t.device() == device, op << ": argument '" << arg << "' is on "
-                                          << to_string(t.device()) << ", expected "
-                                          << to_string(device));
-}
-
-void check_same(const Tensor& a, const Tensor& b, const char* op) {
-  LOCKSTEP_CHECK(a.shape() == b.shape() && a.dtype() == b.dtype(),
-                 op << ": expected operands of equal shape and dtype, got " << shape_str(a.shape())
-                    << " " << to_string(a.dtype()) << " and " << shape_str(b.shape()) << " "
-                    << to_string(b.dtype()));
-}
-
-bool is_real(DType t) {
-  return t == DType::kF32 || t == DType::kF64;
-}
-
-// Calls f.template operator()<T>() with T = float or double per dtype.
-template <class F>
-void dispatch_real(DType t, const char* op, F&& f) {
-  LOCKSTEP_CHECK(is_real(t), op << ": expected float32 or float64, got " << to_string(t));
-  if (t == DType::kF32) {
-    f.template operator()<float>();
-  } else {
-    f.template operator()<double>();
-  }
-}
+using detail::check_on;
+using detail::check_same;
+using detail::dispatch_real;
+using detail::is_real;
 
 int64_t cols_of(const Tensor& t) {
   return t.rank() == 0 || t.dim(0) == 0 ? 0 : t.numel() / t.dim(0);
