@@ -63,7 +63,10 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
   std::optional<io::RowSet> rows;  // --rows val / train: the training run's split
   const std::string which = vm["rows"].as<std::string>();
   comm::check_on_all_ranks(comm, [&] {
-    if (which == "all") return;
+    if (which == "all") {
+      data.limit = 0;  // the training run's data.limit is not the evaluated file's
+      return;
+    }
     LOCKSTEP_CHECK(which == "val" || which == "train",
                    "eval --rows: expected all, val or train, got '" << which << "'");
     LOCKSTEP_CHECK(rc.val_fraction > 0 || rc.folds > 0,
