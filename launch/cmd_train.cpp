@@ -45,10 +45,11 @@ void configure_threads(int requested, int local_ranks) {
 
 namespace {
 
-std::string binding_note() {
+// A hint when the rank is bound to fewer cores than its share of the host.
+std::string binding_note(int local_ranks) {
   const int host = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int allowed = available_cpus();
-  if (allowed >= host) return "";
+  if (allowed >= std::max(1, host / std::max(1, local_ranks))) return "";
   return " (rank 0 is bound to " + std::to_string(allowed) + " of " + std::to_string(host) +
          " CPUs; with mpirun, --bind-to none lifts that)";
 }
@@ -260,7 +261,8 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
                   grad_comm.backend().c_str());
     } else {
       std::printf("lockstep train: %d rank(s) on cpu, %d thread(s) per rank%s, %s all-reduce\n",
-                  comm.size(), cpu_threads(), binding_note().c_str(), grad_comm.backend().c_str());
+                  comm.size(), cpu_threads(), binding_note(mpi.local_size()).c_str(),
+                  grad_comm.backend().c_str());
     }
     std::fputs(placements.c_str(), stdout);
     std::printf("  data   %s: %lld samples %s %s, %lld per rank%s\n", info.path.c_str(),
