@@ -4,7 +4,8 @@
 # sbatch, checks that it trains, signals it (scancel --signal=USR1), and checks
 # that every rank stopped with a checkpoint (exit code 75), that the script
 # requeued the job, and that the requeued job resumed from that checkpoint and
-# finished the run.
+# finished the run; and that a rank that exits at step 5 ends the job (FAILED)
+# with nothing left running.
 #
 # Installs slurmctld, slurmd, slurm-client and munge with apt-get when they are
 # missing (root only); exits 77 (skipped) when they cannot be installed or
@@ -175,4 +176,21 @@ grep -q "resume .*ckpt-$(printf '%010d' "$stop").h5 (step $stop)" "$out" ||
 [[ -s $work/runs/lstest-$J/final.h5 ]] || fail "no final.h5"
 grep -q "done in" "$out" || fail "the requeued job did not finish training"
 echo "ok   the requeued job resumed from step $stop and finished (COMPLETED)"
-echo "4 passed, 0 failed"
+
+# A rank that fails: the other task ends at once (Open MPI aborts the job), the
+# job fails (no requeue: the exit code is not 75), nothing is left running.
+J=$(LOCKSTEP_FAULT=rank=1,step=5,action=exit CONFIG=$work/run.ini LOCKSTEP=$bin LOG_DIR=$work/runs \
+  sbatch --parsable -J lsfail -n 2 --ntasks-per-node=2 --gpus-per-node=0 --cpus-per-task=1 \
+    "$src/cluster/slurm/train.sbatch") || fail "sbatch failed"
+out=$work/lsfail-$J.out
+t0=$SECONDS
+for ((i = 0; i < 600; ++i)); do
+  state=$(scontrol show job -o "$J" | grep -oP 'JobState=\K\S+')
+  [[ $state == COMPLETED || $state == FAILED || $state == CANCELLED ]] && break
+  sleep 0.1
+done
+[[ $state == FAILED ]] || fail "job $J with a failing rank ended in state ${state:-?}, expected FAILED"
+grep -q "fault injection: rank 1 exits at step 5" "$out" || fail "no fault line in $out"
+pgrep -f "$work/run.ini" >/dev/null && fail "processes of job $J are still running"
+echo "ok   a rank exiting at step 5 under srun: the job FAILED after $((SECONDS - t0)) s (submission included), nothing left running"
+echo "5 passed, 0 failed"
