@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Checkpoint and resume: a run stopped after k steps (mid-epoch) and resumed
-# with checkpoint.resume = auto gives the same per-step losses and the same
-# final parameters, bit for bit, as the uninterrupted run (CPU ranks, same
-# world size); a checkpoint also resumes on another number of ranks; a saved
+# Checkpoint and resume: a run stopped after k steps (mid-epoch on 2 ranks, at
+# an epoch boundary on 1) and resumed with checkpoint.resume = auto gives the
+# same per-step losses and the same final parameters, bit for bit, as the
+# uninterrupted run (CPU ranks, same world size); a checkpoint also resumes on another number of ranks; a saved
 # model initialises a new run (checkpoint.init); only `keep` checkpoints stay.
 # Usage: resume_test.sh LOCKSTEP_BIN MAKE_BAD_DATA_BIN
 set -euo pipefail
@@ -58,6 +58,21 @@ cmp <(steps "$work/runs/full/metrics.jsonl") <(steps "$work/runs/split/metrics.j
   || fail "per-step losses differ after resume"
 echo "ok   exact resume from step 20 of 93 on 2 ranks (parameters, buffers, per-step losses)"
 
+# Exact resume on 1 rank, stopped exactly at an epoch boundary (step 31 = the
+# end of epoch 1, after its evaluation and checkpoint).
+timeout 300 "${mpi[@]}" -np 1 "$bin" train --config "$work/run.ini" --log.name full1 >/dev/null
+timeout 300 "${mpi[@]}" -np 1 "$bin" train --config "$work/run.ini" --log.name split1 \
+  --train.stop_after_steps 31 | grep -q "stopped after 31 steps" || fail "no stop after 31 steps"
+timeout 300 "${mpi[@]}" -np 1 "$bin" train --config "$work/run.ini" --log.name split1 \
+  --checkpoint.resume auto | grep -q "resume .*ckpt-0000000031.h5" || fail "did not resume from step 31"
+h5diff "$work/runs/full1/final.h5" "$work/runs/split1/final.h5" /parameters \
+  || fail "1 rank: final parameters differ after resume"
+h5diff "$work/runs/full1/final.h5" "$work/runs/split1/final.h5" /buffers \
+  || fail "1 rank: BatchNorm running statistics differ after resume"
+cmp <(steps "$work/runs/full1/metrics.jsonl") <(steps "$work/runs/split1/metrics.jsonl") \
+  || fail "1 rank: per-step losses differ after resume"
+echo "ok   exact resume at the epoch boundary (step 31 of 93) on 1 rank"
+
 n=$(ls "$work/runs/split/checkpoints" | grep -c '^ckpt-')
 [[ $n -eq 2 ]] || fail "expected 2 checkpoints kept, found $n"
 echo "ok   keep = 2 checkpoints"
@@ -92,4 +107,4 @@ fi
   fail "expected the error from both ranks, naming the checkpoint: $(tail -n 2 "$work/other.log")"
 [[ "$(sha256sum "$ckpt")" == "$sum_before" ]] || fail "the checkpoint changed"
 echo "ok   a checkpoint of another model: $(grep -m1 -o "error on rank 0: .*" "$work/other.log" | cut -c1-140)"
-echo "6 passed, 0 failed"
+echo "7 passed, 0 failed"
