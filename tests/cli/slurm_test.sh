@@ -55,7 +55,9 @@ dd if=/dev/urandom of="$work/munge/munge.key" bs=1024 count=1 status=none
 chown munge:munge "$work/munge/munge.key" && chmod 400 "$work/munge/munge.key"
 socket=$work/munge-run/munge.socket
 chmod 755 "$work"
-runuser -u munge -- /usr/sbin/munged --key-file="$work/munge/munge.key" --socket="$socket" \
+# The daemons run at a higher priority than the training ranks, which keep
+# every core busy: otherwise RPCs and signal delivery can lag by seconds here.
+nice -n -10 runuser -u munge -- /usr/sbin/munged --key-file="$work/munge/munge.key" --socket="$socket" \
   --pid-file="$work/munge/munged.pid" --log-file="$work/munge/munged.log" --seed-file="$work/munge/seed" \
   || skip "munged did not start"
 munge_pid=$(cat "$work/munge/munged.pid")
@@ -100,8 +102,8 @@ Waittime=0
 NodeName=localhost CPUs=8 RealMemory=1000 State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 CONF
-slurmctld || skip "slurmctld did not start"
-slurmd -N localhost || skip "slurmd did not start"
+nice -n -10 slurmctld || skip "slurmctld did not start"
+nice -n -10 slurmd -N localhost || skip "slurmd did not start"
 for ((i = 0; i < 100; ++i)); do
   [[ "$(sinfo -h -n localhost -o %T 2>/dev/null)" == idle ]] && break
   sleep 0.1
@@ -116,7 +118,7 @@ layers = dense(128), relu, dense(64), relu, dense(4)
 [data]
 train = $work/train.h5
 [train]
-epochs = 200
+epochs = 800
 batch_size = 16
 [optim]
 name = adam
@@ -131,9 +133,17 @@ every = 1
 progress = off
 INI
 
+# The ranks run at the lowest priority (a wrapper as LOCKSTEP): they keep both
+# cores busy, and Slurm's own RPCs and signal delivery must not wait for them.
+cat >"$work/lockstep-nice" <<WRAP
+#!/bin/sh
+exec nice -n 19 "$bin" "\$@"
+WRAP
+chmod +x "$work/lockstep-nice"
+
 # The batch script as users submit it; the requeued job must keep its output.
 cd "$work" || fail "cd $work"
-J=$(CONFIG=$work/run.ini LOCKSTEP=$bin LOG_DIR=$work/runs \
+J=$(CONFIG=$work/run.ini LOCKSTEP=$work/lockstep-nice LOG_DIR=$work/runs \
   sbatch --parsable -J lstest -n 2 --ntasks-per-node=2 --gpus-per-node=0 --cpus-per-task=1 \
     "$src/cluster/slurm/train.sbatch") || fail "sbatch failed"
 out=$work/lstest-$J.out
@@ -147,7 +157,13 @@ done
 ((${s:-0} >= 20)) || fail "job $J: no training step 20 within 60 s"
 echo "ok   job $J trains under srun (step ${s} logged)"
 
-scancel --signal=USR1 "$J" || fail "scancel --signal=USR1 $J"
+# The training ranks keep both cores busy: an RPC to slurmctld may time out
+# ("Zero Bytes were transmitted or received"); try again.
+for ((i = 0; i < 5; ++i)); do
+  scancel --signal=USR1 "$J" 2>"$work/scancel.err" && break
+  sleep 1
+done
+((i < 5)) || fail "scancel --signal=USR1 $J: $(cat "$work/scancel.err")"
 # The script requeues the job after its ranks stopped; speed its restart up
 # (shared/SLURM.md: StartTime=now+2 once it is PENDING).
 for ((i = 0; i < 300; ++i)); do
@@ -179,7 +195,8 @@ echo "ok   the requeued job resumed from step $stop and finished (COMPLETED)"
 
 # A rank that fails: the other task ends at once (Open MPI aborts the job), the
 # job fails (no requeue: the exit code is not 75), nothing is left running.
-J=$(LOCKSTEP_FAULT=rank=1,step=5,action=exit CONFIG=$work/run.ini LOCKSTEP=$bin LOG_DIR=$work/runs \
+J=$(LOCKSTEP_FAULT=rank=1,step=5,action=exit CONFIG=$work/run.ini LOCKSTEP=$work/lockstep-nice \
+  LOG_DIR=$work/runs \
   sbatch --parsable -J lsfail -n 2 --ntasks-per-node=2 --gpus-per-node=0 --cpus-per-task=1 \
     "$src/cluster/slurm/train.sbatch") || fail "sbatch failed"
 out=$work/lsfail-$J.out
