@@ -191,19 +191,19 @@ LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
   // the non-finite check and the clipping are identical on every rank.
   grad_norm_ = std::sqrt(ops::sum_squares(model_.grads()));
   skipped_ = !std::isfinite(grad_norm_);
-  ++step_;
+  const int64_t in_progress = step_++;  // "step S": S steps were done before it
   if (skipped_) {
     ++consecutive_skips_;
     if (options_.on_nan == NanPolicy::kAbort)
       throw comm::CollectiveError(
-          "non-finite loss or gradients at step " + std::to_string(step_) +
+          "non-finite loss or gradients at step " + std::to_string(in_progress) +
               " (train.on_nan = abort; lower optim.lr, set optim.clip_norm, or "
               "train.on_nan = skip)",
           kExitNonFinite);
     if (consecutive_skips_ > options_.max_nan_skips)
       throw comm::CollectiveError(
           "non-finite loss or gradients in " + std::to_string(consecutive_skips_) +
-              " consecutive steps, up to step " + std::to_string(step_) +
+              " consecutive steps, up to step " + std::to_string(in_progress) +
               " (train.max_nan_skips = " + std::to_string(options_.max_nan_skips) + ")",
           kExitNonFinite);
     if (may_skip) model_.buffers().copy_from(buffers_backup_);
@@ -266,7 +266,8 @@ std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedDat
       if (skipped_) {
         if (root) {
           std::printf("step %lld: non-finite loss or gradients: step skipped (%lld in a row)\n",
-                      static_cast<long long>(step_), static_cast<long long>(consecutive_skips_));
+                      static_cast<long long>(step_ - 1),  // the step in progress, as in errors
+                      static_cast<long long>(consecutive_skips_));
           std::fflush(stdout);
           if (metrics)
             metrics->write({{"type", "skip"},
