@@ -366,6 +366,12 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
                     static_cast<long long>(t.samples));
       }
     }
+    if (tracker) {
+      if (const std::optional<io::BestRecord> best = tracker->stopping().state())
+        std::printf("best %s: %.6g at epoch %lld; model saved to %s/best.h5\n",
+                    best->metric.c_str(), best->value, static_cast<long long>(best->epoch),
+                    run_dir.c_str());
+    }
   }
   return 0;
 }
