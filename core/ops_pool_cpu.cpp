@@ -50,6 +50,37 @@ inline void covering(int64_t i, int64_t k, int64_t s, int64_t p, int64_t out, in
   hi = std::min(out, (i + p) / s + 1);
 }
 
+// Max pooling with 2x2 windows, stride 2, no padding (the common case), for
+// planes [p0, p1): the same scan order and rules as the general loop (the
+// first maximum wins; the first NaN wins, so NaN propagates), without its
+// per-window bounds.
+template <class T>
+void maxpool_2x2(const T* px, const PoolGeom& g, int64_t p0, int64_t p1, T* py, int32_t* pi) {
+  for (int64_t plane = p0; plane < p1; ++plane) {
+    const T* in = px + plane * g.h * g.w;
+    T* out = py + plane * g.oh * g.ow;
+    int32_t* at = pi + plane * g.oh * g.ow;
+    for (int64_t oh = 0; oh < g.oh; ++oh) {
+      const int64_t top = 2 * oh * g.w;
+      const T* r0 = in + top;
+      const T* r1 = r0 + g.w;
+      for (int64_t ow = 0; ow < g.ow; ++ow, ++out, ++at) {
+        const int64_t j = 2 * ow;
+        const T v[4] = {r0[j], r0[j + 1], r1[j], r1[j + 1]};
+        const int64_t where[4] = {top + j, top + j + 1, top + g.w + j, top + g.w + j + 1};
+        int q = 0;
+        for (int k = 1; k < 4; ++k) q = v[k] > v[q] ? k : q;
+        if (v[0] != v[0] || v[1] != v[1] || v[2] != v[2] || v[3] != v[3]) {
+          q = 3;
+          for (int k = 3; k >= 0; --k) q = v[k] != v[k] ? k : q;
+        }
+        *out = v[q];
+        *at = static_cast<int32_t>(where[q]);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void maxpool2d_forward(const Tensor& x, int64_t kernel, int64_t stride, int64_t pad, Tensor& y,
@@ -67,6 +98,7 @@ void maxpool2d_forward(const Tensor& x, int64_t kernel, int64_t stride, int64_t 
     T* py = y.data<T>();
     int32_t* pi = index.data<int32_t>();
     parallel_for(g.n * g.c, kPlanesPerPart, [&](int, int64_t p0, int64_t p1) {
+      if (g.k == 2 && g.s == 2 && g.p == 0) return maxpool_2x2<T>(px, g, p0, p1, py, pi);
       for (int64_t plane = p0; plane < p1; ++plane) {
         const T* in = px + plane * g.h * g.w;
         for (int64_t oh = 0; oh < g.oh; ++oh) {

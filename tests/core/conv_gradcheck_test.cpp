@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <tuple>
 
 #include "core/conv.hpp"
 #include "core/layers.hpp"
@@ -299,6 +300,49 @@ TEST(ConvGradCheck, MaxPoolPropagatesNan) {
       layer.forward(from_values({1, 1, 2, 2}, {1, nan, 5, nan}), RunContext{}, 0, saved);
   EXPECT_TRUE(std::isnan(y.data<double>()[0]));
   EXPECT_EQ(saved.index.data<int32_t>()[0], 1);  // the first NaN
+}
+
+TEST(ConvGradCheck, MaxPoolMatchesABruteForceScanOnTiesAndNans) {
+  // Values from {0, 1, 2, 3} (many ties) and a few NaNs; odd planes (edges
+  // dropped); 2x2/2 (the CPU's fast path) and 3x3/2 with padding (the general
+  // loop) against a direct scan: the first maximum wins, and the first NaN.
+  const Shape shape{3, 4, 9, 7};
+  Tensor x = Tensor::empty(shape, DType::kF64);
+  Rng rng(21);
+  for (int64_t i = 0; i < x.numel(); ++i)
+    x.data<double>()[i] = rng.below(40) == 0 ? std::nan("") : static_cast<double>(rng.below(4));
+  for (const auto& [k, st, p] : {std::tuple<int64_t, int64_t, int64_t>{2, 2, 0}, {3, 2, 1}}) {
+    const int64_t oh = ops::conv_out_size(9, k, st, p), ow = ops::conv_out_size(7, k, st, p);
+    Tensor y = Tensor::empty({3, 4, oh, ow}, DType::kF64);
+    Tensor index = Tensor::empty({3, 4, oh, ow}, DType::kI32);
+    ops::maxpool2d_forward(x, k, st, p, y, index);
+    for (int64_t plane = 0; plane < 12; ++plane)
+      for (int64_t r = 0; r < oh; ++r)
+        for (int64_t c = 0; c < ow; ++c) {
+          int64_t best = -1;
+          bool nan = false;
+          for (int64_t i = r * st - p; i < r * st - p + k; ++i)
+            for (int64_t j = c * st - p; j < c * st - p + k; ++j) {
+              if (i < 0 || i >= 9 || j < 0 || j >= 7 || nan) continue;
+              const double v = x.data<double>()[plane * 63 + i * 7 + j];
+              if (std::isnan(v)) {
+                best = i * 7 + j;
+                nan = true;
+              } else if (best < 0 || v > x.data<double>()[plane * 63 + best]) {
+                best = i * 7 + j;
+              }
+            }
+          const int64_t o = (plane * oh + r) * ow + c;
+          ASSERT_EQ(index.data<int32_t>()[o], best)
+              << "k " << k << " plane " << plane << " (" << r << ", " << c << ")";
+          const double want = x.data<double>()[plane * 63 + best];
+          if (std::isnan(want)) {
+            EXPECT_TRUE(std::isnan(y.data<double>()[o]));
+          } else {
+            EXPECT_EQ(y.data<double>()[o], want);
+          }
+        }
+  }
 }
 
 // ---- Whole model -----------------------------------------------------------------------
