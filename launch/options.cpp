@@ -76,7 +76,9 @@ const std::vector<KeyInfo>& config_keys() {
       {"dist.device", "auto", "auto (a GPU per rank when every rank sees one), cpu or cuda"},
       {"dist.precision", "fp32", "GPU matrix multiplies: fp32 or tf32 (tensor cores)"},
       {"dist.allow_shared_gpu", "false", "allow more ranks than GPUs on a host (testing)"},
-      {"dist.threads", "0", "CPU threads per rank; 0: cores on the host / ranks on the host"},
+      {"dist.threads", "0",
+       "CPU threads per rank; 0: OPENBLAS_NUM_THREADS if set, else the cores the rank is "
+       "bound to, or, unbound, cores on the host / ranks on the host"},
       {"dist.bucket_mb", "25", "gradient all-reduce bucket size in MB"},
       {"dist.timeout", "600",
        "seconds a collective may wait for the other ranks before the job is ended "
