@@ -125,58 +125,6 @@ double elapsed_ms(const cuda::Event& a, const cuda::Event& b) {
   return static_cast<double>(ms);
 }
 
-// --breakdown: forward and backward of each layer alone, on its real input.
-void breakdown(const Flags& f, Model& model, const Tensor& x, bool print) {
-  const size_t n = model.num_layers();
-  const RunContext ctx(Mode::kTrain, f.seed);
-  std::vector<Saved> saved(n);
-  std::vector<Tensor> in(n), dy(n);
-  Tensor h = x;
-  for (size_t i = 0; i < n; ++i) {
-    in[i] = h;
-    h = model.layer(i).forward(h, ctx, i, saved[i]);
-    dy[i] = Tensor::empty(h.shape(), h.dtype(), Device::kCuda);  // own buffer: no aliasing
-    dy[i].copy_from(h);
-  }
-  device::synchronize();
-
-  const cudaStream_t stream = cuda::main_stream();
-  const cuda::Event e0 = cuda::make_event(true);
-  const cuda::Event e1 = cuda::make_event(true);
-  const cuda::Event e2 = cuda::make_event(true);
-  const double calls = static_cast<double>(f.steps);
-  double fwd_total = 0.0, bwd_total = 0.0;
-  for (size_t i = 0; i < n; ++i) {
-    Layer& layer = model.layer(i);
-    const bool need_dx = i > 0;
-    for (int64_t s = 0; s < f.warmup; ++s) {
-      layer.forward(in[i], ctx, i, saved[i]);
-      layer.backward(saved[i], dy[i], need_dx);
-    }
-    model.zero_grad();  // the backwards accumulate into the gradient slab
-    LOCKSTEP_CUDA_CHECK(cudaEventRecord(e0.get(), stream));
-    for (int64_t s = 0; s < f.steps; ++s) layer.forward(in[i], ctx, i, saved[i]);
-    LOCKSTEP_CUDA_CHECK(cudaEventRecord(e1.get(), stream));
-    for (int64_t s = 0; s < f.steps; ++s) layer.backward(saved[i], dy[i], need_dx);
-    LOCKSTEP_CUDA_CHECK(cudaEventRecord(e2.get(), stream));
-    const double fwd = elapsed_ms(e0, e1) / calls;
-    const double bwd = elapsed_ms(e1, e2) / calls;
-    fwd_total += fwd;
-    bwd_total += bwd;
-    if (print) {
-      std::printf("B2 layer i=%zu fwd_ms=%.4f bwd_ms=%.4f spec=\"%s\"\n", i, fwd, bwd,
-                  layer.spec().c_str());
-    }
-  }
-  model.zero_grad();
-  if (print) {
-    std::printf("B2 layers total fwd_ms=%.4f bwd_ms=%.4f sum_ms=%.4f precision=%s batch=%lld\n",
-                fwd_total, bwd_total, fwd_total + bwd_total, f.precision.c_str(),
-                static_cast<long long>(f.batch));
-    std::fflush(stdout);
-  }
-}
-
 int run(const Flags& f, const comm::MpiSession& mpi, comm::MpiCommunicator& mpi_comm) {
   const int gpus = device::count();
   if (gpus < 1) throw std::runtime_error("bench_b2_cnn: no GPU visible on this rank");
@@ -249,7 +197,19 @@ int run(const Flags& f, const comm::MpiSession& mpi, comm::MpiCommunicator& mpi_
         loss / static_cast<double>((f.warmup + f.steps) * f.batch));
     std::fflush(stdout);
   }
-  if (f.breakdown) breakdown(f, model, x, mpi_comm.rank() == 0);
+  if (f.breakdown) {
+    const cuda::Event e0 = cuda::make_event(true);
+    const cuda::Event e1 = cuda::make_event(true);
+    const auto times = layer_breakdown(model, x, f.seed, f.steps, f.warmup, [&](auto&& run) {
+      LOCKSTEP_CUDA_CHECK(cudaEventRecord(e0.get(), stream));
+      run();
+      LOCKSTEP_CUDA_CHECK(cudaEventRecord(e1.get(), stream));
+      return elapsed_ms(e0, e1);
+    });
+    if (mpi_comm.rank() == 0)
+      print_breakdown("B2", times,
+                      "precision=" + f.precision + " batch=" + std::to_string(f.batch));
+  }
   return 0;
 }
 

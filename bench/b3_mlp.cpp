@@ -22,7 +22,6 @@
 
 #include "bench/bench_util.hpp"
 #include "comm/mpi.hpp"
-#include "core/layer.hpp"
 #include "core/loss.hpp"
 #include "core/model.hpp"
 #include "core/optimizer.hpp"
@@ -112,50 +111,6 @@ void random_batch(const Shape& input, int64_t batch, uint64_t seed, Tensor& x, T
   for (int64_t i = 0; i < batch; ++i) ys[i] = static_cast<int32_t>(rng.below(kClasses));
 }
 
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// --breakdown: forward and backward of each layer alone, on its real input.
-void breakdown(const Flags& f, Model& model, const Tensor& x) {
-  const size_t n = model.num_layers();
-  const RunContext ctx(Mode::kTrain, f.seed);
-  std::vector<Saved> saved(n);
-  std::vector<Tensor> in(n), dy(n);
-  Tensor h = x;
-  for (size_t i = 0; i < n; ++i) {
-    in[i] = h;
-    h = model.layer(i).forward(h, ctx, i, saved[i]);
-    dy[i] = Tensor::empty(h.shape(), h.dtype());  // own buffer: no aliasing
-    dy[i].copy_from(h);
-  }
-  const double calls = static_cast<double>(f.steps);
-  double fwd_total = 0.0, bwd_total = 0.0;
-  for (size_t i = 0; i < n; ++i) {
-    Layer& layer = model.layer(i);
-    const bool need_dx = i > 0;
-    for (int64_t s = 0; s < f.warmup; ++s) {
-      layer.forward(in[i], ctx, i, saved[i]);
-      layer.backward(saved[i], dy[i], need_dx);
-    }
-    auto t0 = std::chrono::steady_clock::now();
-    for (int64_t s = 0; s < f.steps; ++s) layer.forward(in[i], ctx, i, saved[i]);
-    const double fwd = ms_since(t0) / calls;
-    t0 = std::chrono::steady_clock::now();
-    for (int64_t s = 0; s < f.steps; ++s) layer.backward(saved[i], dy[i], need_dx);
-    const double bwd = ms_since(t0) / calls;
-    fwd_total += fwd;
-    bwd_total += bwd;
-    std::printf("B3 layer i=%zu fwd_ms=%.4f bwd_ms=%.4f spec=\"%s\"\n", i, fwd, bwd,
-                layer.spec().c_str());
-  }
-  model.zero_grad();
-  std::printf("B3 layers total fwd_ms=%.4f bwd_ms=%.4f sum_ms=%.4f threads=%d batch=%lld\n",
-              fwd_total, bwd_total, fwd_total + bwd_total, f.threads,
-              static_cast<long long>(f.batch));
-  std::fflush(stdout);
-}
-
 int run(const Flags& f, comm::MpiCommunicator& comm) {
   set_cpu_threads(f.threads);
 
@@ -206,7 +161,16 @@ int run(const Flags& f, comm::MpiCommunicator& comm) {
         static_cast<long long>(f.steps), samples / seconds, median(step_ms), seconds,
         loss / static_cast<double>((f.warmup + f.steps) * f.batch));
     std::fflush(stdout);
-    if (f.breakdown) breakdown(f, model, x);
+    if (f.breakdown) {
+      const auto times = layer_breakdown(model, x, f.seed, f.steps, f.warmup, [](auto&& run) {
+        const auto start = std::chrono::steady_clock::now();
+        run();
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count();
+      });
+      print_breakdown("B3", times,
+                      "threads=" + std::to_string(f.threads) + " batch=" + std::to_string(f.batch));
+    }
   }
   return 0;
 }
