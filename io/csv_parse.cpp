@@ -126,7 +126,11 @@ size_t find_label_column(const std::string& spec, const std::vector<std::string>
 
 }  // namespace
 
-bool parse_double(const std::string& s, double& value) {
+namespace {
+
+// The whole of `s` as a number (an optional leading '+', as from_chars lacks it).
+template <class T>
+bool parse_number(const std::string& s, T& value) {
   const char* first = s.data();
   const char* last = s.data() + s.size();
   if (first != last && *first == '+') ++first;
@@ -135,13 +139,14 @@ bool parse_double(const std::string& s, double& value) {
   return ec == std::errc() && ptr == last;
 }
 
+}  // namespace
+
+bool parse_double(const std::string& s, double& value) {
+  return parse_number(s, value);
+}
+
 bool parse_int(const std::string& s, int64_t& value) {
-  const char* first = s.data();
-  const char* last = s.data() + s.size();
-  if (first != last && *first == '+') ++first;
-  if (first == last) return false;
-  const auto [ptr, ec] = std::from_chars(first, last, value);
-  return ec == std::errc() && ptr == last;
+  return parse_number(s, value);
 }
 
 Rows parse(const std::string& path, const ParseOptions& options) {

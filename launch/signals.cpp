@@ -26,8 +26,9 @@ extern "C" void on_stop_signal(int signal) {
     return;
   }
   g_stop_signal = signal;
-  write_text(signal == SIGTERM ? "lockstep: SIGTERM received: stopping at the next step boundary\n"
-                               : "lockstep: SIGUSR1 received: stopping at the next step boundary\n");
+  write_text(signal == SIGTERM
+                 ? "lockstep: SIGTERM received: stopping at the next step boundary\n"
+                 : "lockstep: SIGUSR1 received: stopping at the next step boundary\n");
   if (const comm::Watchdog* w = g_watchdog.load()) w->write_position(2);
 }
 

@@ -75,8 +75,9 @@ inline void expect_close(const Tensor& cpu, const Tensor& gpu, double atol, doub
     const double m = magnitude ? sum_eps * element(*magnitude, i) : 0.0;
     if (!(std::abs(a - b) <= atol + rtol * std::abs(a) + m)) {
       ADD_FAILURE() << what << "[" << i << "]: cpu " << a << " gpu " << b
-                    << (magnitude ? " (sum of |terms| " + std::to_string(element(*magnitude, i)) + ")"
-                                  : std::string());
+                    << (magnitude
+                            ? " (sum of |terms| " + std::to_string(element(*magnitude, i)) + ")"
+                            : std::string());
       ++bad;
     }
   }
