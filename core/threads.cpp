@@ -64,20 +64,20 @@ class Pool {
  private:
   Pool() = default;
 
+  // Called before the job is posted: a new worker waits for the next generation.
   void grow(int workers) {
+    uint64_t current = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      current = generation_;
+    }
     while (static_cast<int>(workers_.size()) < workers) {
       const int index = static_cast<int>(workers_.size());
-      workers_.emplace_back([this, index] { loop(index); });
+      workers_.emplace_back([this, index, current] { loop(index, current); });
     }
   }
 
-  void loop(int index) {
-    uint64_t seen = 0;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      seen = generation_;  // a job started before this thread existed is not ours
-      if (job_ && index + 1 < parts_) --seen;
-    }
+  void loop(int index, uint64_t seen) {
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mutex_);
