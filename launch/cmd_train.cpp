@@ -30,6 +30,19 @@
 
 namespace lockstep::launch {
 
+namespace {
+
+int host_cores() {
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// The cores of the host divided among its ranks (at least 1).
+int host_share(int local_ranks) {
+  return std::max(1, host_cores() / std::max(1, local_ranks));
+}
+
+}  // namespace
+
 void configure_threads(int requested, int local_ranks) {
   if (requested > 0) {
     set_cpu_threads(requested);
@@ -38,19 +51,17 @@ void configure_threads(int requested, int local_ranks) {
   if (std::getenv("OPENBLAS_NUM_THREADS") || std::getenv("OMP_NUM_THREADS")) return;  // the user's
   // A rank bound to some cores (mpirun --bind-to core, srun --cpus-per-task)
   // uses those; an unbound rank shares the host's cores with its local peers.
-  const int host = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int allowed = available_cpus();
-  set_cpu_threads(allowed < host ? allowed : std::max(1, host / std::max(1, local_ranks)));
+  set_cpu_threads(allowed < host_cores() ? allowed : host_share(local_ranks));
 }
 
 namespace {
 
 // A hint when the rank is bound to fewer cores than its share of the host.
 std::string binding_note(int local_ranks) {
-  const int host = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int allowed = available_cpus();
-  if (allowed >= std::max(1, host / std::max(1, local_ranks))) return "";
-  return " (rank 0 is bound to " + std::to_string(allowed) + " of " + std::to_string(host) +
+  if (allowed >= host_share(local_ranks)) return "";
+  return " (rank 0 is bound to " + std::to_string(allowed) + " of " + std::to_string(host_cores()) +
          " CPUs; with mpirun, --bind-to none lifts that)";
 }
 

@@ -221,9 +221,9 @@ LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
 // the same step.
 int Trainer::agreed_stop_signal() {
   if (!options_.stop_signal) return 0;
-  std::vector<int64_t> s{options_.stop_signal()};
-  comm_.allreduce(std::span<int64_t>(s), comm::ReduceOp::kMax);
-  return static_cast<int>(s[0]);
+  int64_t signal = options_.stop_signal();
+  comm_.allreduce(std::span<int64_t>(&signal, 1), comm::ReduceOp::kMax);
+  return static_cast<int>(signal);
 }
 
 std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedData* test,
