@@ -217,6 +217,7 @@ void MpiCommunicator::gather(std::span<const float> in, std::span<float> out,
   }
   LOCKSTEP_CHECK(rank_ != root || static_cast<int64_t>(out.size()) == total,
                  "gather: expected an output of " << total << " elements, got " << out.size());
+  const Watchdog::Scope scope(watchdog(), "gather");
   LOCKSTEP_MPI_CHECK(MPI_Gatherv(in.data(), static_cast<int>(in.size()), MPI_FLOAT, out.data(),
                                  sizes.data(), offsets.data(), MPI_FLOAT, root, comm_));
 }
