@@ -44,33 +44,31 @@ INI
 steps() { grep '"type":"step"' "$1" | sed 's/,"samples_per_s":[-0-9.e+]*//'; }
 fail() { echo "FAIL: $*"; echo "0 passed, 1 failed"; exit 1; }
 
-timeout 300 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.name full >/dev/null
-# 31 steps an epoch: stop at 20 (mid-epoch 1), resume, finish.
-timeout 300 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.name split \
-  --train.stop_after_steps 20 | grep -q "stopped after 20 steps" || fail "no stop after 20 steps"
-timeout 300 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.name split \
-  --checkpoint.resume auto | grep -q "resume .*ckpt-0000000020.h5" || fail "did not resume from step 20"
-h5diff "$work/runs/full/final.h5" "$work/runs/split/final.h5" /parameters \
-  || fail "final parameters differ after resume"
-h5diff "$work/runs/full/final.h5" "$work/runs/split/final.h5" /buffers \
-  || fail "BatchNorm running statistics differ after resume"
-cmp <(steps "$work/runs/full/metrics.jsonl") <(steps "$work/runs/split/metrics.jsonl") \
-  || fail "per-step losses differ after resume"
-echo "ok   exact resume from step 20 of 93 on 2 ranks (parameters, buffers, per-step losses)"
+# exact_resume NP STOP SUFFIX: the uninterrupted run "full$SUFFIX" and a run
+# "split$SUFFIX" stopped after STOP steps and resumed, on NP ranks: the final
+# parameters, BatchNorm statistics and per-step losses must be identical.
+exact_resume() {
+  local np=$1 stop=$2 full="$work/runs/full$3" split="$work/runs/split$3"
+  timeout 300 "${mpi[@]}" -np "$np" "$bin" train --config "$work/run.ini" --log.name "full$3" >/dev/null
+  timeout 300 "${mpi[@]}" -np "$np" "$bin" train --config "$work/run.ini" --log.name "split$3" \
+    --train.stop_after_steps "$stop" | grep -q "stopped after $stop steps" || fail "no stop after $stop steps"
+  timeout 300 "${mpi[@]}" -np "$np" "$bin" train --config "$work/run.ini" --log.name "split$3" \
+    --checkpoint.resume auto | grep -q "resume .*ckpt-$(printf '%010d' "$stop").h5" ||
+    fail "did not resume from step $stop"
+  h5diff "$full/final.h5" "$split/final.h5" /parameters ||
+    fail "$np rank(s): final parameters differ after resume"
+  h5diff "$full/final.h5" "$split/final.h5" /buffers ||
+    fail "$np rank(s): BatchNorm running statistics differ after resume"
+  cmp <(steps "$full/metrics.jsonl") <(steps "$split/metrics.jsonl") ||
+    fail "$np rank(s): per-step losses differ after resume"
+}
 
-# Exact resume on 1 rank, stopped exactly at an epoch boundary (step 31 = the
-# end of epoch 1, after its evaluation and checkpoint).
-timeout 300 "${mpi[@]}" -np 1 "$bin" train --config "$work/run.ini" --log.name full1 >/dev/null
-timeout 300 "${mpi[@]}" -np 1 "$bin" train --config "$work/run.ini" --log.name split1 \
-  --train.stop_after_steps 31 | grep -q "stopped after 31 steps" || fail "no stop after 31 steps"
-timeout 300 "${mpi[@]}" -np 1 "$bin" train --config "$work/run.ini" --log.name split1 \
-  --checkpoint.resume auto | grep -q "resume .*ckpt-0000000031.h5" || fail "did not resume from step 31"
-h5diff "$work/runs/full1/final.h5" "$work/runs/split1/final.h5" /parameters \
-  || fail "1 rank: final parameters differ after resume"
-h5diff "$work/runs/full1/final.h5" "$work/runs/split1/final.h5" /buffers \
-  || fail "1 rank: BatchNorm running statistics differ after resume"
-cmp <(steps "$work/runs/full1/metrics.jsonl") <(steps "$work/runs/split1/metrics.jsonl") \
-  || fail "1 rank: per-step losses differ after resume"
+# 31 steps an epoch: stop at 20 (mid-epoch 1), resume, finish.
+exact_resume 2 20 ""
+echo "ok   exact resume from step 20 of 93 on 2 ranks (parameters, buffers, per-step losses)"
+# 1 rank, stopped exactly at an epoch boundary (step 31 = the end of epoch 1,
+# after its evaluation and checkpoint).
+exact_resume 1 31 1
 echo "ok   exact resume at the epoch boundary (step 31 of 93) on 1 rank"
 
 n=$(ls "$work/runs/split/checkpoints" | grep -c '^ckpt-')
