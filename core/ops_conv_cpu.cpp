@@ -16,8 +16,10 @@
 // the second conv, whole-batch GEMMs ~2x slower for the 26x26 planes of the
 // first (col stops fitting in cache), and ~1024 columns was best for both.
 // With several CPU threads the chunks are split among them (parallel_for), each
-// thread with its own workspace and single-threaded GEMMs; backward's dW
-// partials of the later threads are added to dW in thread order.
+// thread with its own workspace and single-threaded GEMMs. Backward sums dW
+// over at most kDwGroups groups of consecutive chunks, each group into its own
+// partial, added in group order: the groups depend on the batch and the plane
+// size only, so dW has the same bits on any number of threads.
 
 #include <algorithm>
 #include <numeric>
@@ -34,6 +36,10 @@ namespace {
 // Samples per chunk on the CPU: enough for about this many GEMM columns (nc*P);
 // see "Note: conv chunks".
 constexpr int64_t kCpuChunkColumns = 1024;
+
+// Groups of chunks whose weight gradients are summed separately (backward):
+// at most this many, so at most this many threads share a convolution's backward.
+constexpr int64_t kDwGroups = 8;
 
 int64_t cpu_chunk(int64_t n, int64_t plane) {
   return std::clamp<int64_t>((kCpuChunkColumns + plane - 1) / plane, 1, n);
@@ -204,11 +210,14 @@ void conv_backward_cpu(const Tensor& x, const Tensor& w, const Tensor& dy, const
                        Tensor* dx, Tensor& acc_dw, Tensor* acc_db, Tensor& workspace) {
   const int64_t P = g.plane(), K = g.patch(), chunk = cpu_chunk(g.n, P);
   const int64_t chunks = (g.n + chunk - 1) / chunk, dw_size = g.o * K;
-  const int parts = parallel_parts(chunks, 1);
-  // Parts after the first accumulate dW into a zeroed partial of their own,
-  // added to acc_dw in part order afterwards (a fixed order: reproducible).
-  const int64_t per_part = part_workspace(g, chunk) + dw_size;
-  grow(workspace, per_part * parts, x.dtype(), Device::kCpu);
+  // dW is summed over groups of chunks that do not depend on the thread count
+  // (see "Note: conv chunks"): group 0 accumulates into acc_dw, the others
+  // into zeroed partials that are added to acc_dw in group order.
+  const int64_t groups = std::min(chunks, kDwGroups);
+  const int parts = parallel_parts(groups, 1);
+  const int64_t per_part = part_workspace(g, chunk);
+  grow(workspace, per_part * parts + (groups - 1) * dw_size, x.dtype(), Device::kCpu);
+  T* partials = workspace.data<T>() + per_part * parts;  // (groups - 1, O, K)
   const T* px = x.data<T>();
   const T* pw = w.data<T>();
   const T* pdy = dy.data<T>();
@@ -219,33 +228,36 @@ void conv_backward_cpu(const Tensor& x, const Tensor& w, const Tensor& dy, const
       for (int64_t o = 0; o < g.o; ++o)
         pdb[o] += std::accumulate(pdy + (n * g.o + o) * P, pdy + (n * g.o + o + 1) * P, T(0));
   }
-  parallel_for(chunks, 1, [&](int part, int64_t c0, int64_t c1) {
+  parallel_for(groups, 1, [&](int part, int64_t g0, int64_t g1) {
     T* col = workspace.data<T>() + part * per_part;
     T* dyt = col + K * chunk * P;
-    T* dw = pdw;
-    if (part > 0) {
-      dw = col + part_workspace(g, chunk);
-      std::fill(dw, dw + dw_size, T(0));
-    }
-    for (int64_t n0 = c0 * chunk; n0 < std::min(c1 * chunk, g.n); n0 += chunk) {
-      const int64_t nc = std::min(chunk, g.n - n0);
-      im2col(px + n0 * g.c * g.h * g.w, g, nc, col);
-      const T* dyn = pdy + n0 * g.o * P;
-      if (nc > 1) {  // dYt (O, nc*P) from dy (nc, O, P)
-        for (int64_t n = 0; n < nc; ++n)
-          for (int64_t o = 0; o < g.o; ++o)
-            std::copy(dyn + (n * g.o + o) * P, dyn + (n * g.o + o + 1) * P,
-                      dyt + o * nc * P + n * P);
-        dyn = dyt;
+    for (int64_t group = g0; group < g1; ++group) {
+      T* dw = pdw;
+      if (group > 0) {
+        dw = partials + (group - 1) * dw_size;
+        std::fill(dw, dw + dw_size, T(0));
       }
-      gemm_rm(false, true, g.o, K, nc * P, dyn, nc * P, col, nc * P, T(1), dw, K);
-      if (!dx) continue;
-      gemm_rm(true, false, K, nc * P, g.o, pw, K, dyn, nc * P, T(0), col, nc * P);
-      col2im(col, g, nc, dx->data<T>() + n0 * g.c * g.h * g.w);
+      const int64_t first = group * chunks / groups, last = (group + 1) * chunks / groups;
+      for (int64_t n0 = first * chunk; n0 < std::min(last * chunk, g.n); n0 += chunk) {
+        const int64_t nc = std::min(chunk, g.n - n0);
+        im2col(px + n0 * g.c * g.h * g.w, g, nc, col);
+        const T* dyn = pdy + n0 * g.o * P;
+        if (nc > 1) {  // dYt (O, nc*P) from dy (nc, O, P)
+          for (int64_t n = 0; n < nc; ++n)
+            for (int64_t o = 0; o < g.o; ++o)
+              std::copy(dyn + (n * g.o + o) * P, dyn + (n * g.o + o + 1) * P,
+                        dyt + o * nc * P + n * P);
+          dyn = dyt;
+        }
+        gemm_rm(false, true, g.o, K, nc * P, dyn, nc * P, col, nc * P, T(1), dw, K);
+        if (!dx) continue;
+        gemm_rm(true, false, K, nc * P, g.o, pw, K, dyn, nc * P, T(0), col, nc * P);
+        col2im(col, g, nc, dx->data<T>() + n0 * g.c * g.h * g.w);
+      }
     }
   });
-  for (int part = 1; part < parts; ++part) {
-    const T* partial = workspace.data<T>() + part * per_part + part_workspace(g, chunk);
+  for (int64_t group = 1; group < groups; ++group) {
+    const T* partial = partials + (group - 1) * dw_size;
     for (int64_t i = 0; i < dw_size; ++i) pdw[i] += partial[i];
   }
 }

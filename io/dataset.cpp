@@ -213,13 +213,14 @@ DatasetInfo probe_dataset(const DatasetSpec& spec) {
 Shard Shard::load(const DatasetSpec& spec, int64_t begin, int64_t end, bool with_features) {
   OpenDataset open = open_dataset(spec);
   const int64_t n = open.info.num_samples;
-  LOCKSTEP_CHECK(0 <= begin && begin < end && end <= n,
+  LOCKSTEP_CHECK(0 <= begin && begin <= end && end <= n,
                  "dataset file '" << spec.path << "': cannot load rows [" << begin << ", " << end
-                                  << "); expected 0 <= begin < end <= " << n);
+                                  << "); expected 0 <= begin <= end <= " << n);
   Shard shard;
   shard.info_ = open.info;
   shard.begin_ = begin;
   shard.size_ = end - begin;
+  if (shard.size_ == 0) return shard;  // a rank with no rows (evaluation shards)
   const auto rows = static_cast<size_t>(shard.size_);
   const auto values = rows * static_cast<size_t>(open.info.sample_size());
   if (!with_features) {
@@ -246,9 +247,9 @@ Shard Shard::load(const DatasetSpec& spec, int64_t begin, int64_t end, bool with
 Shard Shard::from_arrays(const std::string& path, const DatasetArrays& arrays, int64_t begin,
                          int64_t end) {
   const int64_t n = arrays.num_samples();
-  LOCKSTEP_CHECK(0 <= begin && begin < end && end <= n,
+  LOCKSTEP_CHECK(0 <= begin && begin <= end && end <= n,
                  "data '" << path << "': cannot take rows [" << begin << ", " << end
-                          << "); expected 0 <= begin < end <= " << n);
+                          << "); expected 0 <= begin <= end <= " << n);
   Shard shard;
   shard.info_.path = path;
   shard.info_.num_samples = n;

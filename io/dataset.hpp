@@ -60,7 +60,8 @@ struct DatasetArrays;
 /// The rows [begin, end) of one dataset held in memory in their file dtype.
 class Shard {
  public:
-  /// Reads rows [begin, end) with hyperslab reads; 0 <= begin < end <= N.
+  /// Reads rows [begin, end) with hyperslab reads; 0 <= begin <= end <= N (an
+  /// empty range gives an empty shard with the file's info).
   /// Without features only the labels are read (enough to validate them).
   static Shard load(const DatasetSpec& spec, int64_t begin, int64_t end, bool with_features = true);
   /// Rows [begin, end) of in-memory float32 or uint8 features (labels too when

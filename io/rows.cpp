@@ -97,9 +97,10 @@ RowSplit fold_split(int64_t n, int64_t k, int64_t fold, uint64_t seed) {
 Shard load_rows(const DatasetSpec& spec, const RowSet& rows, RowRange positions,
                 bool with_features) {
   LOCKSTEP_CHECK(
-      0 <= positions.begin && positions.begin < positions.end && positions.end <= rows.size(),
+      0 <= positions.begin && positions.begin <= positions.end && positions.end <= rows.size(),
       "dataset file '" << spec.path << "': cannot load positions [" << positions.begin << ", "
                        << positions.end << ") of a set of " << rows.size() << " rows");
+  if (positions.size() == 0) return Shard::load(spec, 0, 0, with_features);
   const int64_t first = rows.row(positions.begin);
   const int64_t last = rows.row(positions.end - 1);
   Shard shard = Shard::load(spec, first, last + 1, with_features);

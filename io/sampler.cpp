@@ -35,6 +35,20 @@ RowRange shard_range(int64_t num_rows, int world, int rank) {
   return range;
 }
 
+RowRange block_shard_range(int64_t num_rows, int64_t block, int world, int rank) {
+  LOCKSTEP_CHECK(world >= 1, "world size " << world << " is invalid; expected >= 1");
+  LOCKSTEP_CHECK(rank >= 0 && rank < world,
+                 "rank " << rank << " is invalid; expected 0 <= rank < " << world);
+  LOCKSTEP_CHECK(block >= 1, "shard block of " << block << " rows is invalid; expected >= 1");
+  LOCKSTEP_CHECK(num_rows >= 0, "row count " << num_rows << " is invalid; expected >= 0");
+  const int64_t blocks = (num_rows + block - 1) / block;
+  if (blocks == 0) return {};
+  const RowRange b = blocks >= world ? shard_range(blocks, world, rank)
+                                     : RowRange{std::min<int64_t>(rank, blocks),
+                                                std::min<int64_t>(rank + 1, blocks)};
+  return {std::min(num_rows, b.begin * block), std::min(num_rows, b.end * block)};
+}
+
 ShardSampler::ShardSampler(int64_t num_rows, int world, int rank, int64_t batch, uint64_t seed,
                            bool shuffle)
     : shard_(shard_range(num_rows, world, rank)),

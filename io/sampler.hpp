@@ -6,8 +6,12 @@
 // per epoch, floor(floor(N / P) / b), computed from N, P and b alone; each step
 // takes b rows of the rank's shard in an order shuffled from (seed, epoch, rank);
 // rows left over in an epoch are different rows in the next one.
-// Evaluation: every rank visits every row of its shard exactly once, in order,
-// in batches of at most b; ranks may run different numbers of batches.
+// Evaluation and prediction: the rows are cut into consecutive batches of b
+// rows (the last one partial) and rank r owns a contiguous run of whole
+// batches (block_shard_range); every rank visits every row of its shard
+// exactly once, in order, batch by batch. So each batch holds the same rows on
+// any number of ranks, and a row's outputs, computed in the same call at the
+// same position, have the same bits (see core/gemm_cpu.hpp, "Note: GEMM tiles").
 
 #include <cstdint>
 #include <vector>
@@ -22,6 +26,12 @@ struct RowRange {
 
 /// The contiguous rows of rank `rank` of `world`; requires num_rows >= world.
 RowRange shard_range(int64_t num_rows, int world, int rank);
+
+/// The rows of rank `rank` of `world` when [0, num_rows) is cut into blocks of
+/// `block` rows (the last one partial): the contiguous blocks
+/// [r*B/P, (r+1)*B/P) of the B blocks, the first B % P ranks owning one block
+/// more. A rank may own none (an empty range) when B < P.
+RowRange block_shard_range(int64_t num_rows, int64_t block, int world, int rank);
 
 class ShardSampler {
  public:

@@ -28,9 +28,10 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
                                                                  "dataset (HDF5)")(
       "features", po::value<std::string>(), "features dataset name [the model's data.features]")(
       "labels", po::value<std::string>(), "labels dataset name [the model's data.labels]")(
-      "batch-size", po::value<int64_t>()->default_value(1000), "batch size per rank")(
-      "top-k", po::value<int64_t>()->default_value(5),
-      "classification: also report top-k accuracy")(
+      "batch-size", po::value<int64_t>()->default_value(1000),
+      "rows per batch; ranks take whole batches of the row order, so the figures are the same "
+      "on any number of ranks")("top-k", po::value<int64_t>()->default_value(5),
+                                "classification: also report top-k accuracy")(
       "rows", po::value<std::string>()->default_value("all"),
       "all, or val / train: the validation or training rows of the model's "
       "data.val_fraction split (--data is then its training file)");
@@ -78,6 +79,11 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
     const io::RowSplit split = rc.folds > 0 ? io::fold_split(n, rc.folds, rc.fold, rc.val_seed)
                                             : io::split_rows(n, rc.val_fraction, rc.val_seed);
     rows = which == "val" ? split.val : split.train;
+  });
+  data.shard_block = vm["batch-size"].as<int64_t>();  // whole batches per rank
+  comm::check_on_all_ranks(comm, [&] {
+    LOCKSTEP_CHECK(data.shard_block > 0,
+                   "eval --batch-size: expected > 0, got " << data.shard_block);
   });
   trainer::ShardedData dataset(data, comm, true, rows);
   dataset.check_fits(

@@ -31,7 +31,9 @@ int run_predict(int argc, char** argv, comm::MpiSession& mpi) {
       "features", po::value<std::string>(),
       "HDF5 features dataset name [the model's data.features]")(
       "delimiter", po::value<char>()->default_value(','), "CSV input field delimiter")(
-      "batch-size", po::value<int64_t>()->default_value(1000), "batch size per rank");
+      "batch-size", po::value<int64_t>()->default_value(1000),
+      "rows per batch; ranks take whole batches of the row order, so the outputs are the same "
+      "on any number of ranks");
   add_device_options(desc);
   po::variables_map vm;
   try {
@@ -58,15 +60,15 @@ int run_predict(int argc, char** argv, comm::MpiSession& mpi) {
   const InferenceModel loaded = load_for_inference(mpi, comm, vm, model_path);
   const std::string features =
       vm.count("features") ? vm["features"].as<std::string>() : loaded.data.spec.features;
-  const trainer::PredictInput input = trainer::load_predict_input(
-      data_path, features, vm["delimiter"].as<char>(), loaded.model->input_shape(), comm);
+  const int64_t batch_size = vm["batch-size"].as<int64_t>();
+  const trainer::PredictInput input =
+      trainer::load_predict_input(data_path, features, vm["delimiter"].as<char>(),
+                                  loaded.model->input_shape(), batch_size, comm);
   trainer::check_input_shape(input, loaded.model->input_shape(), comm);
 
   std::vector<float> local;
-  comm::check_on_all_ranks(comm, [&] {
-    local = trainer::predict_outputs(*loaded.model, input, loaded.data.norm,
-                                     vm["batch-size"].as<int64_t>());
-  });
+  comm::check_on_all_ranks(
+      comm, [&] { local = trainer::predict_outputs(*loaded.model, input, loaded.data.norm); });
   const int64_t width = shape_numel(loaded.model->output_shape());
   const bool classifier = loaded.loss == LossKind::kCrossEntropy;
   io::PredictionTable table = trainer::gather_predictions(comm, input, local, width, classifier);

@@ -122,7 +122,8 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
 
   // Training labels only: checks need them; features come through the input pipeline.
   trainer::RunData run_data = trainer::open_run_data(
-      cfg.train_data, {cfg.val_path, cfg.val_fraction, cfg.val_seed, cfg.folds, cfg.fold}, comm);
+      cfg.train_data, {cfg.val_path, cfg.val_fraction, cfg.val_seed, cfg.folds, cfg.fold},
+      cfg.train.eval_batch_size, comm);
   trainer::ShardedData& train_data = *run_data.train;
   trainer::ShardedData* val_data = run_data.val.get();
   std::unique_ptr<trainer::ShardedData> test_data;
@@ -130,6 +131,7 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
     trainer::DataOptions t = cfg.train_data;
     t.spec.path = cfg.test_path;
     t.limit = 0;  // the whole test set
+    t.shard_block = cfg.train.eval_batch_size;
     test_data = std::make_unique<trainer::ShardedData>(t, comm);
   }
   const io::DatasetInfo& info = train_data.info();

@@ -45,7 +45,9 @@ const std::vector<KeyInfo>& config_keys() {
       {"train.epochs", "10", "number of epochs"},
       {"train.batch_size", "128", "batch size per rank (ignored when global_batch_size is set)"},
       {"train.global_batch_size", "0", "global batch (divided evenly across ranks); 0: off"},
-      {"train.eval_batch_size", "1000", "batch size per rank for evaluation"},
+      {"train.eval_batch_size", "1000",
+       "rows per evaluation batch; each rank evaluates whole batches of the row order, so the "
+       "figures are the same on any number of ranks"},
       {"train.seed", "0", "seed for initialisation, shuffling and dropout"},
       {"train.shuffle", "true", "shuffle each rank's shard every epoch"},
       {"train.early_stop_metric", "none",

@@ -10,6 +10,20 @@ cd "$root/build"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 ctest --output-on-failure -j 2 --timeout 600 "$@"
 
+# The determinism tests again under other OpenBLAS kernels: results promised
+# bit-identical across thread and rank counts must not depend on the kernel
+# the CPU makes OpenBLAS pick (LOCKSTEP_SKIP_CORETYPES=1 skips this).
+if [[ ${LOCKSTEP_SKIP_CORETYPES:-0} != 1 ]]; then
+  coretypes=(SandyBridge)
+  grep -qw avx2 /proc/cpuinfo && coretypes+=(Haswell)
+  grep -qw avx512f /proc/cpuinfo && coretypes+=(SkylakeX)
+  for coretype in "${coretypes[@]}"; do
+    echo "== determinism tests with OPENBLAS_CORETYPE=$coretype"
+    OPENBLAS_CORETYPE=$coretype ctest --output-on-failure -j 2 --timeout 600 \
+      -R '^(test_core_threads|test_trainer_equivalence_np[124]|test_trainer_eval_metrics|cli_predict)$'
+  done
+fi
+
 # The fuzzed bad-input and checkpoint tests again under AddressSanitizer and
 # UBSan: a CPU-only build of just those programs in build-sanitize/
 # (LOCKSTEP_SKIP_SANITIZE=1 skips it).

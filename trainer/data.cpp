@@ -9,7 +9,8 @@ namespace lockstep::trainer {
 namespace {
 
 io::Shard load_collective(const DataOptions& options, comm::Communicator& comm,
-                          std::optional<io::RowSet>& rows, bool with_features) {
+                          std::optional<io::RowSet>& rows, bool with_features,
+                          int64_t& first_position) {
   std::optional<io::Shard> shard;
   comm::check_on_all_ranks(comm, [&] {
     const io::DatasetInfo info = io::probe_dataset(options.spec);
@@ -20,11 +21,15 @@ io::Shard load_collective(const DataOptions& options, comm::Communicator& comm,
     LOCKSTEP_CHECK(rows->size() == 0 || rows->row(rows->size() - 1) < n,
                    "dataset file '" << options.spec.path << "': row " << rows->row(rows->size() - 1)
                                     << " is in use; expected rows < " << n << " (the rows in use)");
-    LOCKSTEP_CHECK(rows->size() >= comm.size(),
+    LOCKSTEP_CHECK(options.shard_block > 0 || rows->size() >= comm.size(),
                    "dataset file '" << options.spec.path << "': " << rows->size() << " samples but "
                                     << comm.size()
                                     << " ranks: every rank needs at least one sample");
-    const io::RowRange range = io::shard_range(rows->size(), comm.size(), comm.rank());
+    const io::RowRange range =
+        options.shard_block > 0
+            ? io::block_shard_range(rows->size(), options.shard_block, comm.size(), comm.rank())
+            : io::shard_range(rows->size(), comm.size(), comm.rank());
+    first_position = range.begin;
     shard = io::load_rows(options.spec, *rows, range, with_features);
   });
   return std::move(*shard);
@@ -34,7 +39,8 @@ io::Shard load_collective(const DataOptions& options, comm::Communicator& comm,
 
 ShardedData::ShardedData(const DataOptions& options, comm::Communicator& comm, bool with_features,
                          std::optional<io::RowSet> rows)
-    : options_(options), shard_(load_collective(options, comm, rows, with_features)) {
+    : options_(options),
+      shard_(load_collective(options, comm, rows, with_features, first_position_)) {
   rows_ = std::move(*rows);
 }
 
@@ -82,12 +88,16 @@ void ShardedData::fill(std::span<const int64_t> rows, Tensor& x, Tensor& y) cons
 }
 
 RunData open_run_data(const DataOptions& train, const ValidationSource& val,
-                      comm::Communicator& comm) {
+                      int64_t eval_batch_size, comm::Communicator& comm) {
+  LOCKSTEP_CHECK(eval_batch_size > 0,
+                 "train.eval_batch_size: expected > 0, got " << eval_batch_size);
+  DataOptions val_options = train;
+  val_options.shard_block = eval_batch_size;
   RunData data;
   if (val.fraction <= 0 && val.folds == 0) {
     data.train = std::make_unique<ShardedData>(train, comm, /*with_features=*/false);
     if (!val.path.empty()) {
-      DataOptions v = train;
+      DataOptions v = val_options;
       v.spec.path = val.path;
       v.limit = 0;  // the whole file
       data.val = std::make_unique<ShardedData>(v, comm);
@@ -117,7 +127,7 @@ RunData open_run_data(const DataOptions& train, const ValidationSource& val,
                               << " ranks; expected at least one row per rank");
   });
   data.train = std::make_unique<ShardedData>(train, comm, /*with_features=*/false, split.train);
-  data.val = std::make_unique<ShardedData>(train, comm, /*with_features=*/true, split.val);
+  data.val = std::make_unique<ShardedData>(val_options, comm, /*with_features=*/true, split.val);
   return data;
 }
 

@@ -20,6 +20,10 @@ struct DataOptions {
   io::DatasetSpec spec;
   io::Normalization norm;
   int64_t limit = 0;  // > 0: use only the first `limit` rows of the file
+  // > 0: ranks own whole blocks of this many rows (io::block_shard_range), so
+  // that evaluation batches of this size hold the same rows on any number of
+  // ranks; a rank may then own none. 0: io::shard_range (training).
+  int64_t shard_block = 0;
 };
 
 /// Training input: the pipeline's memory bound, prefetch depth, augmentation.
@@ -39,6 +43,7 @@ struct ModelInterface {
 class ShardedData {
  public:
   /// Collective over `comm`: probes the file, loads rows of shard_range(N, P, r)
+  /// (or of block_shard_range with DataOptions::shard_block)
   /// (only their labels when !with_features: training reads its features
   /// through the input pipeline). With `rows`, only those file rows are used
   /// (a validation split; within the first DataOptions::limit rows), sharded
@@ -53,6 +58,8 @@ class ShardedData {
   const io::Shard& shard() const { return shard_; }
   const DataOptions& options() const { return options_; }
   int64_t local_rows() const { return shard_.size(); }
+  /// The position in rows() of local row 0.
+  int64_t first_position() const { return first_position_; }
 
   /// Collective: checks that the data fits the model (sample shape, label
   /// kind, class ids in range / target width) on every rank.
@@ -65,6 +72,7 @@ class ShardedData {
  private:
   DataOptions options_;
   io::RowSet rows_;
+  int64_t first_position_ = 0;
   io::Shard shard_;
 };
 
@@ -87,8 +95,9 @@ struct ValidationSource {
   int64_t fold = 0;
 };
 
-/// Collective: opens the training data and its validation rows.
+/// Collective: opens the training data and its validation rows, the latter
+/// sharded in whole evaluation batches of `eval_batch_size` rows.
 RunData open_run_data(const DataOptions& train, const ValidationSource& val,
-                      comm::Communicator& comm);
+                      int64_t eval_batch_size, comm::Communicator& comm);
 
 }  // namespace lockstep::trainer

@@ -21,14 +21,32 @@ EvalMetrics::EvalMetrics(LossKind kind, int64_t outputs, int64_t top_k)
   }
 }
 
-void EvalMetrics::add(const Tensor& outputs, const Tensor& targets, const Tensor& row_losses) {
+int64_t EvalMetrics::sum_width() const {
+  return 4 + 2 * static_cast<int64_t>(sum_t_.size());  // batch, loss, sse, sae, sum_t, sum_t2
+}
+
+void EvalMetrics::add(const Tensor& outputs, const Tensor& targets, const Tensor& row_losses,
+                      int64_t batch) {
   const int64_t n = outputs.dim(0), k = outputs_;
   LOCKSTEP_CHECK(
       outputs.rank() == 2 && outputs.dim(1) == k && outputs.device() == Device::kCpu,
       "evaluation: expected host outputs (N, " << k << "), got " << shape_str(outputs.shape()));
+  LOCKSTEP_CHECK(batch >= -1, "evaluation: batch index " << batch << " is invalid");
+  if (batch < 0) batch = next_batch_;
+  next_batch_ = batch + 1;
+  // This batch's record: its index, then its sums (row order within the batch).
+  const size_t at = batch_sums_.size();
+  batch_sums_.resize(at + static_cast<size_t>(sum_width()), 0.0);
+  double* rec = batch_sums_.data() + at;
+  rec[0] = static_cast<double>(batch);
+  double& loss_sum = rec[1];
+  double& sse = rec[2];
+  double& sae = rec[3];
+  double* sum_t = rec + 4;
+  double* sum_t2 = sum_t + sum_t_.size();
   const float* z = outputs.data<float>();
   const double* l = row_losses.data<double>();
-  for (int64_t i = 0; i < n; ++i) loss_sum_ += l[i];
+  for (int64_t i = 0; i < n; ++i) loss_sum += l[i];
   samples_ += n;
   if (kind_ == LossKind::kCrossEntropy) {
     const int32_t* y = targets.data<int32_t>();
@@ -47,10 +65,10 @@ void EvalMetrics::add(const Tensor& outputs, const Tensor& targets, const Tensor
     const float* t = targets.data<float>();
     for (int64_t i = 0; i < n * k; ++i) {
       const double e = static_cast<double>(z[i]) - t[i];
-      sse_ += e * e;
-      sae_ += std::abs(e);
-      sum_t_[static_cast<size_t>(i % k)] += t[i];
-      sum_t2_[static_cast<size_t>(i % k)] += static_cast<double>(t[i]) * t[i];
+      sse += e * e;
+      sae += std::abs(e);
+      sum_t[i % k] += t[i];
+      sum_t2[i % k] += static_cast<double>(t[i]) * t[i];
     }
   }
 }
@@ -62,16 +80,32 @@ void EvalMetrics::reduce(comm::Communicator& comm) {
   samples_ = counts[0];
   topk_hits_ = counts[1];
   std::copy(counts.begin() + 2, counts.end(), confusion_.begin());
-  std::vector<double> sums{loss_sum_, sse_, sae_};
-  sums.insert(sums.end(), sum_t_.begin(), sum_t_.end());
-  sums.insert(sums.end(), sum_t2_.begin(), sum_t2_.end());
-  comm.allreduce(std::span<double>(sums), comm::ReduceOp::kSum);
-  loss_sum_ = sums[0];
-  sse_ = sums[1];
-  sae_ = sums[2];
-  const auto k = sum_t_.size();
-  std::copy(sums.begin() + 3, sums.begin() + 3 + static_cast<int64_t>(k), sum_t_.begin());
-  std::copy(sums.begin() + 3 + static_cast<int64_t>(k), sums.end(), sum_t2_.begin());
+  // Every batch's sums in one table (batch, sum), each row filled on the one
+  // rank that evaluated the batch and zero elsewhere: the all-reduce adds only
+  // zeros to each value, which is exact. Then the batches are added in order.
+  std::vector<int64_t> batches{next_batch_};
+  comm.allreduce(std::span<int64_t>(batches), comm::ReduceOp::kMax);
+  const auto w = static_cast<size_t>(sum_width() - 1);
+  std::vector<double> table(static_cast<size_t>(batches[0]) * w, 0.0);
+  for (size_t at = 0; at < batch_sums_.size(); at += w + 1) {
+    const auto b = static_cast<size_t>(batch_sums_[at]);
+    std::copy(batch_sums_.begin() + static_cast<std::ptrdiff_t>(at + 1),
+              batch_sums_.begin() + static_cast<std::ptrdiff_t>(at + 1 + w),
+              table.begin() + static_cast<std::ptrdiff_t>(b * w));
+  }
+  comm.allreduce(std::span<double>(table), comm::ReduceOp::kSum);
+  const size_t k = sum_t_.size();
+  for (size_t row = 0; row < static_cast<size_t>(batches[0]); ++row) {
+    const double* rec = table.data() + row * w;
+    loss_sum_ += rec[0];
+    sse_ += rec[1];
+    sae_ += rec[2];
+    for (size_t j = 0; j < k; ++j) {
+      sum_t_[j] += rec[3 + j];
+      sum_t2_[j] += rec[3 + k + j];
+    }
+  }
+  batch_sums_.clear();
 }
 
 namespace {
@@ -172,10 +206,17 @@ std::string EvalMetrics::report(const std::vector<std::string>& names) const {
 EvalMetrics evaluate_metrics(comm::Communicator& comm, Model& model, LossKind kind,
                              const ShardedData& data, int64_t batch_size, int64_t top_k) {
   LOCKSTEP_CHECK(batch_size > 0, "evaluation batch size: expected > 0, got " << batch_size);
+  // Batches of the global row order (io/sampler.hpp): the shard must be made
+  // of whole batches of this size.
+  LOCKSTEP_CHECK(data.options().shard_block == batch_size,
+                 "evaluation: the data is sharded in blocks of "
+                     << data.options().shard_block << " rows; expected the batch size "
+                     << batch_size << " (DataOptions::shard_block)");
   EvalMetrics metrics(kind, shape_numel(model.output_shape()), top_k);
   Loss loss(kind);
   Tensor x, y, x_dev, y_dev, out_host;
   std::vector<int64_t> idx;
+  const int64_t first_batch = data.first_position() / batch_size;
   for (int64_t begin = 0; begin < data.local_rows(); begin += batch_size) {
     const int64_t end = std::min(data.local_rows(), begin + batch_size);
     idx.resize(static_cast<size_t>(end - begin));
@@ -190,7 +231,7 @@ EvalMetrics evaluate_metrics(comm::Communicator& comm, Model& model, LossKind ki
     loss.compute(out, gpu ? y_dev : y, end - begin, nullptr);
     ensure_shape(out_host, out.shape(), DType::kF32, Device::kCpu);
     out_host.copy_from(out);
-    metrics.add(out_host, y, loss.row_losses());
+    metrics.add(out_host, y, loss.row_losses(), first_batch + begin / batch_size);
   }
   metrics.reduce(comm);
   return metrics;

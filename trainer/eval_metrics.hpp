@@ -1,9 +1,11 @@
 #pragma once
 // Evaluation figures for people: classification (loss, accuracy, top-k,
 // confusion matrix, per-class precision / recall / F1) and regression (MSE,
-// MAE, R^2). Each rank adds its batches; the sums are all-reduced exactly
-// (integer counts, double sums), so the figures do not depend on the number of
-// ranks.
+// MAE, R^2). Each rank adds its batches, each batch being the same rows on
+// any number of ranks (DataOptions::shard_block). Counts are integers, summed
+// exactly; the floating-point sums are kept per batch, exchanged exactly (a
+// batch's sums are non-zero on one rank only) and added in batch order, so
+// the figures have the same bits on any number of ranks.
 
 #include <cstdint>
 #include <string>
@@ -22,8 +24,11 @@ class EvalMetrics {
   EvalMetrics(LossKind kind, int64_t outputs, int64_t top_k = 5);
 
   /// One batch: host outputs (n, K) float32, host targets ((n,) int32 or (n, K)
-  /// float32) and the per-row losses (n,) float64.
-  void add(const Tensor& outputs, const Tensor& targets, const Tensor& row_losses);
+  /// float32) and the per-row losses (n,) float64. `batch` is the batch's
+  /// global index (the same on any number of ranks); -1: the next one after
+  /// the previous add() (one rank, or tests).
+  void add(const Tensor& outputs, const Tensor& targets, const Tensor& row_losses,
+           int64_t batch = -1);
   /// Sums over all ranks (collective); call once, after the last add().
   void reduce(comm::Communicator& comm);
 
@@ -49,8 +54,14 @@ class EvalMetrics {
   LossKind kind_;
   int64_t outputs_, k_;
   int64_t samples_ = 0, topk_hits_ = 0;
-  double loss_sum_ = 0;
   std::vector<int64_t> confusion_;
+  // The floating-point sums, one record per batch added (batch index, then
+  // kSums + 2 * targets values, see sum_width()), until reduce() adds them up
+  // in batch order into the totals below.
+  std::vector<double> batch_sums_;
+  int64_t next_batch_ = 0;
+  int64_t sum_width() const;
+  double loss_sum_ = 0;
   // regression: sums of squared and absolute errors, of targets and their squares (per output)
   double sse_ = 0, sae_ = 0;
   std::vector<double> sum_t_, sum_t2_;

@@ -13,16 +13,9 @@
 #include <cmath>
 
 #include "io/importers.hpp"
+#include "io/sampler.hpp"
 
 namespace lockstep::trainer {
-
-namespace {
-
-int64_t range_begin(int64_t n, int p, int r) {
-  return r * (n / p) + std::min<int64_t>(r, n % p);
-}
-
-}  // namespace
 
 bool is_csv_input(const std::string& path) {
   const auto ends_with = [&](const std::string& s) {
@@ -36,11 +29,13 @@ bool is_csv_input(const std::string& path) {
 }
 
 PredictInput load_predict_input(const std::string& path, const std::string& features,
-                                char delimiter, const Shape& model_input,
+                                char delimiter, const Shape& model_input, int64_t batch_size,
                                 comm::Communicator& comm) {
   PredictInput in;
   in.path = path;
+  in.batch_size = batch_size;
   comm::check_on_all_ranks(comm, [&] {
+    LOCKSTEP_CHECK(batch_size > 0, "predict --batch-size: expected > 0, got " << batch_size);
     std::optional<io::DatasetArrays> table;
     io::DatasetSpec spec;
     spec.path = path;
@@ -59,15 +54,13 @@ PredictInput load_predict_input(const std::string& path, const std::string& feat
       in.num_rows = info.num_samples;
       in.sample_shape = info.sample_shape;
     }
-    const int p = comm.size();
-    for (int r = 0; r < p; ++r) {
-      in.rank_rows.push_back(range_begin(in.num_rows, p, r + 1) - range_begin(in.num_rows, p, r));
-    }
-    const int64_t begin = range_begin(in.num_rows, p, comm.rank());
-    const int64_t end = range_begin(in.num_rows, p, comm.rank() + 1);
-    if (begin == end) return;
-    in.shard = table ? io::Shard::from_arrays(path, *table, begin, end)
-                     : io::Shard::load(spec, begin, end);
+    for (int r = 0; r < comm.size(); ++r)
+      in.rank_rows.push_back(io::block_shard_range(in.num_rows, batch_size, comm.size(), r).size());
+    const io::RowRange mine =
+        io::block_shard_range(in.num_rows, batch_size, comm.size(), comm.rank());
+    if (mine.size() == 0) return;
+    in.shard = table ? io::Shard::from_arrays(path, *table, mine.begin, mine.end)
+                     : io::Shard::load(spec, mine.begin, mine.end);
   });
   return in;
 }
@@ -90,7 +83,8 @@ Tensor forward_eval(Model& model, const Tensor& x, Tensor& x_dev) {
 }
 
 std::vector<float> predict_outputs(Model& model, const PredictInput& input,
-                                   const io::Normalization& norm, int64_t batch_size) {
+                                   const io::Normalization& norm) {
+  const int64_t batch_size = input.batch_size;
   LOCKSTEP_CHECK(batch_size > 0, "--batch-size: expected > 0, got " << batch_size);
   const int64_t width = shape_numel(model.output_shape());
   if (!input.shard) return {};

@@ -1,7 +1,9 @@
 #pragma once
 // Prediction (lockstep predict): a saved model's outputs for every row of an
-// input file, each rank computing a contiguous shard of the rows, rank 0
-// gathering them in input order. Uses the evaluation's host/device path
+// input file, each rank computing a contiguous run of whole batches of the
+// rows (io::block_shard_range), rank 0 gathering them in input order. A batch
+// holds the same rows on any number of ranks, so the outputs have the same
+// bits on any number of ranks. Uses the evaluation's host/device path
 // (forward_eval), so CPU and GPU ranks work alike.
 
 #include <optional>
@@ -20,6 +22,7 @@ struct PredictInput {
   std::string path;
   int64_t num_rows = 0;               // rows in the file
   std::vector<int64_t> sample_shape;  // per-row feature shape
+  int64_t batch_size = 0;             // rows per batch; ranks own whole batches
   std::vector<int64_t> rank_rows;     // rows per rank, rank order (contiguous shards)
   std::optional<io::Shard> shard;     // this rank's rows; empty when it has none
 };
@@ -29,12 +32,14 @@ bool is_csv_input(const std::string& path);
 
 /// Collective: reads this rank's contiguous rows of an HDF5 dataset (the
 /// features dataset `features`; labels are not read) or of a CSV file of
-/// numeric columns (`delimiter`; an optional header). Rank r owns rows
-/// [r*N/P, (r+1)*N/P) (the first N mod P ranks one more); ranks beyond N own none.
-/// CSV rows, which are flat, take the shape `model_input` when their number of
-/// values is its number of elements.
+/// numeric columns (`delimiter`; an optional header). The rows are cut into
+/// batches of `batch_size` and rank r owns the contiguous batches
+/// io::block_shard_range gives it (possibly none). CSV rows, which are flat,
+/// take the shape `model_input` when their number of values is its number of
+/// elements.
 PredictInput load_predict_input(const std::string& path, const std::string& features,
-                                char delimiter, const Shape& model_input, comm::Communicator& comm);
+                                char delimiter, const Shape& model_input, int64_t batch_size,
+                                comm::Communicator& comm);
 
 /// Collective: the input's sample shape must be the model's input shape; the
 /// error names the file, the expected and the found shape.
@@ -45,9 +50,10 @@ void check_input_shape(const PredictInput& input, const Shape& model_input,
 /// device first when that is a GPU (into `x_dev`). The output is on the model's device.
 Tensor forward_eval(Model& model, const Tensor& x, Tensor& x_dev);
 
-/// The raw outputs (rows x outputs, row-major, host) of this rank's rows.
+/// The raw outputs (rows x outputs, row-major, host) of this rank's rows, in
+/// the batches of input.batch_size rows that load_predict_input cut.
 std::vector<float> predict_outputs(Model& model, const PredictInput& input,
-                                   const io::Normalization& norm, int64_t batch_size);
+                                   const io::Normalization& norm);
 
 /// Collective: gathers every rank's outputs on rank 0 and turns them into the
 /// table (classifier: argmax class and softmax probabilities; else the

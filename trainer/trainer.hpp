@@ -32,7 +32,7 @@ enum class NanPolicy {
 struct TrainOptions {
   int64_t epochs = 10;
   int64_t batch_size = 128;        // per rank
-  int64_t eval_batch_size = 1000;  // per rank
+  int64_t eval_batch_size = 1000;  // rows per evaluation batch (whole batches per rank)
   uint64_t seed = 0;
   bool shuffle = true;
   int64_t log_every = 100;        // steps between progress lines

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # lockstep predict end to end on CPU ranks: a tiny classifier (datagen, HDF5
 # input) and a tiny regressor (CSV input); predictions on 1 and 3 ranks are
-# identical (CSV byte for byte, HDF5 by value with h5diff) and agree with
+# identical (CSV byte for byte, HDF5 by value with h5diff), as are a wider
+# classifier's predictions and eval report on 1-3 ranks x 1-2 threads, and agree with
 # `lockstep eval` (accuracy from the predicted classes, MSE from the predicted
 # values); bad input (shape mismatch with a previous output left untouched, a
 # missing model, a dataset as the model, the input as --out); and the diabetes
@@ -43,6 +44,28 @@ eval_line=$(timeout 120 "${mpi[@]}" -np 2 "$bin" eval --device cpu --model "$mod
 echo "classifier: eval '$eval_line', predict $correct/101 correct"
 [[ $eval_line == *"($correct/101)"* ]] || fail "accuracy from predictions differs from eval's"
 awk -F, 'NR > 1 { s = $2 + $3 + $4; if (s < 0.9999 || s > 1.0001) exit 1 }' "$work/c1.csv" || fail "probabilities do not sum to 1"
+
+# ---- a wider classifier (784 inputs, 256 hidden: GEMMs of many tiles):
+# predictions and eval have the same bits on 1, 2 and 3 ranks and on 1 or 2
+# threads, whatever OpenBLAS kernel runs (CI runs this under several
+# OPENBLAS_CORETYPE values); 1000 rows in batches of 96 (not a tile multiple).
+"$bin" datagen --out "$work/w_train.h5" --samples 400 --shape 1x28x28 --classes 10 --seed 3 >/dev/null
+"$bin" datagen --out "$work/w_test.h5" --samples 1000 --shape 1x28x28 --classes 10 --seed 4 >/dev/null
+train --model.layers "dense(256), relu, dense(10)" --data.train "$work/w_train.h5" \
+  --train.epochs 1 --train.batch_size 32 --optim.lr 0.05 --log.name wide
+wmodel="$work/runs/wide/final.h5"
+for run in "1 1" "2 1" "3 1" "1 2" "3 2"; do
+  read -r np threads <<<"$run"
+  predict "$np" --threads "$threads" --model "$wmodel" --data "$work/w_test.h5" --batch-size 96 \
+    --out "$work/w_${np}_$threads.csv" >/dev/null
+  timeout 120 "${mpi[@]}" -np "$np" "$bin" eval --device cpu --threads "$threads" --model "$wmodel" \
+    --data "$work/w_test.h5" --batch-size 96 | grep -v "rank(s)" >"$work/we_${np}_$threads.txt"
+  cmp "$work/w_1_1.csv" "$work/w_${np}_$threads.csv" ||
+    fail "wide classifier: predictions on $np rank(s) x $threads thread(s) differ from 1 x 1"
+  cmp "$work/we_1_1.txt" "$work/we_${np}_$threads.txt" ||
+    fail "wide classifier: eval on $np rank(s) x $threads thread(s) differs from 1 x 1"
+done
+echo "wide classifier: predict and eval identical on 1-3 ranks x 1-2 threads ($(grep ^loss "$work/we_1_1.txt"))"
 
 # ---- regressor: CSV input (with a header), CSV and HDF5 output
 awk 'BEGIN { srand(7); print "a,b,c"; for (i = 0; i < 150; i++) printf "%.4f,%.4f,%.4f\n", rand(), rand(), rand() }' >"$work/r_x.csv"

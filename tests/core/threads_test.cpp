@@ -1,13 +1,12 @@
 // The CPU thread pool (core/threads.hpp) and the ops that split their work over
 // it: every index covered once, exceptions carried to the caller, nesting
-// serial; GEMM, convolution forward/dx, pooling and element-wise ops give the
-// same bits on 1, 2 and 3 threads (the sums over k are never split); the
-// convolution's weight gradient (partials summed per thread) agrees closely.
+// serial; GEMM (fixed tiles), convolution forward/dx/dW (fixed chunk groups),
+// pooling and element-wise ops give the same bits on 1 to 4 threads, whatever
+// OpenBLAS kernel runs (CI runs this under several OPENBLAS_CORETYPE values).
 
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <cmath>
 #include <stdexcept>
 #include <vector>
 
@@ -88,20 +87,21 @@ TEST_F(Threads, GemmIsBitIdenticalOnAnyNumberOfThreads) {
     bool ta, tb;
   };
   for (const Case& c : {Case{64, 256, 784, false, true}, Case{256, 784, 64, true, false},
-                        Case{64, 784, 256, false, false}, Case{300, 40, 90, true, true}}) {
+                        Case{64, 784, 256, false, false}, Case{300, 40, 90, true, true},
+                        Case{130, 261, 33, false, true}, Case{1000, 10, 256, false, true}}) {
     const Tensor a = random(c.ta ? Shape{c.k, c.m} : Shape{c.m, c.k}, 1);
     const Tensor b = random(c.tb ? Shape{c.n, c.k} : Shape{c.k, c.n}, 2);
     const Tensor c0 = random({c.m, c.n}, 3);
     std::vector<Tensor> out;
-    for (int threads : {1, 2, 3}) {
+    for (int threads : {1, 2, 3, 4}) {
       set_cpu_threads(threads);
       Tensor r = Tensor::empty({c.m, c.n}, DType::kF32);
       r.copy_from(c0);
       ops::gemm(c.ta, c.tb, 0.5, a, b, 1.0, r);
       out.push_back(r);
     }
-    EXPECT_TRUE(same_bits(out[0], out[1])) << c.m << "x" << c.n << "x" << c.k;
-    EXPECT_TRUE(same_bits(out[0], out[2])) << c.m << "x" << c.n << "x" << c.k;
+    for (size_t t = 1; t < out.size(); ++t)
+      EXPECT_TRUE(same_bits(out[0], out[t])) << c.m << "x" << c.n << "x" << c.k << ", " << t + 1;
   }
 }
 
@@ -141,10 +141,7 @@ TEST_F(Threads, ConvolutionPoolingAndReluAgreeAcrossThreadCounts) {
     EXPECT_TRUE(same_bits(a.pooled, r.pooled)) << "maxpool, " << t + 1 << " threads";
     EXPECT_TRUE(same_bits(a.dpool, r.dpool)) << "maxpool backward, " << t + 1 << " threads";
     EXPECT_TRUE(same_bits(a.relu, r.relu)) << "relu, " << t + 1 << " threads";
-    for (int64_t i = 0; i < a.dw.numel(); ++i) {
-      const float u = a.dw.data<float>()[i], v = r.dw.data<float>()[i];
-      EXPECT_NEAR(u, v, 1e-5 * (1.0 + std::abs(u))) << "conv dw[" << i << "], " << t + 1;
-    }
+    EXPECT_TRUE(same_bits(a.dw, r.dw)) << "conv dw, " << t + 1 << " threads";
   }
 }
 

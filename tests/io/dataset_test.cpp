@@ -428,7 +428,11 @@ TEST_F(DatasetErrors, ShardRange) {
   write_dataset(spec, uint8_arrays(10, {4}));
   EXPECT_TRUE(
       contains_all(error_of([&] { Shard::load(spec, 5, 11); }), {"ok.h5", "[5, 11)", "<= 10"}));
-  EXPECT_TRUE(contains_all(error_of([&] { Shard::load(spec, 3, 3); }), {"[3, 3)"}));
+  EXPECT_TRUE(contains_all(error_of([&] { Shard::load(spec, 4, 3); }), {"[4, 3)"}));
+  // An empty range (a rank without evaluation batches): no rows, the file's info.
+  const Shard empty = Shard::load(spec, 3, 3);
+  EXPECT_EQ(empty.size(), 0);
+  EXPECT_EQ(empty.info().num_samples, 10);
 }
 
 TEST_F(DatasetErrors, WriterValidatesArrays) {

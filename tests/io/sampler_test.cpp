@@ -51,6 +51,33 @@ TEST(Sampler, ShardRangesCoverTheRowsExactly) {
   }
 }
 
+// Evaluation shards: whole blocks, contiguous in rank order, covering [0, N);
+// the blocks (batches) themselves never depend on the number of ranks.
+TEST(Sampler, BlockShardRangesAreWholeBlocksInRankOrder) {
+  for (int64_t n : {0, 1, 6, 7, 8, 50, 203, 1000, 1001}) {
+    for (int64_t block : {1, 7, 64, 1000}) {
+      const int64_t blocks = (n + block - 1) / block;
+      for (int p = 1; p <= 5; ++p) {
+        int64_t next = 0;
+        for (int r = 0; r < p; ++r) {
+          const RowRange range = block_shard_range(n, block, p, r);
+          const std::string where = "N=" + std::to_string(n) + " block=" + std::to_string(block) +
+                                    " P=" + std::to_string(p) + " r=" + std::to_string(r);
+          EXPECT_EQ(range.begin, next) << where;
+          EXPECT_TRUE(range.begin % block == 0 || range.begin == n) << where;
+          EXPECT_TRUE(range.end % block == 0 || range.end == n) << where;
+          const int64_t owned = (range.size() + block - 1) / block;
+          EXPECT_EQ(owned, blocks / p + (r < blocks % p ? 1 : 0)) << where;
+          next = range.end;
+        }
+        EXPECT_EQ(next, n);
+      }
+    }
+  }
+  EXPECT_TRUE(contains_all(error_of([] { block_shard_range(10, 0, 2, 0); }), {"block of 0"}));
+  EXPECT_TRUE(contains_all(error_of([] { block_shard_range(10, 4, 2, 2); }), {"rank 2", "< 2"}));
+}
+
 TEST(Sampler, PropertiesOverSizesRanksAndBatches) {
   std::vector<int64_t> sizes;
   for (int64_t n = 1; n <= 37; ++n) sizes.push_back(n);

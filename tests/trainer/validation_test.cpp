@@ -78,7 +78,7 @@ TEST(Split, ValidationAndTrainingRowsAcrossRanks) {
   comm::MpiCommunicator world;
   const std::string path = row_dataset(world);
   DataOptions options{{path, "/features", "/labels"}, {}, 0};
-  const RunData data = open_run_data(options, {"", 0.3, 5}, world);
+  const RunData data = open_run_data(options, {"", 0.3, 5}, 7, world);
   const io::RowSplit split = io::split_rows(kRows, 0.3, 5);  // what every rank count must use
   const std::vector<int64_t> val_rows = all_rows(split.val);
   const auto is_val = [&](int64_t r) {
