@@ -33,7 +33,7 @@
 #include "comm/nccl.hpp"
 #include "core/cuda/runtime.hpp"
 #include "core/device.hpp"
-#include "core/layer.hpp"
+#include "core/layers/layer.hpp"
 #include "core/loss.hpp"
 #include "core/model.hpp"
 #include "core/optimizer.hpp"

@@ -11,7 +11,7 @@
 
 #include "comm/mpi.hpp"
 #include "core/device.hpp"
-#include "core/layer.hpp"
+#include "core/layers/layer.hpp"
 #include "core/model.hpp"
 
 namespace lockstep::bench {

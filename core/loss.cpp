@@ -1,6 +1,6 @@
 #include "core/loss.hpp"
 
-#include "core/ops.hpp"
+#include "core/ops/loss.hpp"
 
 namespace lockstep {
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/layers/registry.hpp"
 #include "core/rng.hpp"
 
 namespace lockstep {

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "core/layer.hpp"
+#include "core/layers/layer.hpp"
 
 namespace lockstep {
 

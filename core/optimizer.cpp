@@ -1,6 +1,6 @@
 #include "core/optimizer.hpp"
 
-#include "core/ops.hpp"
+#include "core/ops/optim.hpp"
 
 namespace lockstep {
 

@@ -11,7 +11,7 @@
 // batches (block_shard_range); every rank visits every row of its shard
 // exactly once, in order, batch by batch. So each batch holds the same rows on
 // any number of ranks, and a row's outputs, computed in the same call at the
-// same position, have the same bits (see core/gemm_cpu.hpp, "Note: GEMM tiles").
+// same position, have the same bits (see core/ops/gemm_cpu.hpp, "Note: GEMM tiles").
 
 #include <cstdint>
 #include <vector>

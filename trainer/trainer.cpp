@@ -8,7 +8,8 @@
 #include <string>
 
 #include "comm/watchdog.hpp"
-#include "core/ops.hpp"
+#include "core/ops/elementwise.hpp"
+#include "core/ops/optim.hpp"
 #include "core/rng.hpp"
 #include "io/pipeline.hpp"
 #include "trainer/early_stop.hpp"

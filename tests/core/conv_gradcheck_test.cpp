@@ -14,10 +14,13 @@
 #include <numeric>
 #include <tuple>
 
-#include "core/conv.hpp"
-#include "core/layers.hpp"
+#include "core/layers/conv2d.hpp"
+#include "core/layers/global_avg_pool.hpp"
+#include "core/layers/pool2d.hpp"
+#include "core/layers/registry.hpp"
 #include "core/model.hpp"
-#include "core/ops_conv.hpp"
+#include "core/ops/conv.hpp"
+#include "core/ops/pool.hpp"
 #include "core/rng.hpp"
 
 namespace lockstep {
@@ -193,7 +196,7 @@ TEST(ConvGradCheck, Conv2dEvenKernelLargePadding) {
 }
 
 // Planes of 1024+ outputs run one sample per GEMM on the CPU (no transposes;
-// see "Note: conv chunks" in core/ops_conv_cpu.cpp); the shapes above batch them.
+// see "Note: conv chunks" in core/ops/conv.cpp); the shapes above batch them.
 TEST(ConvGradCheck, Conv2dLargePlanesOneSamplePerChunk) {
   for (int64_t pad : {0, 1}) {
     Conv2D layer(2, 3, 1, pad);
@@ -287,8 +290,8 @@ TEST(ConvGradCheck, MaxPoolPaddingNeverWins) {
   const Tensor y =
       layer.forward(from_values({1, 1, 2, 2}, {-4, -3, -2, -1}), RunContext{}, 0, saved);
   for (int64_t i = 0; i < 4; ++i) EXPECT_EQ(y.data<double>()[i], -4.0 + static_cast<double>(i));
-  EXPECT_EQ(saved.index.dtype(), DType::kI32);
-  for (int64_t i = 0; i < 4; ++i) EXPECT_EQ(saved.index.data<int32_t>()[i], i);
+  EXPECT_EQ(saved.get<Pool2DSaved>().index.dtype(), DType::kI32);
+  for (int64_t i = 0; i < 4; ++i) EXPECT_EQ(saved.get<Pool2DSaved>().index.data<int32_t>()[i], i);
 }
 
 TEST(ConvGradCheck, MaxPoolPropagatesNan) {
@@ -299,7 +302,7 @@ TEST(ConvGradCheck, MaxPoolPropagatesNan) {
   const Tensor y =
       layer.forward(from_values({1, 1, 2, 2}, {1, nan, 5, nan}), RunContext{}, 0, saved);
   EXPECT_TRUE(std::isnan(y.data<double>()[0]));
-  EXPECT_EQ(saved.index.data<int32_t>()[0], 1);  // the first NaN
+  EXPECT_EQ(saved.get<Pool2DSaved>().index.data<int32_t>()[0], 1);  // the first NaN
 }
 
 TEST(ConvGradCheck, MaxPoolMatchesABruteForceScanOnTiesAndNans) {

@@ -17,7 +17,8 @@
 
 #include "core/device.hpp"
 #include "core/model.hpp"
-#include "core/ops_conv.hpp"
+#include "core/ops/conv.hpp"
+#include "core/ops/pool.hpp"
 #include "core/rng.hpp"
 #include "tests/core/cuda_test_util.hpp"
 

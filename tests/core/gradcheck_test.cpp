@@ -7,8 +7,13 @@
 #include <cmath>
 #include <functional>
 
-#include "core/blocks.hpp"
-#include "core/layers.hpp"
+#include "core/layers/activation.hpp"
+#include "core/layers/batchnorm.hpp"
+#include "core/layers/dense.hpp"
+#include "core/layers/dropout.hpp"
+#include "core/layers/flatten.hpp"
+#include "core/layers/registry.hpp"
+#include "core/layers/residual.hpp"
 #include "core/loss.hpp"
 #include "core/model.hpp"
 #include "core/rng.hpp"

@@ -10,8 +10,10 @@
 #include <stdexcept>
 #include <vector>
 
-#include "core/ops.hpp"
-#include "core/ops_conv.hpp"
+#include "core/ops/activation.hpp"
+#include "core/ops/conv.hpp"
+#include "core/ops/dense.hpp"
+#include "core/ops/pool.hpp"
 #include "core/rng.hpp"
 #include "core/threads.hpp"
 

@@ -5,10 +5,10 @@
 
 #include <cmath>
 
-#include "core/layers.hpp"
 #include "core/loss.hpp"
 #include "core/model.hpp"
-#include "core/ops.hpp"
+#include "core/ops/dense.hpp"
+#include "core/ops/optim.hpp"
 #include "core/optimizer.hpp"
 #include "core/rng.hpp"
 #include "core/schedule.hpp"

@@ -1,0 +1,123 @@
+// CPU-only build: the CUDA versions of every op family (ops/*.hpp, the `cuda`
+// blocks) cannot be reached, since no device tensor can be created without the
+// CUDA backend, but the dispatch must link.
+
+#include <string>
+
+#include "core/ops/activation.hpp"
+#include "core/ops/conv.hpp"
+#include "core/ops/dense.hpp"
+#include "core/ops/elementwise.hpp"
+#include "core/ops/loss.hpp"
+#include "core/ops/norm.hpp"
+#include "core/ops/optim.hpp"
+#include "core/ops/pool.hpp"
+
+namespace lockstep::ops::cuda {
+namespace {
+[[noreturn]] void no_cuda(const char* op) {
+  throw Error(std::string(op) + ": device tensors need the CUDA backend, which this build lacks");
+}
+}  // namespace
+
+void gemm(bool, bool, double, const Tensor&, const Tensor&, double, Tensor&) {
+  no_cuda("gemm");
+}
+void add_row_bias(Tensor&, const Tensor&) {
+  no_cuda("add_row_bias");
+}
+void acc_column_sums(const Tensor&, Tensor&) {
+  no_cuda("acc_column_sums");
+}
+void relu_forward(const Tensor&, Tensor&) {
+  no_cuda("relu_forward");
+}
+void relu_backward(const Tensor&, const Tensor&, Tensor&) {
+  no_cuda("relu_backward");
+}
+void sigmoid_forward(const Tensor&, Tensor&) {
+  no_cuda("sigmoid_forward");
+}
+void sigmoid_backward(const Tensor&, const Tensor&, Tensor&) {
+  no_cuda("sigmoid_backward");
+}
+void tanh_forward(const Tensor&, Tensor&) {
+  no_cuda("tanh_forward");
+}
+void tanh_backward(const Tensor&, const Tensor&, Tensor&) {
+  no_cuda("tanh_backward");
+}
+void dropout_forward(const Tensor&, double, uint64_t, Tensor&, Tensor&) {
+  no_cuda("dropout_forward");
+}
+void multiply(const Tensor&, const Tensor&, Tensor&) {
+  no_cuda("multiply");
+}
+void add(const Tensor&, const Tensor&, Tensor&) {
+  no_cuda("add");
+}
+void softmax_cross_entropy(const Tensor&, const Tensor&, double, Tensor&, Tensor&, Tensor*) {
+  no_cuda("softmax_cross_entropy");
+}
+void mse(const Tensor&, const Tensor&, double, Tensor&, Tensor*) {
+  no_cuda("mse");
+}
+void sgd_step(Tensor&, const Tensor&, Tensor&, double, double, double, bool) {
+  no_cuda("sgd_step");
+}
+void scale(Tensor&, double) {
+  no_cuda("scale");
+}
+void adam_step(Tensor&, const Tensor&, Tensor&, Tensor&, double, double, double, double, double,
+               bool, int64_t) {
+  no_cuda("adam_step");
+}
+double sum_squares(const Tensor&) {
+  no_cuda("sum_squares");
+}
+void conv2d_forward(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, Tensor&,
+                    Tensor&) {
+  no_cuda("conv2d_forward");
+}
+void conv2d_backward(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, Tensor*,
+                     Tensor&, Tensor*, Tensor&) {
+  no_cuda("conv2d_backward");
+}
+void maxpool2d_forward(const Tensor&, int64_t, int64_t, int64_t, Tensor&, Tensor&) {
+  no_cuda("maxpool2d_forward");
+}
+void maxpool2d_backward(const Tensor&, const Tensor&, int64_t, int64_t, int64_t, Tensor&) {
+  no_cuda("maxpool2d_backward");
+}
+void avgpool2d_forward(const Tensor&, int64_t, int64_t, int64_t, Tensor&) {
+  no_cuda("avgpool2d_forward");
+}
+void avgpool2d_backward(const Tensor&, int64_t, int64_t, int64_t, Tensor&) {
+  no_cuda("avgpool2d_backward");
+}
+void global_avg_pool_forward(const Tensor&, Tensor&) {
+  no_cuda("global_avg_pool_forward");
+}
+void global_avg_pool_backward(const Tensor&, Tensor&) {
+  no_cuda("global_avg_pool_backward");
+}
+void channel_moments(const Tensor&, const Tensor&, int64_t, Tensor&) {
+  no_cuda("batchnorm");
+}
+void batchnorm_statistics(const Tensor&, double, double, double, bool, Tensor&, Tensor&, Tensor&,
+                          Tensor&) {
+  no_cuda("batchnorm");
+}
+void batchnorm_apply(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                     Tensor&, Tensor&) {
+  no_cuda("batchnorm");
+}
+void batchnorm_param_grads(const Tensor&, Tensor&, Tensor&) {
+  no_cuda("batchnorm");
+}
+void batchnorm_input_grad(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                          double, Tensor&) {
+  no_cuda("batchnorm");
+}
+
+}  // namespace lockstep::ops::cuda

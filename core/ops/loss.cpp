@@ -1,0 +1,103 @@
+// Loss ops (ops/loss.hpp): argument checks, dispatch to ops/loss.cu for
+// device tensors, the CPU reference (sums in double).
+
+#include "core/ops/loss.hpp"
+
+#include <cmath>
+
+#include "core/ops/check.hpp"
+
+namespace lockstep::ops {
+namespace {
+
+using detail::check_on;
+using detail::check_same;
+using detail::dispatch_real;
+
+}  // namespace
+
+void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, double grad_scale,
+                           Tensor& loss, Tensor& correct, Tensor* dlogits) {
+  check_on(logits, logits.device(), "softmax_cross_entropy", "logits");
+  check_on(labels, logits.device(), "softmax_cross_entropy", "labels");
+  LOCKSTEP_CHECK(logits.rank() == 2, "softmax_cross_entropy: expected logits (N, K), got "
+                                         << shape_str(logits.shape()));
+  const int64_t n = logits.dim(0), k = logits.dim(1);
+  LOCKSTEP_CHECK(labels.dtype() == DType::kI32 && labels.numel() == n,
+                 "softmax_cross_entropy: expected " << n << " int32 class ids, got "
+                                                    << shape_str(labels.shape()) << " "
+                                                    << to_string(labels.dtype()));
+  LOCKSTEP_CHECK(loss.numel() == n && loss.dtype() == DType::kF64 && correct.numel() == n &&
+                     correct.dtype() == DType::kI32,
+                 "softmax_cross_entropy: loss/correct outputs must hold " << n << " rows");
+  if (dlogits) check_same(logits, *dlogits, "softmax_cross_entropy");
+  check_on(loss, logits.device(), "softmax_cross_entropy", "loss");
+  check_on(correct, logits.device(), "softmax_cross_entropy", "correct");
+  if (dlogits) check_on(*dlogits, logits.device(), "softmax_cross_entropy", "dlogits");
+  if (logits.device() == Device::kCuda)
+    return cuda::softmax_cross_entropy(logits, labels, grad_scale, loss, correct, dlogits);
+  const int32_t* pl = labels.data<int32_t>();
+  double* ploss = loss.data<double>();
+  int32_t* pc = correct.data<int32_t>();
+  dispatch_real(logits.dtype(), "softmax_cross_entropy", [&]<class T>() {
+    const T* pz = logits.data<T>();
+    T* pd = dlogits ? dlogits->data<T>() : nullptr;
+    for (int64_t r = 0; r < n; ++r) {
+      const T* z = pz + r * k;
+      const int32_t label = pl[r];
+      LOCKSTEP_CHECK(label >= 0 && label < k, "class id " << label << " in batch row " << r
+                                                          << " is outside the model's " << k
+                                                          << " classes [0, " << k << ")");
+      int64_t arg = 0;
+      for (int64_t j = 1; j < k; ++j)
+        if (z[j] > z[arg]) arg = j;
+      const double zmax = static_cast<double>(z[arg]);
+      double sum = 0.0;
+      for (int64_t j = 0; j < k; ++j) sum += std::exp(static_cast<double>(z[j]) - zmax);
+      const double log_sum = std::log(sum);
+      ploss[r] = log_sum + zmax - static_cast<double>(z[label]);
+      pc[r] = arg == label ? 1 : 0;
+      if (pd) {
+        T* d = pd + r * k;
+        for (int64_t j = 0; j < k; ++j) {
+          const double prob = std::exp(static_cast<double>(z[j]) - zmax - log_sum);
+          d[j] = static_cast<T>(grad_scale * (prob - (j == label ? 1.0 : 0.0)));
+        }
+      }
+    }
+  });
+}
+
+void mse(const Tensor& out, const Tensor& targets, double grad_scale, Tensor& loss, Tensor* dout) {
+  check_on(out, out.device(), "mse", "out");
+  check_on(targets, out.device(), "mse", "targets");
+  LOCKSTEP_CHECK(out.rank() == 2, "mse: expected outputs (N, K), got " << shape_str(out.shape()));
+  const int64_t n = out.dim(0), k = out.dim(1);
+  LOCKSTEP_CHECK(targets.numel() == n * k && targets.dtype() == out.dtype(),
+                 "mse: expected targets of " << n << "x" << k << " " << to_string(out.dtype())
+                                             << ", got " << shape_str(targets.shape()) << " "
+                                             << to_string(targets.dtype()));
+  LOCKSTEP_CHECK(loss.numel() == n && loss.dtype() == DType::kF64,
+                 "mse: loss output must hold " << n << " float64 rows");
+  if (dout) check_same(out, *dout, "mse");
+  check_on(loss, out.device(), "mse", "loss");
+  if (dout) check_on(*dout, out.device(), "mse", "dout");
+  if (out.device() == Device::kCuda) return cuda::mse(out, targets, grad_scale, loss, dout);
+  double* ploss = loss.data<double>();
+  dispatch_real(out.dtype(), "mse", [&]<class T>() {
+    const T* po = out.data<T>();
+    const T* pt = targets.data<T>();
+    T* pd = dout ? dout->data<T>() : nullptr;
+    for (int64_t r = 0; r < n; ++r) {
+      double s = 0.0;
+      for (int64_t j = 0; j < k; ++j) {
+        const double e = static_cast<double>(po[r * k + j]) - static_cast<double>(pt[r * k + j]);
+        s += e * e;
+        if (pd) pd[r * k + j] = static_cast<T>(grad_scale * 2.0 * e / static_cast<double>(k));
+      }
+      ploss[r] = s / static_cast<double>(k);
+    }
+  });
+}
+
+}  // namespace lockstep::ops
