@@ -1,192 +1,20 @@
 // B1 (BENCH.md): GPU throughput of the MLP 3072-4096-4096-4096-10 (ReLU,
 // softmax cross-entropy, SGD momentum 0.9) trained by trainer::Trainer::step,
-// batch 1024 per rank, random inputs that stay on the GPU. Each step is timed
-// with CUDA events on the main stream; the figure is the median step time over
-// --steps steps after --warmup steps. Run it directly (1 rank) or under
-// `mpirun -np P` (one GPU per rank: GPU = local rank mod visible GPUs; several
-// ranks may share one GPU, which is how B5's two-ranks-on-one-GPU case runs).
-// Rank 0 prints one machine-readable line:
+// batch 1024 per rank, random inputs that stay on the GPU; the harness and the
+// output lines are in gpu_step_bench.hpp:
 //   B1 mlp precision=tf32 ranks=1 median_ms=... samples_per_s=... batch=1024 ...
 // bench/b1_mlp_torch.py measures the PyTorch reference with the same recipe.
 
-#include <algorithm>
-#include <chrono>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <exception>
-#include <memory>
-#include <span>
-#include <stdexcept>
-#include <string>
-#include <vector>
-
-#include "bench/bench_util.hpp"
-#include "comm/mpi.hpp"
-#include "comm/nccl.hpp"
-#include "core/cuda/runtime.hpp"
-#include "core/device.hpp"
-#include "core/loss.hpp"
-#include "core/model.hpp"
-#include "core/optimizer.hpp"
-#include "core/rng.hpp"
-#include "core/schedule.hpp"
-#include "trainer/trainer.hpp"
-
-namespace lockstep::bench {
-namespace {
-
-constexpr int64_t kInputs = 3072;
-constexpr int64_t kClasses = 10;
-const char* const kLayers = "dense(4096), relu, dense(4096), relu, dense(4096), relu, dense(10)";
-
-struct Flags {
-  std::string precision = "tf32";
-  int64_t steps = 50;
-  int64_t warmup = 10;
-  int64_t batch = 1024;  // per rank
-  uint64_t seed = 1234;
-};
-
-const char* const kUsage =
-    "usage: [mpirun -np P] bench_b1_mlp [--precision fp32|tf32] [--steps N] [--warmup N] "
-    "[--batch N] [--seed N]\n";
-
-// Returns false on a bad command line (the caller prints the usage).
-bool parse_flags(int argc, char** argv, Flags& f) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") return false;
-    if (i + 1 >= argc) return false;
-    const std::string value = argv[++i];
-    if (arg == "--precision") {
-      if (value != "fp32" && value != "tf32") return false;
-      f.precision = value;
-      continue;
-    }
-    char* end = nullptr;
-    const long long v = std::strtoll(value.c_str(), &end, 10);
-    if (end == value.c_str() || *end != '\0') return false;
-    if (arg == "--steps") {
-      f.steps = v;
-    } else if (arg == "--warmup") {
-      f.warmup = v;
-    } else if (arg == "--batch") {
-      f.batch = v;
-    } else if (arg == "--seed") {
-      f.seed = static_cast<uint64_t>(v);
-    } else {
-      return false;
-    }
-  }
-  return f.steps >= 1 && f.warmup >= 0 && f.batch >= 1;
-}
-
-// One batch of uniform [0, 1) inputs and int32 labels in [0, 10), distinct per
-// rank, made on the host and copied once to the GPU.
-void random_batch_on_gpu(int64_t batch, uint64_t seed, Tensor& x, Tensor& y) {
-  Tensor hx = Tensor::empty({batch, kInputs}, DType::kF32);
-  Tensor hy = Tensor::empty({batch}, DType::kI32);
-  Rng rng(seed);
-  float* xs = hx.data<float>();
-  for (int64_t i = 0; i < hx.numel(); ++i) xs[i] = static_cast<float>(rng.uniform());
-  int32_t* ys = hy.data<int32_t>();
-  for (int64_t i = 0; i < batch; ++i) ys[i] = static_cast<int32_t>(rng.below(kClasses));
-  x = Tensor::empty({batch, kInputs}, DType::kF32, Device::kCuda);
-  y = Tensor::empty({batch}, DType::kI32, Device::kCuda);
-  x.copy_from(hx);
-  y.copy_from(hy);
-  device::synchronize();
-}
-
-int run(const Flags& f, const comm::MpiSession& mpi, comm::MpiCommunicator& mpi_comm) {
-  const int gpus = device::count();
-  if (gpus < 1) throw std::runtime_error("bench_b1_mlp: no GPU visible on this rank");
-  // GPU = local rank mod visible GPUs; ranks may share a GPU (B5 on one card).
-  const int gpu = mpi.local_rank() % gpus;
-  device::select(gpu, device::parse_precision(f.precision));
-  const device::Info info = device::info(gpu);
-
-  // NCCL for the gradients, as `lockstep train` does on GPU ranks (with one rank
-  // the Reducer has nothing to send; the communicator still carries broadcasts).
-  std::unique_ptr<comm::Communicator> nccl = comm::make_nccl_communicator(mpi_comm);
-
-  Model model(kLayers, {kInputs}, DType::kF32, Device::kCuda);
-  model.init_params(f.seed, InitScheme::kHe);
-  SgdOptions sgd_options;
-  sgd_options.momentum = 0.9;
-  Sgd sgd(model.params(), sgd_options);
-  ScheduleOptions sched;
-  sched.base_lr = 0.01;
-  trainer::TrainOptions opts;
-  opts.epochs = 1;
-  opts.batch_size = f.batch;
-  opts.seed = f.seed;
-  opts.shuffle = false;
-  opts.progress = "off";
-  trainer::Trainer trainer(*nccl, model, Loss(LossKind::kCrossEntropy), sgd, LrSchedule(sched),
-                           opts);
-  trainer.broadcast_parameters();
-
-  Tensor x, y;
-  random_batch_on_gpu(f.batch, hash_keys({f.seed, static_cast<uint64_t>(mpi_comm.rank())}), x, y);
-
-  double loss = 0.0;  // keeps the steps observable
-  for (int64_t s = 0; s < f.warmup; ++s) loss += trainer.step(x, y).loss;
-  device::synchronize();
-
-  const cudaStream_t stream = cuda::main_stream();
-  const cuda::Event start = cuda::make_event(true);
-  const cuda::Event stop = cuda::make_event(true);
-  std::vector<double> step_ms;
-  step_ms.reserve(static_cast<size_t>(f.steps));
-  mpi_comm.barrier();
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t s = 0; s < f.steps; ++s) {
-    LOCKSTEP_CUDA_CHECK(cudaEventRecord(start.get(), stream));
-    loss += trainer.step(x, y).loss;
-    LOCKSTEP_CUDA_CHECK(cudaEventRecord(stop.get(), stream));
-    LOCKSTEP_CUDA_CHECK(cudaEventSynchronize(stop.get()));
-    float ms = 0.0f;
-    LOCKSTEP_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
-    step_ms.push_back(static_cast<double>(ms));
-  }
-  device::synchronize();
-  mpi_comm.barrier();
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
-  // The slowest rank's median sets the pace of a synchronous step.
-  double stats[2] = {median(step_ms), *std::min_element(step_ms.begin(), step_ms.end())};
-  mpi_comm.allreduce(std::span<double>(stats, 1), comm::ReduceOp::kMax);
-  mpi_comm.allreduce(std::span<double>(stats + 1, 1), comm::ReduceOp::kMax);
-
-  if (mpi_comm.rank() == 0) {
-    const double global_batch = static_cast<double>(mpi_comm.size() * f.batch);
-    std::printf("# B1 gpu=%d name=\"%s\" bus=%s ranks_per_gpu=%d params=%lld\n", gpu,
-                info.name.c_str(), info.bus_id.c_str(), (mpi.local_size() + gpus - 1) / gpus,
-                static_cast<long long>(model.num_params()));
-    std::printf(
-        "B1 mlp precision=%s ranks=%d median_ms=%.4f samples_per_s=%.1f batch=%lld steps=%lld "
-        "warmup=%lld min_ms=%.4f wall_samples_per_s=%.1f mean_loss=%.4f\n",
-        f.precision.c_str(), mpi_comm.size(), stats[0], global_batch * 1000.0 / stats[0],
-        static_cast<long long>(f.batch), static_cast<long long>(f.steps),
-        static_cast<long long>(f.warmup), stats[1],
-        global_batch * static_cast<double>(f.steps) / seconds,
-        loss / static_cast<double>((f.warmup + f.steps) * f.batch));
-    std::fflush(stdout);
-  }
-  return 0;
-}
-
-}  // namespace
-}  // namespace lockstep::bench
+#include "bench/gpu_step_bench.hpp"
 
 int main(int argc, char** argv) {
   using namespace lockstep;
-  return bench::mpi_main<bench::Flags>(
-      argc, argv, "bench_b1_mlp", bench::kUsage, bench::parse_flags,
-      [](const bench::Flags& flags, comm::MpiSession& mpi, comm::MpiCommunicator& comm) {
-        return bench::run(flags, mpi, comm);
-      });
+  const bench::GpuStepBench b1{"B1",
+                               "mlp",
+                               "bench_b1_mlp",
+                               "dense(4096), relu, dense(4096), relu, dense(4096), relu, dense(10)",
+                               {3072},
+                               10,
+                               1024};
+  return bench::gpu_step_main(argc, argv, b1);
 }

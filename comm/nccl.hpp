@@ -3,9 +3,11 @@
 //
 // Bootstrapped over MPI: rank 0 creates the ncclUniqueId and broadcasts it.
 // Float collectives (gradients, parameters) take *device* memory and run on a
-// communication stream of their own: the stream first waits on an event
-// recorded on the compute stream, and the compute stream later waits on an
-// event recorded after the collective (cudaStreamWaitEvent; never a host sync).
+// communication stream of their own, which first waits on an event recorded
+// on the compute stream. Waiting for a collective (Request::wait) is a host
+// wait: the training thread polls the completion event and NCCL's asynchronous
+// error state (so that a failed peer or the watchdog's timeout can end the
+// job), then orders the compute stream after the event.
 // Averages use ncclAvg. Host-side collectives (metrics, flags, strings) go
 // through the MPI communicator it was built from.
 

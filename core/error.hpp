@@ -17,7 +17,7 @@ class Error : public std::runtime_error {
 
 namespace detail {
 /// Throws Error("<api> call failed: <statement> at <file>:<line>: <detail>").
-/// Used by the per-library check macros (MPI, HDF5, and later CUDA/cuBLAS/NCCL).
+/// Used by the per-library check macros (MPI, HDF5, CUDA, cuBLAS, NCCL).
 [[noreturn]] void throw_call_failed(const char* api, const char* statement, const char* file,
                                     int line, const std::string& detail);
 }  // namespace detail

@@ -18,9 +18,13 @@ ScheduleKind parse_schedule(const std::string& name) {
 
 LrSchedule::LrSchedule(ScheduleOptions options) : o_(options) {
   LOCKSTEP_CHECK(o_.base_lr > 0.0, "optim.lr: expected > 0, got " << o_.base_lr);
+  // The config gives these in epochs (optim.warmup_epochs, optim.step_epochs);
+  // the schedule works in steps.
   LOCKSTEP_CHECK(o_.warmup_steps >= 0,
-                 "optim.warmup_steps: expected >= 0, got " << o_.warmup_steps);
-  LOCKSTEP_CHECK(o_.step_every > 0, "optim.step_every: expected > 0, got " << o_.step_every);
+                 "optim.warmup_epochs: expected a warm-up of >= 0 steps, got " << o_.warmup_steps);
+  LOCKSTEP_CHECK(
+      o_.step_every > 0,
+      "optim.step_epochs: expected a decay interval of > 0 steps, got " << o_.step_every);
   LOCKSTEP_CHECK(o_.gamma > 0.0, "optim.gamma: expected > 0, got " << o_.gamma);
   LOCKSTEP_CHECK(o_.min_lr >= 0.0 && o_.min_lr <= o_.base_lr,
                  "optim.min_lr: expected a value in [0, lr], got " << o_.min_lr);

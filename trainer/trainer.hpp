@@ -135,7 +135,6 @@ class Trainer {
   TrainOptions options_;
   comm::Reducer reducer_;
   Tensor dout_;
-  Tensor x_, y_;          // host batch buffers
   Tensor x_dev_, y_dev_;  // the batch on the model's device
   int64_t step_ = 0;
   Position start_;

@@ -4,8 +4,9 @@
 // and the cuBLAS handle of the selected GPU.
 //
 // Stream ordering: every op runs on the *current* stream (the main stream
-// unless a StreamGuard says otherwise). Communication runs on its own stream
-// and is ordered against the main stream with events, never a host sync.
+// unless a StreamGuard says otherwise). Communication runs on its own stream,
+// started after an event on the main stream; see comm/nccl.hpp for how a
+// collective is waited for.
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
