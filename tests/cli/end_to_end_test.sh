@@ -8,7 +8,12 @@
 set -euo pipefail
 bin=$1 src=$2
 data=/usr/share/datasets/fashion-mnist
-floor=0.82
+# Floors a little under the measured figures (2026-11-29, x86-64, OpenBLAS
+# default, Haswell and SandyBridge kernels): after 2 epochs 0.8495-0.8498
+# (the first epoch alone: 0.8194-0.8209, so a second epoch that does not train
+# fails); the streaming run 0.7648-0.7651 (0.7522 without shuffling).
+floor=0.84
+stream_floor=0.755
 if [[ ! -f $data/train-images-idx3-ubyte.gz ]]; then
   echo "dataset-fashion-mnist is not installed: cannot run (install_deps.sh installs it)"
   exit 1
@@ -33,6 +38,12 @@ for f in config.ini metrics.jsonl final.h5; do
   [[ -s $work/runs/e2e/$f ]] || { echo "FAIL: run directory lacks $f"; exit 1; }
 done
 grep -q '"type":"epoch"' "$work/runs/e2e/metrics.jsonl" || { echo "FAIL: no epoch record"; exit 1; }
+# The second epoch must improve on the first (measured: +0.029).
+mapfile -t per_epoch < <(grep '"type":"epoch"' "$work/runs/e2e/metrics.jsonl" | grep -oP '"test_accuracy":\K[0-9.]+')
+[[ ${#per_epoch[@]} -eq 2 ]] || { echo "FAIL: expected 2 epoch records with test_accuracy, got ${#per_epoch[@]}"; exit 1; }
+echo "test accuracy per epoch: ${per_epoch[*]}"
+awk -v a="${per_epoch[0]}" -v b="${per_epoch[1]}" 'BEGIN { exit !(b >= a + 0.01) }' ||
+  { echo "FAIL: the second epoch did not improve test accuracy by 0.01 (${per_epoch[*]})"; exit 1; }
 "$bin" inspect "$work/runs/e2e/final.h5" | grep -q "dense(256)" || { echo "FAIL: inspect model"; exit 1; }
 
 # Streaming input: a memory bound below the shard size (two-level shuffle), with
@@ -42,7 +53,8 @@ timeout 600 "${mpi[@]}" -np 2 "$bin" train --config "$src/examples/fashion_mnist
   --data.memory_mb 4 --data.crop_padding 2 --log.dir "$work/runs" --log.name stream \
   --log.progress off | tee "$work/stream.log"
 sacc=$(grep -oP "test accuracy: \K[0-9.]+" "$work/stream.log")
-awk -v a="$sacc" 'BEGIN { exit !(a >= 0.70) }' || { echo "FAIL: streaming run accuracy $sacc < 0.70"; exit 1; }
+echo "test accuracy of the streaming run: $sacc (floor $stream_floor)"
+awk -v a="$sacc" -v f="$stream_floor" 'BEGIN { exit !(a >= f) }' || { echo "FAIL: streaming run accuracy $sacc < $stream_floor"; exit 1; }
 grep -q '"input_wait_s"' "$work/runs/stream/metrics.jsonl" || { echo "FAIL: no input_wait_s"; exit 1; }
 
 # Evaluation gives the same figures on any number of ranks.

@@ -2,7 +2,8 @@
 # Rank failure and hangs (README "Failure behaviour"), on 3 CPU ranks with
 # LOCKSTEP_FAULT: a rank that exits, is killed, or hangs at step 5 ends the
 # whole job promptly and non-zero, the output names the rank, the step (and for
-# a hang the operation), and no lockstep process is left behind. A malformed
+# a hang the operation), the survivors of an exit or kill say where they were,
+# and no lockstep process is left behind. A malformed
 # LOCKSTEP_FAULT is a clear error.
 # Usage: failure_test.sh LOCKSTEP_BIN
 set -uo pipefail
@@ -61,6 +62,19 @@ left_behind() {
     ok "$1: no process left behind"
   fi
 }
+# The survivors (ranks 0 and 2), stopped by mpirun with SIGTERM while they
+# wait in the gradient all-reduce of step 5, print where they were.
+survivors_said_where() {
+  local r missing=""
+  for r in 0 2; do
+    grep -q "^lockstep: rank $r at step 5, in allreduce$" "$log" || missing+=" $r"
+  done
+  if [[ -n $missing ]]; then
+    fail "$1: expected 'lockstep: rank R at step 5, in allreduce' from rank(s)$missing"; cat "$log"
+  else
+    ok "$1: the survivors printed 'lockstep: rank R at step 5, in allreduce'"
+  fi
+}
 check_common() {  # NAME WHAT LIMIT
   if [[ $rc -eq 0 || $rc -eq 124 ]]; then
     fail "$1: expected a non-zero exit (not the test's timeout), got $rc"; cat "$log"
@@ -78,12 +92,14 @@ run_case exit exit 600
 check_common exit exits 10
 grep -Eq "Process name: \[\[[0-9]+,1\],1\]" "$log" && grep -q "Exit code: *7" "$log" \
   || { fail "exit: expected mpirun to name rank 1 and exit code 7"; cat "$log"; }
+survivors_said_where exit
 left_behind exit
 
 # (b) rank 1 is killed (SIGKILL) at step 5.
 run_case kill kill 600
 check_common kill "is killed (SIGKILL)" 10
 grep -q "process rank 1 .*signal 9" "$log" || { fail "kill: expected mpirun to name rank 1"; cat "$log"; }
+survivors_said_where kill
 left_behind kill
 
 # (c) rank 1 hangs at step 5: the others' watchdog (dist.timeout 5) ends the

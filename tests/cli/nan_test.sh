@@ -3,6 +3,7 @@
 # train.on_nan = abort: every rank stops at the same step with exit code 4 and
 # a message naming the step; skip: the bad steps are skipped and logged, and
 # more than train.max_nan_skips of them in a row end the run with exit code 4.
+# The same through LOCKSTEP_FAULT action=nan on one rank of a healthy run.
 # Usage: nan_test.sh LOCKSTEP_BIN
 set -uo pipefail
 bin=$1
@@ -11,6 +12,8 @@ trap 'rm -rf "$work"' EXIT
 mpi=(mpirun --oversubscribe)
 [[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
 fail() { echo "FAIL: $*"; echo "0 passed, 1 failed"; exit 1; }
+# shellcheck source=tests/cli/error_ranks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/error_ranks.sh"
 
 "$bin" datagen --out "$work/train.h5" --samples 256 --shape 1x8x8 --classes 4 >/dev/null || fail datagen
 cat > "$work/run.ini" <<INI
@@ -49,4 +52,29 @@ skips=$(grep -c '"type":"skip"' "$work/runs/skip/metrics.jsonl")
 grep -q "non-finite loss or gradients in 4 consecutive steps" "$work/skip.log" ||
   fail "on_nan = skip: no message about 4 consecutive steps: $(tail -n 3 "$work/skip.log")"
 echo "ok   on_nan = skip: 3 skipped steps logged, the 4th in a row ends the run with exit code 4"
-echo "2 passed, 0 failed"
+
+# LOCKSTEP_FAULT action=nan: rank 1 alone poisons its loss and gradients at
+# step 5 of an otherwise healthy run (lr 0.05). abort: both ranks stop at step 5
+# with exit code 4; skip: that one step is skipped on both ranks and logged,
+# and the run finishes.
+timeout 120 env LOCKSTEP_FAULT="rank=1,step=5,action=nan" "${mpi[@]}" -np 2 "$bin" train \
+  --config "$work/run.ini" --log.name fault_abort --optim.lr 0.05 >"$work/fault_abort.log" 2>&1
+rc=$?
+[[ $rc -eq 4 ]] || fail "action=nan, abort: exit code $rc, expected 4; $(tail -n 3 "$work/fault_abort.log")"
+grep -q "fault injection: rank 1 poisons its loss and gradients with NaN at step 5" "$work/fault_abort.log" ||
+  fail "action=nan: no fault injection line"
+n=$(error_ranks "$work/fault_abort.log" "non-finite loss or gradients at step 5 " 2)
+[[ $n -eq 2 ]] || fail "action=nan, abort: expected both ranks to stop at step 5, got $n: $(tail -n 3 "$work/fault_abort.log")"
+echo "ok   LOCKSTEP_FAULT action=nan on rank 1, on_nan = abort: both ranks stop at step 5, exit code 4"
+
+timeout 120 env LOCKSTEP_FAULT="rank=1,step=5,action=nan" "${mpi[@]}" -np 2 "$bin" train \
+  --config "$work/run.ini" --log.name fault_skip --optim.lr 0.05 --train.on_nan skip >"$work/fault_skip.log" 2>&1
+rc=$?
+[[ $rc -eq 0 ]] || fail "action=nan, skip: exit code $rc, expected 0; $(tail -n 3 "$work/fault_skip.log")"
+grep -q "^step 5: non-finite loss or gradients: step skipped (1 in a row)" "$work/fault_skip.log" ||
+  fail "action=nan, skip: no skip line for step 5: $(grep -m3 "skipped" "$work/fault_skip.log")"
+skips=$(grep -c '"type":"skip"' "$work/runs/fault_skip/metrics.jsonl")
+[[ $skips -eq 1 ]] || fail "action=nan, skip: expected 1 skip record, got $skips"
+[[ -s $work/runs/fault_skip/final.h5 ]] || fail "action=nan, skip: no final.h5"
+echo "ok   LOCKSTEP_FAULT action=nan on rank 1, on_nan = skip: step 5 skipped and logged once, the run finishes"
+echo "4 passed, 0 failed"

@@ -2,8 +2,10 @@
 # Checkpoint and resume: a run stopped after k steps (mid-epoch on 2 ranks, at
 # an epoch boundary on 1) and resumed with checkpoint.resume = auto gives the
 # same per-step losses and the same final parameters, bit for bit, as the
-# uninterrupted run (CPU ranks, same world size); a checkpoint also resumes on another number of ranks; a saved
-# model initialises a new run (checkpoint.init); only `keep` checkpoints stay.
+# uninterrupted run (CPU ranks, same world size); a checkpoint also resumes on
+# another number of ranks with its parameters and position; a saved model
+# initialises a new run with its parameters (checkpoint.init); only `keep`
+# checkpoints stay.
 # Usage: resume_test.sh LOCKSTEP_BIN MAKE_BAD_DATA_BIN
 set -euo pipefail
 bin=$1 make_bad=$2
@@ -75,16 +77,34 @@ n=$(ls "$work/runs/split/checkpoints" | grep -c '^ckpt-')
 [[ $n -eq 2 ]] || fail "expected 2 checkpoints kept, found $n"
 echo "ok   keep = 2 checkpoints"
 
-# Another number of ranks: continues from the checkpoint's epoch and step.
-timeout 300 "${mpi[@]}" -np 4 "$bin" train --config "$work/run.ini" \
-  --checkpoint.resume "$work/runs/split/checkpoints/ckpt-0000000062.h5" --log.name other \
-  | grep -q "resume .*ckpt-0000000062.h5 (step 62)" || fail "resume on 4 ranks"
-echo "ok   resume on 4 ranks from a 2-rank checkpoint"
+# The next two runs train with a learning rate (1e-30) too small to move any
+# weight in float32 (an Adam step is about lr, far below half an ulp of every
+# weight), so their final parameters are exactly the ones they started from:
+# those of the checkpoint or model they loaded. Started from anything else
+# (fresh initialisation, another file), they differ.
+frozen=(--optim.lr 1e-30 --optim.schedule constant --optim.warmup_epochs 0)
 
-# Fine-tuning: start from saved weights, fresh optimizer and position.
+# Another number of ranks: continues from the checkpoint's parameters, epoch
+# and step (step records go on from step 63).
+ckpt62="$work/runs/split/checkpoints/ckpt-0000000062.h5"
+timeout 300 "${mpi[@]}" -np 4 "$bin" train --config "$work/run.ini" "${frozen[@]}" \
+  --checkpoint.resume "$ckpt62" --log.name other \
+  | grep -q "resume .*ckpt-0000000062.h5 (step 62)" || fail "resume on 4 ranks"
+h5diff "$ckpt62" "$work/runs/other/final.h5" /parameters ||
+  fail "4 ranks: the parameters are not those of the 2-rank checkpoint"
+first=$(grep -m1 '"type":"step"' "$work/runs/other/metrics.jsonl" | grep -o '"step":[0-9]*')
+[[ $first == '"step":63' ]] || fail "4 ranks: the first step record has $first, expected step 63"
+echo "ok   resume on 4 ranks from a 2-rank checkpoint: its parameters, from step 63"
+
+# Fine-tuning: start from saved weights (parameters and BatchNorm statistics),
+# fresh optimizer and position.
 timeout 300 "${mpi[@]}" -np 1 "$bin" train --config "$work/run.ini" --log.name tuned --train.epochs 1 \
-  --checkpoint.init "$work/runs/full/final.h5" | grep -q "init .*final.h5 (step 0)" || fail "init"
-echo "ok   checkpoint.init from a saved model"
+  "${frozen[@]}" --checkpoint.init "$work/runs/full/final.h5" | grep -q "init .*final.h5 (step 0)" || fail "init"
+h5diff "$work/runs/full/final.h5" "$work/runs/tuned/final.h5" /parameters ||
+  fail "checkpoint.init: the parameters are not those of the saved model"
+first=$(grep -m1 '"type":"step"' "$work/runs/tuned/metrics.jsonl" | grep -o '"step":[0-9]*')
+[[ $first == '"step":1' ]] || fail "checkpoint.init: the first step record has $first, expected step 1"
+echo "ok   checkpoint.init from a saved model: its parameters, from step 0"
 
 # Resuming a model file (not a checkpoint) is a clear error.
 if timeout 60 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.name bad \

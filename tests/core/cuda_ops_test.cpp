@@ -1,5 +1,6 @@
 // Every CUDA op against its CPU reference on fresh random inputs, forward and
-// backward, plus a whole-model training step CPU vs GPU. Skips cleanly when no
+// backward (BatchNorm and the residual add included), plus whole-model training
+// steps CPU vs GPU (one with BatchNorm and residual blocks). Skips cleanly when no
 // GPU is visible (as in CI); runs for real on the GPU machine.
 //
 // Tolerances (|gpu - cpu| <= atol + rtol * |cpu|): float32 kernels
@@ -17,6 +18,7 @@
 #include "core/ops/activation.hpp"
 #include "core/ops/dense.hpp"
 #include "core/ops/elementwise.hpp"
+#include "core/ops/norm.hpp"
 #include "core/ops/optim.hpp"
 #include "core/optimizer.hpp"
 #include "core/rng.hpp"
@@ -166,12 +168,99 @@ TEST_F(Cuda, SgdStepAndScale) {
   }
 }
 
+TEST_F(Cuda, ResidualAdd) {
+  Tensor a = random_host({17, 3, 5, 7}, 61), b = random_host({17, 3, 5, 7}, 62);
+  Tensor out = Tensor::empty(a.shape(), DType::kF32);
+  Tensor outd = Tensor::empty(a.shape(), DType::kF32, Device::kCuda);
+  ops::add(a, b, out);
+  ops::add(to_gpu(a), to_gpu(b), outd);
+  expect_close(out, outd, 0, 0, "add");  // one float addition: exact
+}
+
+// Every BatchNorm op (core/ops_norm.hpp) against its CPU reference, as a
+// BatchNorm layer calls them: on an image activation (N, C, H, W) and a dense
+// one (N, C), in training (batch statistics, running statistics updated) and
+// in evaluation (running statistics). Per-channel sums run over N*S values in
+// another order on the GPU: a few float32 ulps of the sum of |terms|.
+TEST_F(Cuda, BatchNormOpsForwardAndBackward) {
+  const Shape shapes[] = {{13, 7, 5, 6}, {33, 9}};
+  uint64_t seed = 70;
+  for (const Shape& shape : shapes) {
+    for (bool use_running : {false, true}) {
+      const std::string what = shape_str(shape) + (use_running ? " eval" : " train");
+      SCOPED_TRACE(what);
+      const int64_t c = shape[1];
+      const double count = static_cast<double>(shape_numel(shape) / c);  // values per channel
+      // Inputs with a per-channel offset, so that the mean matters.
+      Tensor x = random_host(shape, ++seed, 2.0f);
+      for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] += 0.5f;
+      Tensor gamma = random_host({c}, ++seed), beta = random_host({c}, ++seed);
+      Tensor rmean = random_host({c}, ++seed, 0.1f);
+      Tensor rvar = random_host({c}, ++seed, 0.5f);
+      for (int64_t i = 0; i < c; ++i) rvar.data<float>()[i] += 1.0f;  // > 0
+      Tensor xd = to_gpu(x), gammad = to_gpu(gamma), betad = to_gpu(beta);
+      Tensor rmeand = to_gpu(rmean), rvard = to_gpu(rvar);
+
+      // Forward: moments, statistics, normalisation.
+      Tensor sums = Tensor::empty({2, c}, DType::kF32);
+      Tensor sumsd = Tensor::empty({2, c}, DType::kF32, Device::kCuda);
+      ops::channel_moments(x, Tensor(), c, sums);
+      ops::channel_moments(xd, Tensor(), c, sumsd);
+      const Tensor abs_x = test::abs_host(x);
+      Tensor magnitude = Tensor::empty({2, c}, DType::kF32);
+      ops::channel_moments(abs_x, Tensor(), c, magnitude);
+      expect_close(sums, sumsd, 1e-5, kRtol, "channel_moments", &magnitude, 4 * 1.2e-7);
+      Tensor mean = Tensor::empty({c}, DType::kF32), inv_std = Tensor::empty({c}, DType::kF32);
+      Tensor meand = Tensor::empty({c}, DType::kF32, Device::kCuda);
+      Tensor inv_stdd = Tensor::empty({c}, DType::kF32, Device::kCuda);
+      // The same sums on both sides: the statistics alone are compared.
+      sumsd.copy_from(sums);
+      ops::batchnorm_statistics(sums, count, 1e-5, 0.1, use_running, rmean, rvar, mean, inv_std);
+      ops::batchnorm_statistics(sumsd, count, 1e-5, 0.1, use_running, rmeand, rvard, meand,
+                                inv_stdd);
+      expect_close(mean, meand, 1e-6, kRtol, "mean");
+      expect_close(inv_std, inv_stdd, 1e-6, kRtol, "inv_std");
+      expect_close(rmean, rmeand, 1e-6, kRtol, "running mean");
+      expect_close(rvar, rvard, 1e-6, kRtol, "running variance");
+      Tensor xhat = Tensor::empty(shape, DType::kF32), y = Tensor::empty(shape, DType::kF32);
+      Tensor xhatd = Tensor::empty(shape, DType::kF32, Device::kCuda);
+      Tensor yd = Tensor::empty(shape, DType::kF32, Device::kCuda);
+      ops::batchnorm_apply(x, mean, inv_std, gamma, beta, xhat, y);
+      ops::batchnorm_apply(xd, to_gpu(mean), to_gpu(inv_std), gammad, betad, xhatd, yd);
+      expect_close(xhat, xhatd, kAtol, kRtol, "xhat");
+      expect_close(y, yd, kAtol, kRtol, "y");
+
+      // Backward: sums of dy and dy*xhat, parameter gradients, input gradient.
+      Tensor dy = random_host(shape, ++seed);
+      Tensor dyd = to_gpu(dy);
+      Tensor dsums = Tensor::empty({2, c}, DType::kF32);
+      Tensor dsumsd = Tensor::empty({2, c}, DType::kF32, Device::kCuda);
+      ops::channel_moments(dy, xhat, c, dsums);
+      ops::channel_moments(dyd, to_gpu(xhat), c, dsumsd);
+      Tensor dmagnitude = Tensor::empty({2, c}, DType::kF32);
+      ops::channel_moments(test::abs_host(dy), test::abs_host(xhat), c, dmagnitude);
+      expect_close(dsums, dsumsd, 1e-5, kRtol, "sums of dy and dy*xhat", &dmagnitude, 4 * 1.2e-7);
+      dsumsd.copy_from(dsums);
+      Tensor dgamma = random_host({c}, ++seed), dbeta = random_host({c}, ++seed);
+      Tensor dgammad = to_gpu(dgamma), dbetad = to_gpu(dbeta);
+      ops::batchnorm_param_grads(dsums, dgamma, dbeta);  // accumulates
+      ops::batchnorm_param_grads(dsumsd, dgammad, dbetad);
+      expect_close(dgamma, dgammad, kAtol, kRtol, "dgamma");
+      expect_close(dbeta, dbetad, kAtol, kRtol, "dbeta");
+      Tensor dx = Tensor::empty(shape, DType::kF32);
+      Tensor dxd = Tensor::empty(shape, DType::kF32, Device::kCuda);
+      ops::batchnorm_input_grad(dy, xhat, gamma, inv_std, dsums, count, dx);
+      ops::batchnorm_input_grad(dyd, to_gpu(xhat), gammad, to_gpu(inv_std), dsumsd, count, dxd);
+      expect_close(dx, dxd, kAtol, kRtol, "dx");
+    }
+  }
+}
+
 // One training step of a whole model on the CPU and on the GPU from the same
 // initial parameters and batch: forward, loss, backward, SGD update.
-TEST_F(Cuda, WholeModelStepMatchesCpu) {
+void check_whole_model_step(const char* layers) {
+  SCOPED_TRACE(layers);
   comm::MpiCommunicator self(MPI_COMM_SELF);
-  const char* layers =
-      "dense(64), relu, dropout(0.25), dense(32), tanh, dense(16), sigmoid, dense(10)";
   Model cpu_model(layers, {3, 8, 8});
   Model gpu_model(layers, {3, 8, 8}, DType::kF32, Device::kCuda);
   cpu_model.init_params(5, InitScheme::kHe);
@@ -195,6 +284,21 @@ TEST_F(Cuda, WholeModelStepMatchesCpu) {
   }
   expect_close(cpu_model.grads(), gpu_model.grads(), 1e-5, 1e-3, "gradients after 3 steps");
   expect_close(cpu_model.params(), gpu_model.params(), 1e-5, 1e-3, "parameters after 3 steps");
+  if (cpu_model.buffers().numel() > 0)
+    expect_close(cpu_model.buffers(), gpu_model.buffers(), 1e-5, 1e-3,
+                 "BatchNorm running statistics after 3 steps");
+}
+
+TEST_F(Cuda, WholeModelStepMatchesCpu) {
+  check_whole_model_step(
+      "dense(64), relu, dropout(0.25), dense(32), tanh, dense(16), sigmoid, dense(10)");
+}
+
+// BatchNorm (dense and image activations) and a residual block in one model.
+TEST_F(Cuda, BatchNormResidualModelStepMatchesCpu) {
+  check_whole_model_step(
+      "conv2d(8, 3, padding=1), batchnorm, relu, residual(conv2d(8, 3, padding=1), batchnorm, "
+      "relu), maxpool2d(2), dense(32), batchnorm, relu, residual(dense(32), tanh), dense(10)");
 }
 
 }  // namespace

@@ -57,6 +57,33 @@ TEST(Ops, CrossEntropyOfUniformLogitsIsLogK) {
   EXPECT_THROW(loss.compute(z, y, 2, nullptr), Error);
 }
 
+// Logits (1, 2, 3, 4): log-sum-exp = 4 + log(1 + e^-1 + e^-2 + e^-3) = 4.4401896986,
+// softmax p = (0.0320586033, 0.0871443187, 0.2368828181, 0.6439142599).
+// Row 0 has label 0 (the smallest logit): loss 4.4401896986 - 1 = 3.4401896986,
+// a miss. Row 1 holds the same logits permuted to (4, 1, 2, 3) with label 0
+// (the largest): loss 4.4401896986 - 4 = 0.4401896986, a hit. The gradient
+// of the mean over the 2 rows is (p - onehot(label)) / 2.
+TEST(Ops, CrossEntropyKnownAnswerWhereTheLabelMatters) {
+  Tensor z = from({2, 4}, {1, 2, 3, 4, 4, 1, 2, 3});
+  Tensor y = Tensor::empty({2}, DType::kI32);
+  y.data<int32_t>()[0] = 0;
+  y.data<int32_t>()[1] = 0;
+  Tensor dz = Tensor::zeros({2, 4}, DType::kF32);
+  Loss loss(LossKind::kCrossEntropy);
+  const LossSums s = loss.compute(z, y, 2, &dz);
+  EXPECT_NEAR(loss.row_losses().data<double>()[0], 3.4401896986, 1e-6);
+  EXPECT_NEAR(loss.row_losses().data<double>()[1], 0.4401896986, 1e-6);
+  EXPECT_NEAR(s.loss, 3.8803793971, 2e-6);
+  EXPECT_EQ(s.correct, 1);
+  const double p[4] = {0.0320586033, 0.0871443187, 0.2368828181, 0.6439142599};
+  const double expected[8] = {(p[0] - 1) / 2, p[1] / 2, p[2] / 2, p[3] / 2,
+                              (p[3] - 1) / 2, p[0] / 2, p[1] / 2, p[2] / 2};
+  for (int i = 0; i < 8; ++i) EXPECT_NEAR(dz.data<float>()[i], expected[i], 1e-6) << i;
+  // Another label changes the loss by the difference of the logits.
+  y.data<int32_t>()[0] = 2;
+  EXPECT_NEAR(loss.compute(z, y, 2, nullptr).loss, 3.8803793971 - 2, 2e-6);
+}
+
 TEST(Optimizer, SgdMomentumNesterovWeightDecay) {
   Tensor w = from({2}, {1.0f, -2.0f});
   Tensor g = from({2}, {0.5f, 0.25f});
@@ -103,6 +130,31 @@ TEST(Optimizer, AdamAndAdamWKnownValues) {
   Adam adam_l2(w3, {0.9, 0.999, 1e-8, 0.5, false});
   adam_l2.step(w3, g2, 0.1);
   EXPECT_NEAR(w3.data<float>()[0], 1.9f, 1e-6);
+}
+
+// With g = 0 above, AdamW and Adam+L2 both give 1.9, so a gradient is needed to
+// tell them apart. w = 2, g = 1, weight decay 0.5, lr 0.1:
+// - AdamW: w -= lr * wd * w = 0.1 -> 1.9; then m = 0.1 g, v = 0.001 g^2, so
+//   mhat = 1, vhat = 1 and w -= 0.1 * 1 / (1 + 1e-8) -> 1.8. A second step
+//   (g = 1 again): w = 1.8 - 0.05 * 1.8 = 1.71, mhat = vhat = 1 -> 1.61.
+// - Adam + L2: g' = g + wd * w = 2; mhat = 2, vhat = 4, w -= 0.1 * 2 / 2 -> 1.9.
+//   A second step: g' = 1 + 0.5 * 1.9 = 1.95, m = 0.9 * 0.2 + 0.1 * 1.95 =
+//   0.375, mhat = 0.375 / 0.19; v = 0.999 * 0.004 + 0.001 * 1.95^2 = 0.0077985,
+//   vhat = 0.0077985 / 0.001999; w -= 0.1 * mhat / sqrt(vhat) -> 1.80007400.
+TEST(Optimizer, AdamWAndAdamWithL2DifferWhenTheGradientIsNotZero) {
+  Tensor g = from({1}, {1.0f});
+  Tensor w = from({1}, {2.0f});
+  Adam adamw(w, {0.9, 0.999, 1e-8, 0.5, true});
+  adamw.step(w, g, 0.1);
+  EXPECT_NEAR(w.data<float>()[0], 1.8f, 1e-6);
+  adamw.step(w, g, 0.1);
+  EXPECT_NEAR(w.data<float>()[0], 1.61f, 1e-6);
+  Tensor w2 = from({1}, {2.0f});
+  Adam adam_l2(w2, {0.9, 0.999, 1e-8, 0.5, false});
+  adam_l2.step(w2, g, 0.1);
+  EXPECT_NEAR(w2.data<float>()[0], 1.9f, 1e-6);
+  adam_l2.step(w2, g, 0.1);
+  EXPECT_NEAR(w2.data<float>()[0], 1.800074f, 1e-6);
 }
 
 TEST(Ops, SumSquares) {

@@ -72,7 +72,7 @@ TEST(Checkpoint, KilledWriterNeverLeavesAWrongCheckpoint) {
   std::uniform_int_distribution<int> delay_us(0, 60000);
   const int kTrials = 40;
   int64_t last_step = 0;
-  int interrupted = 0;  // kills that left a temporary file (a write in progress)
+  int interrupted = 0;  // kills that left the writer's temporary file (a write in progress)
   for (int trial = 0; trial < kTrials; ++trial) {
     const std::string d = dir.str();
     char* args[] = {const_cast<char*>(LOCKSTEP_CHECKPOINT_WRITER), const_cast<char*>(d.c_str()),
@@ -85,13 +85,29 @@ TEST(Checkpoint, KilledWriterNeverLeavesAWrongCheckpoint) {
     // machine (or with the CUDA libraries to load): wait for its marker.
     for (int i = 0; i < 20000 && !fs::exists(ready); ++i)
       std::this_thread::sleep_for(std::chrono::microseconds(500));
-    std::this_thread::sleep_for(std::chrono::microseconds(delay_us(rng)));
+    const std::string mine = ".tmp." + std::to_string(pid);
+    if (trial % 2 == 0) {
+      std::this_thread::sleep_for(std::chrono::microseconds(delay_us(rng)));
+    } else {
+      // Every other kill aims at a write: once this writer's temporary file
+      // shows (a checkpoint or the pointer being written), within 2 ms.
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      bool writing = false;
+      while (!writing && std::chrono::steady_clock::now() < give_up) {
+        for (const auto& e : fs::directory_iterator(dir.path))
+          writing = writing || e.path().filename().string().ends_with(mine);
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(delay_us(rng) / 30));
+    }
     ASSERT_EQ(kill(pid, SIGKILL), 0);
     int status = 0;
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(WIFSIGNALED(status)) << "trial " << trial << ": the writer exited by itself";
+    // Killed mid-write: this writer's own temporary file (ckpt-S.h5.tmp.PID or
+    // latest.tmp.PID) is still there; those of earlier writers do not count
+    // (each writer removes them before its first write, but may die first).
     for (const auto& e : fs::directory_iterator(dir.path)) {
-      if (e.path().filename().string().find(".tmp.") != std::string::npos) {
+      if (e.path().filename().string().ends_with(mine)) {
         ++interrupted;
         break;
       }
@@ -112,6 +128,10 @@ TEST(Checkpoint, KilledWriterNeverLeavesAWrongCheckpoint) {
     }
   }
   EXPECT_GT(last_step, 0) << "no checkpoint was ever completed";
+  // The point of the test: kills must land in the middle of writes, or it
+  // checked only whole files (15-22 of 40 measured here, half of the kills
+  // aimed at a write; 5-12 with random delays alone).
+  EXPECT_GE(interrupted, kTrials / 8) << "too few kills landed during a write";
   std::printf("%d kills, %d during a write, %lld checkpoints completed\n", kTrials, interrupted,
               static_cast<long long>(last_step));
 }

@@ -40,6 +40,33 @@ TEST(EvalMetrics, ClassificationConfusionPrecisionRecallTopK) {
   EXPECT_NE(m.report().find("confusion matrix"), std::string::npos);
 }
 
+// Top-k with a known fraction: 4 classes, 5 samples; a label is in the top k
+// when fewer than k outputs beat it, a tie counting against the label when the
+// other class id is smaller (the first-maximum rule of the accuracy).
+//   sample  outputs       label  outputs that beat it     top-1 top-2 top-3
+//   0       3, 2, 1, 0    1      class 0                  no    yes   yes
+//   1       3, 2, 1, 0    2      classes 0, 1             no    no    yes
+//   2       0, 5, 5, 1    2      class 1 (a tie)          no    yes   yes
+//   3       5, 5, 5, 0    2      classes 0, 1 (ties)      no    no    yes
+//   4       1, 1, 1, 1    0      none                     yes   yes   yes
+TEST(EvalMetrics, TopKCountsOnlyLabelsAmongTheKLargestOutputs) {
+  const Tensor z = matrix(5, 4, {3, 2, 1, 0, 3, 2, 1, 0, 0, 5, 5, 1, 5, 5, 5, 0, 1, 1, 1, 1});
+  Tensor y = Tensor::empty({5}, DType::kI32);
+  const int32_t truth[] = {1, 2, 2, 2, 0};
+  std::copy(truth, truth + 5, y.data<int32_t>());
+  const Tensor l = Tensor::zeros({5}, DType::kF64);
+  comm::MpiCommunicator self(MPI_COMM_SELF);
+  const double expected[] = {1.0 / 5, 3.0 / 5, 5.0 / 5};
+  for (int64_t k = 1; k <= 3; ++k) {
+    SCOPED_TRACE(k);
+    EvalMetrics m(LossKind::kCrossEntropy, 4, k);
+    m.add(z, y, l);
+    m.reduce(self);
+    EXPECT_DOUBLE_EQ(m.top_k(), expected[k - 1]);
+    EXPECT_DOUBLE_EQ(m.accuracy(), 1.0 / 5);  // top-1 is the accuracy
+  }
+}
+
 TEST(EvalMetrics, RegressionMseMaeR2) {
   const Tensor out = matrix(4, 1, {1, 2, 3, 5});
   const Tensor t = matrix(4, 1, {1, 2, 3, 4});

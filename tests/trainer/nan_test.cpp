@@ -1,7 +1,8 @@
 // Non-finite steps (trainer "Note: non-finite steps"): a NaN or Inf in one
 // rank's batch is seen by every rank after the gradient all-reduce, so all
 // ranks skip the same step (train.on_nan = skip) with parameters, optimizer
-// state and BatchNorm statistics unchanged, or all stop with the same error
+// state (SGD's velocity; Adam's moments and step count) and BatchNorm
+// statistics unchanged, or all stop with the same error
 // (abort); a later finite step trains normally; too many skips in a row stop.
 // Runs on 1 and 2 ranks; on 2 ranks only rank 1's batch is poisoned.
 
@@ -9,6 +10,7 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "comm/mpi.hpp"
@@ -27,22 +29,38 @@ std::vector<float> host(const Tensor& t) {
   return {h.data<float>(), h.data<float>() + h.numel()};
 }
 
+enum class Opt { kSgd, kAdamW };
+
 struct Replica {
   comm::MpiCommunicator comm;
   Model model{kLayers, {kFeatures}};
-  Sgd sgd;
+  std::unique_ptr<Optimizer> optimizer;
   Trainer trainer;
   Tensor x = Tensor::empty({kBatch, kFeatures}, DType::kF32);
   Tensor y = Tensor::empty({kBatch}, DType::kI32);
 
-  explicit Replica(NanPolicy policy, int64_t max_skips = 10)
-      : sgd((model.init_params(3, InitScheme::kHe), model.params()), SgdOptions{0.9, false, 0.0}),
-        trainer(comm, model, Loss(LossKind::kCrossEntropy), sgd, LrSchedule(ScheduleOptions{}),
-                options(policy, max_skips)) {
+  explicit Replica(NanPolicy policy, int64_t max_skips = 10, Opt opt = Opt::kSgd)
+      : optimizer(make_optimizer(model, opt)),
+        trainer(comm, model, Loss(LossKind::kCrossEntropy), *optimizer,
+                LrSchedule(ScheduleOptions{}), options(policy, max_skips)) {
     trainer.broadcast_parameters();
     Rng rng(static_cast<uint64_t>(17 + comm.rank()));
     for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = static_cast<float>(rng.normal());
     for (int64_t i = 0; i < kBatch; ++i) y.data<int32_t>()[i] = static_cast<int32_t>(i % 3);
+  }
+
+  static std::unique_ptr<Optimizer> make_optimizer(Model& model, Opt opt) {
+    model.init_params(3, InitScheme::kHe);
+    if (opt == Opt::kAdamW)
+      return std::make_unique<Adam>(model.params(), AdamOptions{0.9, 0.999, 1e-8, 0.01, true});
+    return std::make_unique<Sgd>(model.params(), SgdOptions{0.9, false, 0.0});
+  }
+
+  // Every optimizer state slab, by name, and the step count.
+  std::vector<std::pair<std::string, std::vector<float>>> state() const {
+    std::vector<std::pair<std::string, std::vector<float>>> out;
+    for (auto& [name, slab] : optimizer->state()) out.emplace_back(name, host(slab));
+    return out;
   }
 
   static TrainOptions options(NanPolicy policy, int64_t max_skips) {
@@ -63,12 +81,21 @@ struct Replica {
   }
 };
 
-TEST(NonFinite, SkipLeavesEverythingAsItWasOnEveryRank) {
-  Replica s(NanPolicy::kSkip);
+// SGD with momentum (one state slab, "velocity") and AdamW (two moments,
+// "exp_avg" and "exp_avg_sq", and the step count of its bias correction).
+void check_skip_leaves_everything(Opt opt, size_t slabs) {
+  Replica s(NanPolicy::kSkip, 10, opt);
   s.trainer.step(s.x, s.y);  // a normal step first: momentum and statistics non-zero
   ASSERT_FALSE(s.trainer.last_step_skipped());
   const auto params = host(s.model.params()), buffers = host(s.model.buffers());
-  const auto velocity = host(s.sgd.state().at(0).second);
+  const auto state = s.state();
+  ASSERT_EQ(state.size(), slabs);
+  for (const auto& [name, slab] : state) {
+    bool nonzero = false;
+    for (float v : slab) nonzero = nonzero || v != 0.0f;
+    ASSERT_TRUE(nonzero) << name << " is all zero after a step: the check would prove nothing";
+  }
+  ASSERT_EQ(s.optimizer->steps(), 1);
   for (float bad :
        {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
     SCOPED_TRACE(bad);
@@ -76,12 +103,23 @@ TEST(NonFinite, SkipLeavesEverythingAsItWasOnEveryRank) {
     EXPECT_TRUE(s.trainer.last_step_skipped());
     EXPECT_EQ(host(s.model.params()), params);
     EXPECT_EQ(host(s.model.buffers()), buffers);
-    EXPECT_EQ(host(s.sgd.state().at(0).second), velocity);
+    EXPECT_EQ(s.state(), state);
+    EXPECT_EQ(s.optimizer->steps(), 1);
   }
   s.trainer.step(s.x, s.y);  // training goes on
   EXPECT_FALSE(s.trainer.last_step_skipped());
   EXPECT_NE(host(s.model.params()), params);
+  EXPECT_NE(s.state(), state);
+  EXPECT_EQ(s.optimizer->steps(), 2);
   for (float v : host(s.model.params())) ASSERT_TRUE(std::isfinite(v));
+}
+
+TEST(NonFinite, SkipLeavesEverythingAsItWasOnEveryRank) {
+  check_skip_leaves_everything(Opt::kSgd, 1);
+}
+
+TEST(NonFinite, SkipLeavesAdamMomentsAndStepCountAsTheyWere) {
+  check_skip_leaves_everything(Opt::kAdamW, 2);
 }
 
 TEST(NonFinite, AbortIsTheSameErrorOnEveryRank) {
