@@ -149,6 +149,7 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
   });
   const trainer::ModelInterface iface{info.sample_shape, model->output_shape()[0],
                                       cfg.loss == LossKind::kCrossEntropy};
+  trainer::check_output_width(iface, model->layer(model->num_layers() - 1).spec(), run_data, comm);
   train_data.check_fits(iface, comm);
   if (test_data) test_data->check_fits(iface, comm);
   if (val_data) val_data->check_fits(iface, comm);
