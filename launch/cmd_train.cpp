@@ -327,7 +327,7 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
 
   const auto t0 = std::chrono::steady_clock::now();
   const auto after_epoch = [&](const trainer::EpochRecord& r) {
-    return tracker && r.val && tracker->after_epoch(r.epoch + 1, *r.val);
+    return tracker && r.val && tracker->after_epoch(r.epoch + 1, r.step, *r.val);
   };
   const bool stopped_before = tracker && tracker->stopping().should_stop();
   if (root && stopped_before)
