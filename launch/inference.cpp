@@ -32,7 +32,14 @@ InferenceModel load_for_inference(comm::MpiSession& mpi, comm::MpiCommunicator& 
   comm::check_on_all_ranks(comm, [&] {
     m.saved = io::load_model(path);
     m.model = trainer::restore(m.saved, path, place.gpu ? Device::kCuda : Device::kCpu);
-    m.config = to_run_config(parse_config_text(m.saved.config));
+    // Inference needs only the config's data options (dataset names,
+    // normalisation, the validation split): like checkpoint.init, it accepts a
+    // model whose config names no training file (written by another tool, or
+    // with the key taken out) or no layers (the model file has them anyway).
+    ConfigValues values = parse_config_text(m.saved.config);
+    if (values.at("data.train").empty()) values["data.train"] = "(not recorded in the model)";
+    if (values.at("model.layers").empty()) values["model.layers"] = m.saved.layers;
+    m.config = to_run_config(values);
     m.data = m.config.train_data;
     m.loss = parse_loss(m.saved.loss);
   });
