@@ -259,6 +259,7 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
         [&](const io::BestRecord& best) {
           io::SavedModel m = trainer::snapshot(*model, cfg.loss, to_ini(values));
           m.best = best;
+          m.class_names = info.class_names;
           io::save_model(run_dir + "/best.h5", m);
         },
         root ? &metrics : nullptr);
@@ -317,6 +318,7 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
         io::SavedModel snap = trainer::checkpoint_snapshot(
             *model, cfg.loss, to_ini(values), *optimizer, next, comm.size(), cfg.train.seed);
         if (tracker) snap.best = tracker->stopping().state();
+        snap.class_names = info.class_names;
         last_checkpoint = trainer::write_checkpoint(ckpt, snap);
       } catch (const std::exception& e) {
         error = std::string("checkpoint: ") + e.what();
@@ -360,7 +362,9 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
   std::optional<std::string> save_error;
   if (root) {
     try {
-      io::save_model(run_dir + "/final.h5", trainer::snapshot(*model, cfg.loss, to_ini(values)));
+      io::SavedModel final_model = trainer::snapshot(*model, cfg.loss, to_ini(values));
+      final_model.class_names = info.class_names;
+      io::save_model(run_dir + "/final.h5", final_model);
     } catch (const std::exception& e) {
       save_error = e.what();
     }

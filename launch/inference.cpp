@@ -1,5 +1,7 @@
 #include "launch/inference.hpp"
 
+#include <cstdio>
+
 #include "comm/placement.hpp"
 #include "core/device.hpp"
 #include "launch/commands.hpp"
@@ -44,6 +46,22 @@ InferenceModel load_for_inference(comm::MpiSession& mpi, comm::MpiCommunicator& 
     m.loss = parse_loss(m.saved.loss);
   });
   return m;
+}
+
+std::vector<std::string> class_names_for(const InferenceModel& m,
+                                         const std::vector<std::string>& data_names,
+                                         const std::string& data_path, bool root) {
+  if (m.loss != LossKind::kCrossEntropy) return {};
+  const bool from_model = !m.saved.class_names.empty();
+  const std::vector<std::string>& names = from_model ? m.saved.class_names : data_names;
+  if (names.empty() || static_cast<int64_t>(names.size()) == m.saved.num_outputs) return names;
+  if (root)
+    std::fprintf(stderr,
+                 "lockstep: warning: %s has %zu class names for the model's %lld classes; "
+                 "printing class ids\n",
+                 from_model ? "the model file" : ("data file '" + data_path + "'").c_str(),
+                 names.size(), static_cast<long long>(m.saved.num_outputs));
+  return {};
 }
 
 }  // namespace lockstep::launch
