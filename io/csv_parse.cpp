@@ -198,6 +198,9 @@ Rows parse(const std::string& path, const ParseOptions& options) {
       LOCKSTEP_CHECK(parse_double(fields[c], v) && std::isfinite(v),
                      where << ": column '" << rows.names[c] << "': '" << fields[c]
                            << "' is not a finite number");
+      LOCKSTEP_CHECK(std::isfinite(static_cast<float>(v)),
+                     where << ": column '" << rows.names[c] << "': '" << fields[c]
+                           << "' is outside the float32 range (|x| < 3.4e38)");
       rows.values.push_back(static_cast<float>(v));
     }
     if (options.with_label) rows.labels.push_back(std::move(fields[rows.label_column]));

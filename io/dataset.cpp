@@ -18,6 +18,7 @@
 #include <cmath>
 #include <filesystem>
 #include <sstream>
+#include <utility>
 
 #include "io/hdf5.hpp"
 
@@ -46,12 +47,56 @@ std::string found_datasets(hid_t file) {
   return any ? os.str() : std::string("no datasets");
 }
 
+// Names of the registered third-party filters h5py and its plugins write most
+// (https://github.com/HDFGroup/hdf5_plugins/blob/master/docs/RegisteredFilterPlugins.md).
+std::string filter_name(H5Z_filter_t id, const char* stored) {
+  static constexpr std::pair<H5Z_filter_t, const char*> kKnown[] = {
+      {307, "bzip2"},        {32000, "lzf"},  {32001, "blosc"}, {32004, "lz4"},
+      {32008, "bitshuffle"}, {32015, "zstd"}, {32017, "sz"}};
+  std::string name;
+  for (const auto& [known, known_name] : kKnown)
+    if (known == id) name = known_name;
+  if (name.empty()) name = stored;
+  return name.empty() ? "filter " + std::to_string(id)
+                      : "filter " + std::to_string(id) + " (" + name + ")";
+}
+
+// A dataset written through a filter this HDF5 cannot decode (a compression
+// plugin it does not have, such as h5py's LZF) would fail at the first read
+// with HDF5's "can't open directory" about its plugin folder; say it at open.
+void check_filters(hid_t dataset, const std::string& where, const std::string& name) {
+  h5::PropList dcpl{LOCKSTEP_HDF5_CHECK(H5Dget_create_plist(dataset))};
+  const int filters = LOCKSTEP_HDF5_CHECK(H5Pget_nfilters(dcpl.get()));
+  for (int i = 0; i < filters; ++i) {
+    unsigned flags = 0, config = 0;
+    size_t nvalues = 0;
+    char stored[64] = {0};
+    const H5Z_filter_t id = H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &nvalues,
+                                           nullptr, sizeof(stored), stored, &config);
+    LOCKSTEP_CHECK(id >= 0, where << ": dataset '" << name << "': cannot read its filter " << i
+                                  << ": " << h5::error_stack_message());
+    // Optional filters too (h5py marks LZF optional): "optional" only lets a
+    // writer store a chunk unfiltered; chunks it did filter need the decoder.
+    unsigned info = 0;
+    const bool decodes = H5Zfilter_avail(id) > 0 && H5Zget_filter_info(id, &info) >= 0 &&
+                         (info & H5Z_FILTER_CONFIG_DECODE_ENABLED) != 0;
+    LOCKSTEP_CHECK(decodes, where << ": dataset '" << name << "' is compressed with "
+                                  << filter_name(id, stored)
+                                  << ", which this HDF5 library cannot decode (no plugin for it "
+                                     "in HDF5_PLUGIN_PATH); expected gzip or no compression, e.g. "
+                                     "rewrite it with h5py's compression=\"gzip\", or install "
+                                     "the filter's HDF5 plugin");
+  }
+}
+
 h5::Dataset open_member(hid_t file, const std::string& where, const std::string& name,
                         const char* expected) {
   LOCKSTEP_CHECK(h5::object_type(file, name) == H5I_DATASET,
                  where << ": no dataset '" << name << "' (expected " << expected
                        << "); found: " << found_datasets(file));
-  return h5::Dataset{LOCKSTEP_HDF5_CHECK(H5Dopen2(file, name.c_str(), H5P_DEFAULT))};
+  h5::Dataset ds{LOCKSTEP_HDF5_CHECK(H5Dopen2(file, name.c_str(), H5P_DEFAULT))};
+  check_filters(ds.get(), where, name);
+  return ds;
 }
 
 std::vector<int64_t> dataset_shape(hid_t dataset) {
@@ -124,6 +169,13 @@ OpenDataset open_dataset(const DatasetSpec& spec) {
   OpenDataset open;
   open.info.path = spec.path;
   open.file = h5::File{h5::open_read_only(spec.path, where)};
+  if (h5::has_attribute(open.file.get(), "class_names")) {
+    try {
+      open.info.class_names = h5::read_strings_attribute(open.file.get(), "class_names");
+    } catch (const Error& e) {
+      LOCKSTEP_FAIL(where << ": attribute 'class_names': expected a list of strings: " << e.what());
+    }
+  }
   open.features =
       open_member(open.file.get(), where, spec.features, "features (N, ...) of uint8 or float32");
   validate_features(open, where, spec.features);
@@ -183,6 +235,23 @@ void write_rows(hid_t file, const std::string& name, hid_t file_type, hid_t mem_
 
 }  // namespace
 
+void check_finite(std::span<const float> values, int64_t width, int64_t first_row,
+                  const std::string& where, const std::string& name) {
+  const auto w = static_cast<size_t>(std::max<int64_t>(width, 1));
+  for (size_t start = 0; start < values.size(); start += w) {
+    const size_t end = std::min(values.size(), start + w);
+    bool finite = true;
+    for (size_t j = start; j < end; ++j) finite &= std::isfinite(values[j]);
+    if (finite) continue;
+    size_t j = start;
+    while (std::isfinite(values[j])) ++j;
+    LOCKSTEP_FAIL(where << ": dataset '" << name << "' row "
+                        << first_row + static_cast<int64_t>(start / w) << " holds " << values[j]
+                        << " (value " << j - start
+                        << " of the row); expected finite numbers (no NaN or Inf) in the input");
+  }
+}
+
 const char* to_string(FeatureType t) {
   return t == FeatureType::kUint8 ? "uint8" : "float32";
 }
@@ -231,6 +300,8 @@ Shard Shard::load(const DatasetSpec& spec, int64_t begin, int64_t end, bool with
   } else {
     shard.features_f32_.resize(values);
     read_rows(open.features.get(), begin, end, H5T_NATIVE_FLOAT, shard.features_f32_.data());
+    check_finite(shard.features_f32_, open.info.sample_size(), begin,
+                 "dataset file '" + spec.path + "'", spec.features);
   }
   if (!open.info.has_labels) {
     // features only
@@ -240,6 +311,8 @@ Shard Shard::load(const DatasetSpec& spec, int64_t begin, int64_t end, bool with
   } else {
     shard.targets_.resize(rows * static_cast<size_t>(open.info.target_dim));
     read_rows(open.labels.get(), begin, end, H5T_NATIVE_FLOAT, shard.targets_.data());
+    check_finite(shard.targets_, open.info.target_dim, begin, "dataset file '" + spec.path + "'",
+                 spec.labels);
   }
   return shard;
 }
@@ -269,7 +342,10 @@ Shard Shard::from_arrays(const std::string& path, const DatasetArrays& arrays, i
   take(arrays.features_f32, shard.features_f32_, sample);
   take(arrays.labels, shard.labels_, 1);
   take(arrays.targets, shard.targets_, arrays.target_dim);
+  check_finite(shard.features_f32_, sample, begin, "data '" + path + "'", "features");
+  check_finite(shard.targets_, arrays.target_dim, begin, "data '" + path + "'", "targets");
   shard.info_.has_labels = !arrays.labels.empty() || !arrays.targets.empty();
+  shard.info_.class_names = arrays.class_names;
   return shard;
 }
 
@@ -377,6 +453,12 @@ void Shard::keep(std::span<const int64_t> rows) {
   for (size_t i = 0; i < rows.size(); ++i) file_rows[i] = file_row(rows[i]);
   rows_ = std::move(file_rows);
   size_ = static_cast<int64_t>(rows.size());
+}
+
+std::pair<int32_t, int64_t> Shard::max_class_id() const {
+  if (labels_.empty()) return {-1, -1};
+  const auto top = std::max_element(labels_.begin(), labels_.end());  // the first maximum
+  return {*top, file_row(top - labels_.begin())};
 }
 
 void Shard::check_labels(int64_t num_classes, const DatasetSpec& spec) const {

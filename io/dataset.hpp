@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace lockstep::io {
@@ -34,15 +35,18 @@ struct DatasetInfo {
   std::vector<int64_t> sample_shape;  // features shape without the leading N
   FeatureType feature_type = FeatureType::kFloat32;
   LabelKind label_kind = LabelKind::kClassIds;
-  int64_t target_dim = 1;       // k for (N, k) targets; 1 for class ids
-  bool has_labels = true;       // false when opened without labels (spec.labels empty)
-  int64_t sample_size() const;  // product of sample_shape
+  int64_t target_dim = 1;                // k for (N, k) targets; 1 for class ids
+  bool has_labels = true;                // false when opened without labels (spec.labels empty)
+  std::vector<std::string> class_names;  // the file's "class_names" attribute; empty: none
+  int64_t sample_size() const;           // product of sample_shape
 };
 
 /// Opens the file and checks the schema: file exists and is HDF5, both datasets
 /// exist, features have rank >= 2 and dtype uint8 or float32, labels are (N,)
-/// integers or (N, k) floats, the counts agree, N > 0. Throws lockstep::Error.
-/// With an empty spec.labels only the features are opened and checked.
+/// integers or (N, k) floats, the counts agree, N > 0, and every filter a
+/// dataset was written with (compression) can be decoded by this HDF5 library.
+/// Throws lockstep::Error. With an empty spec.labels only the features are
+/// opened and checked.
 DatasetInfo probe_dataset(const DatasetSpec& spec);
 
 /// Input normalisation: x' = (x * scale - mean[c]) / std[c], c the channel
@@ -55,6 +59,14 @@ struct Normalization {
   std::vector<double> std{1.0};   // one value, or one per channel
 };
 
+/// Throws unless every value of `values` (rows of `width` floats, the first
+/// being row `first_row` of the file) is finite, naming `where` (the file),
+/// the dataset `name`, the first row holding NaN or Inf and the value. Float
+/// inputs are checked as they are read: a NaN in the data is a data error, not
+/// a "non-finite loss" many steps later.
+void check_finite(std::span<const float> values, int64_t width, int64_t first_row,
+                  const std::string& where, const std::string& name);
+
 struct DatasetArrays;
 
 /// The rows [begin, end) of one dataset held in memory in their file dtype.
@@ -63,9 +75,11 @@ class Shard {
   /// Reads rows [begin, end) with hyperslab reads; 0 <= begin <= end <= N (an
   /// empty range gives an empty shard with the file's info).
   /// Without features only the labels are read (enough to validate them).
+  /// Float features and targets must be finite (check_finite).
   static Shard load(const DatasetSpec& spec, int64_t begin, int64_t end, bool with_features = true);
   /// Rows [begin, end) of in-memory float32 or uint8 features (labels too when
-  /// `arrays` has them); `path` names the source in messages.
+  /// `arrays` has them); `path` names the source in messages. Float values
+  /// must be finite (check_finite).
   static Shard from_arrays(const std::string& path, const DatasetArrays& arrays, int64_t begin,
                            int64_t end);
 
@@ -91,6 +105,9 @@ class Shard {
   /// Float targets of local rows (label_kind must be kTargets): rows.size() * target_dim.
   void gather_targets(std::span<const int64_t> rows, std::span<float> out) const;
 
+  /// The largest class id of the local rows and the file row of its first
+  /// occurrence; {-1, -1} without rows or class ids.
+  std::pair<int32_t, int64_t> max_class_id() const;
   /// Throws if a class id is outside [0, num_classes), naming the file, the
   /// labels dataset, the global row, the value and the expected range.
   void check_labels(int64_t num_classes, const DatasetSpec& spec) const;

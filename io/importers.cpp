@@ -95,8 +95,9 @@ void convert_labels(const csv::Rows& rows, const CsvOptions& options, const std:
     arrays.target_dim = 1;
     for (size_t i = 0; i < n; ++i) {
       double v = 0;
-      LOCKSTEP_CHECK(csv::parse_double(rows.labels[i], v) && std::isfinite(v),
-                     where(i) << ": '" << rows.labels[i] << "' is not a finite number");
+      LOCKSTEP_CHECK(
+          csv::parse_double(rows.labels[i], v) && std::isfinite(static_cast<float>(v)),
+          where(i) << ": '" << rows.labels[i] << "' is not a finite float32 number (|x| < 3.4e38)");
       arrays.targets.push_back(static_cast<float>(v));
     }
     return;

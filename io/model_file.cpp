@@ -129,6 +129,7 @@ uint32_t description_crc(const SavedModel& m) {
     crc.line(m.best->metric).line(std::to_string(bits));
     crc.line(std::to_string(m.best->epoch)).line(std::to_string(m.best->bad_epochs));
   }
+  for (const auto& name : m.class_names) crc.line(name);  // absent in older files
   return crc.value();
 }
 
@@ -235,6 +236,8 @@ void save_model(const std::string& path, const SavedModel& model) {
         write_int64s(layout.get(), "offsets", offsets);
         write_strings(layout.get(), "shapes", shapes);
         if (!model.buffers.empty()) write_floats(file, "buffers", model.buffers);
+        if (!model.class_names.empty())
+          h5::write_strings_attribute(file, "class_names", model.class_names);
         if (model.best) {
           h5::write_string_attribute(file, "best_metric", model.best->metric);
           h5::write_double_attribute(file, "best_value", model.best->value);
@@ -326,6 +329,8 @@ SavedModel load_model_unguarded(const std::string& path) {
     model.buffers = read_vector<float>(f, "/buffers", H5T_FLOAT, H5T_NATIVE_FLOAT, where);
     verify_crc(f, "/buffers", Crc32().floats(model.buffers).value(), verified, path);
   }
+  if (h5::has_attribute(f, "class_names"))
+    model.class_names = h5::read_strings_attribute(f, "class_names");
   if (h5::has_attribute(f, "best_metric")) {
     BestRecord b;
     b.metric = h5::read_string_attribute(f, "best_metric");

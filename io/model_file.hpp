@@ -3,7 +3,8 @@
 // description and the effective config. Format (documented in the README):
 //   /            attributes: lockstep_format = "model/1", layers (string),
 //                input_shape (int64[]), loss (string), num_outputs (int64),
-//                config (string: the effective INI)
+//                config (string: the effective INI), class_names (string[],
+//                optional: the training data's class names, id order)
 //   /parameters  float32 (P,)       the flat parameter slab
 //   /layout/names    string (L,)    parameter names, in slab order
 //   /layout/offsets  int64 (L,)     first element of each parameter in the slab
@@ -56,7 +57,8 @@ struct SavedModel {
   std::vector<int64_t> input_shape;  // per-sample input shape
   std::string loss;                  // "cross_entropy" or "mse"
   int64_t num_outputs = 0;
-  std::string config;  // effective config, INI text
+  std::string config;                    // effective config, INI text
+  std::vector<std::string> class_names;  // the training data's, by class id; empty: none
   std::vector<ParamEntry> layout;
   std::vector<float> parameters;
   std::vector<float> buffers;

@@ -170,6 +170,16 @@ class RowReader {
                   std::to_string(begin + count) + ") of '" + spec_.features + "' and '" +
                   spec_.labels + "' failed: " + e.what());
     }
+    if (info_.feature_type == FeatureType::kFloat32) {
+      const auto sample = static_cast<size_t>(info_.sample_size());
+      check_finite({static_cast<const float*>(features), static_cast<size_t>(count) * sample},
+                   info_.sample_size(), begin, where_, spec_.features);
+    }
+    if (info_.label_kind == LabelKind::kTargets) {
+      const auto k = static_cast<size_t>(info_.target_dim);
+      check_finite({static_cast<const float*>(labels), static_cast<size_t>(count) * k},
+                   info_.target_dim, begin, where_, spec_.labels);
+    }
   }
 
  private:

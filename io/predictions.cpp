@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 
 #include "io/hdf5.hpp"
 
@@ -33,10 +34,19 @@ std::string lower_extension(const std::string& path) {
   return ext;
 }
 
+// A CSV field: as it is, or double-quoted with "" escapes when it must be.
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
 void write_csv_rows(std::FILE* f, const PredictionTable& t) {
   const auto width = static_cast<size_t>(t.width);
+  const bool named = t.classifier && !t.class_names.empty();
   if (t.classifier) {
-    std::fputs("class", f);
+    std::fputs(named ? "class,class_name" : "class", f);
     for (size_t c = 0; c < width; ++c) std::fprintf(f, ",prob_%zu", c);
   } else {
     for (size_t c = 0; c < width; ++c) std::fprintf(f, "%soutput_%zu", c ? "," : "", c);
@@ -45,6 +55,10 @@ void write_csv_rows(std::FILE* f, const PredictionTable& t) {
   for (size_t r = 0; r < static_cast<size_t>(t.rows); ++r) {
     const float* v = t.values.data() + r * width;
     if (t.classifier) std::fprintf(f, "%d,", t.classes[r]);
+    if (named) {
+      std::fputs(csv_field(t.class_names[static_cast<size_t>(t.classes[r])]).c_str(), f);
+      std::fputc(',', f);
+    }
     for (size_t c = 0; c < width; ++c) {
       std::fprintf(f, c ? ",%.9g" : "%.9g", static_cast<double>(v[c]));
     }
@@ -52,8 +66,9 @@ void write_csv_rows(std::FILE* f, const PredictionTable& t) {
   }
 }
 
-void write_csv_atomically(const std::string& path, const PredictionTable& t) {
-  const std::string where = "predictions file '" + path + "'";
+void write_file_atomically(const std::string& path, const std::string& what,
+                           const std::function<void(std::FILE*)>& write) {
+  const std::string where = what + " '" + path + "'";
   const fs::path parent = fs::path(path).parent_path();
   std::error_code ec;
   if (!parent.empty() && !fs::exists(parent, ec)) {
@@ -64,7 +79,7 @@ void write_csv_atomically(const std::string& path, const PredictionTable& t) {
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
   std::FILE* f = std::fopen(tmp.c_str(), "w");
   LOCKSTEP_CHECK(f, where << ": cannot create '" << tmp << "': " << std::strerror(errno));
-  write_csv_rows(f, t);
+  write(f);
   bool ok = std::fflush(f) == 0 && !std::ferror(f);
   const std::string reason = std::strerror(errno);
   ok = ok && ::fsync(fileno(f)) == 0;
@@ -119,8 +134,11 @@ void write_predictions(const std::string& path, const PredictionTable& t) {
           (!t.classifier || t.classes.size() == static_cast<size_t>(t.rows)),
       "predictions file '" << path << "': " << t.values.size() << " values and " << t.classes.size()
                            << " classes for " << t.rows << " rows of width " << t.width);
+  LOCKSTEP_CHECK(t.class_names.empty() || (t.classifier && t.class_names.size() == width),
+                 "predictions file '" << path << "': " << t.class_names.size()
+                                      << " class names for " << t.width << " classes");
   if (prediction_format(path, "--out") == PredictionFormat::kCsv) {
-    write_csv_atomically(path, t);
+    write_file_atomically(path, "predictions file", [&](std::FILE* f) { write_csv_rows(f, t); });
     return;
   }
   h5::write_atomically(path, "predictions file", [&](hid_t file) {
@@ -133,9 +151,15 @@ void write_predictions(const std::string& path, const PredictionTable& t) {
       write_array(file, "outputs", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {n, width}, t.values.data());
     }
     h5::write_string_attribute(file, "lockstep_format", "predictions/1");
+    if (!t.class_names.empty()) h5::write_strings_attribute(file, "class_names", t.class_names);
     h5::write_string_attribute(file, "model", t.model);
     h5::write_string_attribute(file, "data", t.data);
   });
+}
+
+void write_text_atomically(const std::string& path, const std::string& what,
+                           const std::string& text) {
+  write_file_atomically(path, what, [&](std::FILE* f) { std::fputs(text.c_str(), f); });
 }
 
 }  // namespace lockstep::io

@@ -2,8 +2,11 @@
 // Prediction files (lockstep predict): one row per input row, in input order,
 // written atomically as CSV or HDF5 (chosen by the extension). Layout, as
 // documented in the README:
-//   classifier  CSV: header "class,prob_0,...,prob_{K-1}"
-//               HDF5: /class int32 (N,), /probabilities float32 (N, K)
+//   classifier  CSV: header "class,prob_0,...,prob_{K-1}"; with class names
+//               "class,class_name,prob_0,...,prob_{K-1}" (the name of the
+//               class id, quoted when it holds a comma, a quote or a newline)
+//               HDF5: /class int32 (N,), /probabilities float32 (N, K); with
+//               class names also a root attribute class_names (K strings)
 //   regression  CSV: header "output_0,...,output_{k-1}"
 //               HDF5: /outputs float32 (N, k)
 //   HDF5 root attributes: lockstep_format = "predictions/1", model, data
@@ -19,11 +22,12 @@ enum class PredictionFormat { kCsv, kHdf5 };
 
 struct PredictionTable {
   int64_t rows = 0;
-  int64_t width = 0;             // classes K (classifier) or outputs k (regression)
-  bool classifier = false;       // class ids and probabilities, else outputs
-  std::vector<int32_t> classes;  // (rows,) when classifier
-  std::vector<float> values;     // (rows, width): probabilities or outputs
-  std::string model;             // recorded in HDF5 files
+  int64_t width = 0;                     // classes K (classifier) or outputs k (regression)
+  bool classifier = false;               // class ids and probabilities, else outputs
+  std::vector<int32_t> classes;          // (rows,) when classifier
+  std::vector<float> values;             // (rows, width): probabilities or outputs
+  std::vector<std::string> class_names;  // classifier: one per class id, or empty
+  std::string model;                     // recorded in HDF5 files
   std::string data;
 };
 
@@ -38,5 +42,10 @@ void check_not_an_input(const std::string& out, const std::vector<std::string>& 
 /// Writes `table` to `path` atomically (temporary name in the same folder,
 /// flush, fsync, rename): a failure leaves any previous file intact.
 void write_predictions(const std::string& path, const PredictionTable& table);
+
+/// Writes `text` to `path` the same atomic way; `what` names the file in
+/// errors ("report file").
+void write_text_atomically(const std::string& path, const std::string& what,
+                           const std::string& text);
 
 }  // namespace lockstep::io

@@ -1,6 +1,7 @@
 // lockstep eval: a saved model on any dataset, on any number of ranks, with
 // the same figures whatever the rank count (every sample visited once, sums
-// all-reduced).
+// all-reduced). Classes are printed by name when the model file (or else the
+// data file) has class names; --json writes the report for scripts.
 
 #include <boost/program_options.hpp>
 
@@ -9,6 +10,7 @@
 
 #include "comm/mpi.hpp"
 #include "io/model_file.hpp"
+#include "io/predictions.hpp"
 #include "launch/commands.hpp"
 #include "launch/inference.hpp"
 #include "launch/options.hpp"
@@ -34,7 +36,9 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
                                 "classification: also report top-k accuracy")(
       "rows", po::value<std::string>()->default_value("all"),
       "all, or val / train: the validation or training rows of the model's "
-      "data.val_fraction split (--data is then its training file)");
+      "data.val_fraction split (--data is then its training file)")(
+      "json", po::value<std::string>(),
+      "also write the report as JSON to this file (written atomically)");
   add_device_options(desc);
   po::variables_map vm;
   try {
@@ -51,6 +55,12 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
         "eval: expected --model FILE and --data FILE (see lockstep eval --help)");
   comm::MpiCommunicator comm;
   const std::string model_path = vm["model"].as<std::string>();
+  const std::string json_path = vm.count("json") ? vm["json"].as<std::string>() : "";
+  if (!json_path.empty()) {
+    comm::check_on_all_ranks(comm, [&] {
+      io::check_not_an_input(json_path, {vm["data"].as<std::string>(), model_path});
+    });
+  }
   InferenceModel loaded = load_for_inference(mpi, comm, vm, model_path);
   Model* model = loaded.model.get();
   const io::SavedModel& saved = loaded.saved;
@@ -90,10 +100,22 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
       {model->input_shape(), saved.num_outputs, loss_kind == LossKind::kCrossEntropy}, comm);
   const trainer::EvalMetrics m = trainer::evaluate_metrics(
       comm, *model, loss_kind, dataset, vm["batch-size"].as<int64_t>(), vm["top-k"].as<int64_t>());
-  if (comm.rank() == 0) {
+  const bool root = comm.rank() == 0;
+  const std::vector<std::string> names =
+      class_names_for(loaded, dataset.info().class_names, data.spec.path, root);
+  if (root) {
     std::printf("model %s\ndata  %s (%lld samples, %d rank(s))\n", model_path.c_str(),
                 data.spec.path.c_str(), static_cast<long long>(m.samples()), comm.size());
-    std::fputs(m.report().c_str(), stdout);
+    std::fputs(m.report(names).c_str(), stdout);
+    std::fflush(stdout);
+  }
+  if (!json_path.empty()) {
+    comm::check_on_all_ranks(comm, [&] {
+      if (!root) return;
+      nlohmann::json report{{"model", model_path}, {"data", data.spec.path}, {"rows", which}};
+      report.update(m.to_json(names));
+      io::write_text_atomically(json_path, "report file", report.dump(1) + "\n");
+    });
   }
   return 0;
 }

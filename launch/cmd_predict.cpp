@@ -1,6 +1,7 @@
 // lockstep predict: a saved model's predictions for a new input file (HDF5
 // features or CSV), each rank computing a contiguous shard of the rows and
-// rank 0 writing them, in input order, to CSV or HDF5 (by --out's extension).
+// rank 0 writing them, in input order, to CSV or HDF5 (by --out's extension),
+// with the class names of the model (or of an HDF5 input) where it has them.
 // The file is written atomically and only after every check has passed.
 
 #include <boost/program_options.hpp>
@@ -74,13 +75,21 @@ int run_predict(int argc, char** argv, comm::MpiSession& mpi) {
   io::PredictionTable table = trainer::gather_predictions(comm, input, local, width, classifier);
   table.model = model_path;
   comm::check_on_all_ranks(comm, [&] {
-    if (comm.rank() == 0) io::write_predictions(out_path, table);
+    if (comm.rank() != 0) return;
+    // Class names: the model's, else the HDF5 input's class_names attribute.
+    std::vector<std::string> data_names;
+    if (classifier && loaded.saved.class_names.empty() && !trainer::is_csv_input(data_path))
+      data_names = io::probe_dataset({data_path, features, ""}).class_names;
+    table.class_names = class_names_for(loaded, data_names, data_path, true);
+    io::write_predictions(out_path, table);
   });
   if (comm.rank() == 0) {
     std::printf(
         "model %s\ndata  %s (%lld rows, %d rank(s))\nwrote %s: %s\n", model_path.c_str(),
         data_path.c_str(), static_cast<long long>(input.num_rows), comm.size(), out_path.c_str(),
-        classifier ? ("class and " + std::to_string(width) + " class probabilities per row").c_str()
+        classifier ? ((table.class_names.empty() ? "class and " : "class, class name and ") +
+                      std::to_string(width) + " class probabilities per row")
+                         .c_str()
                    : (std::to_string(width) + " output(s) per row").c_str());
   }
   return 0;

@@ -151,6 +151,7 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
   });
   const trainer::ModelInterface iface{info.sample_shape, model->output_shape()[0],
                                       cfg.loss == LossKind::kCrossEntropy};
+  trainer::check_output_width(iface, model->layer(model->num_layers() - 1).spec(), run_data, comm);
   train_data.check_fits(iface, comm);
   if (test_data) test_data->check_fits(iface, comm);
   if (val_data) val_data->check_fits(iface, comm);
@@ -260,6 +261,7 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
         [&](const io::BestRecord& best) {
           io::SavedModel m = trainer::snapshot(*model, cfg.loss, to_ini(values));
           m.best = best;
+          m.class_names = info.class_names;
           io::save_model(run_dir + "/best.h5", m);
         },
         root ? &metrics : nullptr);
@@ -318,6 +320,7 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
         io::SavedModel snap = trainer::checkpoint_snapshot(
             *model, cfg.loss, to_ini(values), *optimizer, next, comm.size(), cfg.train.seed);
         if (tracker) snap.best = tracker->stopping().state();
+        snap.class_names = info.class_names;
         last_checkpoint = trainer::write_checkpoint(ckpt, snap);
       } catch (const std::exception& e) {
         error = std::string("checkpoint: ") + e.what();
@@ -328,7 +331,7 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
 
   const auto t0 = std::chrono::steady_clock::now();
   const auto after_epoch = [&](const trainer::EpochRecord& r) {
-    return tracker && r.val && tracker->after_epoch(r.epoch + 1, *r.val);
+    return tracker && r.val && tracker->after_epoch(r.epoch + 1, r.step, *r.val);
   };
   const bool stopped_before = tracker && tracker->stopping().should_stop();
   if (root && stopped_before)
@@ -361,7 +364,9 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
   std::optional<std::string> save_error;
   if (root) {
     try {
-      io::save_model(run_dir + "/final.h5", trainer::snapshot(*model, cfg.loss, to_ini(values)));
+      io::SavedModel final_model = trainer::snapshot(*model, cfg.loss, to_ini(values));
+      final_model.class_names = info.class_names;
+      io::save_model(run_dir + "/final.h5", final_model);
     } catch (const std::exception& e) {
       save_error = e.what();
     }

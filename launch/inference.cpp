@@ -1,5 +1,7 @@
 #include "launch/inference.hpp"
 
+#include <cstdio>
+
 #include "comm/placement.hpp"
 #include "core/device.hpp"
 #include "launch/commands.hpp"
@@ -32,11 +34,34 @@ InferenceModel load_for_inference(comm::MpiSession& mpi, comm::MpiCommunicator& 
   comm::check_on_all_ranks(comm, [&] {
     m.saved = io::load_model(path);
     m.model = trainer::restore(m.saved, path, place.gpu ? Device::kCuda : Device::kCpu);
-    m.config = to_run_config(parse_config_text(m.saved.config));
+    // Inference needs only the config's data options (dataset names,
+    // normalisation, the validation split): like checkpoint.init, it accepts a
+    // model whose config names no training file (written by another tool, or
+    // with the key taken out) or no layers (the model file has them anyway).
+    ConfigValues values = parse_config_text(m.saved.config);
+    if (values.at("data.train").empty()) values["data.train"] = "(not recorded in the model)";
+    if (values.at("model.layers").empty()) values["model.layers"] = m.saved.layers;
+    m.config = to_run_config(values);
     m.data = m.config.train_data;
     m.loss = parse_loss(m.saved.loss);
   });
   return m;
+}
+
+std::vector<std::string> class_names_for(const InferenceModel& m,
+                                         const std::vector<std::string>& data_names,
+                                         const std::string& data_path, bool root) {
+  if (m.loss != LossKind::kCrossEntropy) return {};
+  const bool from_model = !m.saved.class_names.empty();
+  const std::vector<std::string>& names = from_model ? m.saved.class_names : data_names;
+  if (names.empty() || static_cast<int64_t>(names.size()) == m.saved.num_outputs) return names;
+  if (root)
+    std::fprintf(stderr,
+                 "lockstep: warning: %s has %zu class names for the model's %lld classes; "
+                 "printing class ids\n",
+                 from_model ? "the model file" : ("data file '" + data_path + "'").c_str(),
+                 names.size(), static_cast<long long>(m.saved.num_outputs));
+  return {};
 }
 
 }  // namespace lockstep::launch

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "comm/mpi.hpp"
 #include "core/loss.hpp"
@@ -33,5 +34,13 @@ struct InferenceModel {
 InferenceModel load_for_inference(comm::MpiSession& mpi, comm::MpiCommunicator& comm,
                                   const boost::program_options::variables_map& vm,
                                   const std::string& path);
+
+/// The class names a classifier's output is reported with: the model file's
+/// (recorded from its training data), else `data_names` (the class_names
+/// attribute of the data file at hand); none unless there is one name per
+/// output (a list of another length is ignored with a warning on rank 0).
+std::vector<std::string> class_names_for(const InferenceModel& m,
+                                         const std::vector<std::string>& data_names,
+                                         const std::string& data_path, bool root);
 
 }  // namespace lockstep::launch

@@ -1,8 +1,10 @@
 #include "trainer/data.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 #include <sstream>
+#include <utility>
 
 namespace lockstep::trainer {
 
@@ -129,6 +131,45 @@ RunData open_run_data(const DataOptions& train, const ValidationSource& val,
   data.train = std::make_unique<ShardedData>(train, comm, /*with_features=*/false, split.train);
   data.val = std::make_unique<ShardedData>(val_options, comm, /*with_features=*/true, split.val);
   return data;
+}
+
+ClassCount count_classes(const RunData& data, comm::Communicator& comm) {
+  const ShardedData& train = *data.train;
+  const io::DatasetInfo& info = train.info();
+  if (!info.class_names.empty()) {
+    return {static_cast<int64_t>(info.class_names.size()),
+            "its class_names attribute names " + std::to_string(info.class_names.size())};
+  }
+  std::pair<int32_t, int64_t> local = train.shard().max_class_id();
+  if (data.val && data.val->info().path == info.path) {
+    const std::pair<int32_t, int64_t> val = data.val->shard().max_class_id();
+    if (val.first > local.first || (val.first == local.first && val.second < local.second))
+      local = val;
+  }
+  const auto [id, row] = local;
+  int64_t top = id;
+  comm.allreduce(std::span<int64_t>(&top, 1), comm::ReduceOp::kMax);
+  int64_t first = id == top ? row : std::numeric_limits<int64_t>::max();  // of the largest id
+  comm.allreduce(std::span<int64_t>(&first, 1), comm::ReduceOp::kMin);
+  return {top + 1, "its labels '" + train.options().spec.labels + "' hold class ids up to " +
+                       std::to_string(top) + ": row " + std::to_string(first) + " has class id " +
+                       std::to_string(top)};
+}
+
+void check_output_width(const ModelInterface& model, const std::string& last_layer,
+                        const RunData& data, comm::Communicator& comm) {
+  if (!model.class_ids || data.train->info().label_kind != io::LabelKind::kClassIds) return;
+  const ClassCount classes = count_classes(data, comm);
+  if (classes.count == model.num_outputs) return;
+  // The same figures on every rank: an error all ranks agree on.
+  std::ostringstream os;
+  os << "model.layers: the last layer, " << last_layer << ", gives " << model.num_outputs
+     << " output(s), but the training data '" << data.train->info().path << "' has "
+     << classes.count << " classes (" << classes.source
+     << "); expected one output per class (cross_entropy): end model.layers with a layer of "
+     << classes.count << " outputs, e.g. dense(" << classes.count << ")"
+     << (data.train->info().class_names.empty() ? ", or correct the labels" : "");
+  throw comm::CollectiveError(os.str());
 }
 
 }  // namespace lockstep::trainer

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 
 #include "comm/communicator.hpp"
 #include "core/tensor.hpp"
@@ -99,5 +100,24 @@ struct ValidationSource {
 /// sharded in whole evaluation batches of `eval_batch_size` rows.
 RunData open_run_data(const DataOptions& train, const ValidationSource& val,
                       int64_t eval_batch_size, comm::Communicator& comm);
+
+/// The classes of a classification run's data and where the count comes from.
+struct ClassCount {
+  int64_t count = 0;
+  std::string source;  // "its class_names attribute", "class ids 0..9 in '/labels'"
+};
+
+/// Collective: the number of classes of the training data: the length of the
+/// training file's class_names attribute when it has one, else the largest
+/// class id over every rank's training rows (and validation rows taken from
+/// the same file) + 1. The same answer on every rank.
+ClassCount count_classes(const RunData& data, comm::Communicator& comm);
+
+/// Collective: with class ids (cross-entropy), the model's last layer
+/// (`last_layer`, e.g. "dense(10)") must give one output per class of the
+/// training data (count_classes); otherwise an error on every rank naming
+/// the layer, its width and the class count. Nothing to check for targets.
+void check_output_width(const ModelInterface& model, const std::string& last_layer,
+                        const RunData& data, comm::Communicator& comm);
 
 }  // namespace lockstep::trainer

@@ -56,7 +56,7 @@ ValidationTracker::ValidationTracker(comm::Communicator& comm, EarlyStopOptions 
       save_best_(std::move(save_best)),
       metrics_(metrics) {}
 
-bool ValidationTracker::after_epoch(int64_t epoch, const EvalMetrics& val) {
+bool ValidationTracker::after_epoch(int64_t epoch, int64_t step, const EvalMetrics& val) {
   const std::string& metric = stopping_.options().metric;
   double value = NAN;
   for (const auto& [name, v] : validation_figures(val, kind_))
@@ -68,8 +68,11 @@ bool ValidationTracker::after_epoch(int64_t epoch, const EvalMetrics& val) {
       try {
         save_best_(best);
         if (metrics_)
-          metrics_->write(
-              {{"type", "best"}, {"epoch", epoch}, {"metric", metric}, {"value", value}});
+          metrics_->write({{"type", "best"},
+                           {"epoch", epoch},
+                           {"step", step},
+                           {"metric", metric},
+                           {"value", value}});
       } catch (const std::exception& e) {
         error = std::string("best model: ") + e.what();
       }

@@ -69,8 +69,9 @@ class ValidationTracker {
   ValidationTracker(comm::Communicator& comm, EarlyStopOptions options, LossKind kind,
                     SaveBest save_best, MetricsFile* metrics);
 
-  /// Collective: the epoch's validation figures; true when the run should stop.
-  bool after_epoch(int64_t epoch, const EvalMetrics& val);
+  /// Collective: the validation figures of `epoch` (1-based), which ended
+  /// at global step `step`; true when the run should stop.
+  bool after_epoch(int64_t epoch, int64_t step, const EvalMetrics& val);
   EarlyStopping& stopping() { return stopping_; }
 
  private:

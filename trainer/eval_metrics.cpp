@@ -203,6 +203,43 @@ std::string EvalMetrics::report(const std::vector<std::string>& names) const {
   return os.str();
 }
 
+nlohmann::json EvalMetrics::to_json(const std::vector<std::string>& names) const {
+  if (kind_ != LossKind::kCrossEntropy) {
+    return {{"task", "regression"}, {"samples", samples_}, {"loss", loss()},
+            {"mse", mse()},         {"mae", mae()},        {"r2", r2()}};
+  }
+  const bool named = static_cast<int64_t>(names.size()) == outputs_;
+  nlohmann::json classes = nlohmann::json::array();
+  nlohmann::json confusion = nlohmann::json::array();
+  double macro_f1 = 0;
+  for (int64_t c = 0; c < outputs_; ++c) {
+    int64_t support = 0;
+    nlohmann::json row = nlohmann::json::array();
+    for (int64_t p = 0; p < outputs_; ++p) {
+      support += confusion_[static_cast<size_t>(c * outputs_ + p)];
+      row.push_back(confusion_[static_cast<size_t>(c * outputs_ + p)]);
+    }
+    confusion.push_back(std::move(row));
+    classes.push_back({{"id", c},
+                       {"name", named ? names[static_cast<size_t>(c)] : std::to_string(c)},
+                       {"precision", precision(c)},
+                       {"recall", recall(c)},
+                       {"f1", f1(c)},
+                       {"support", support}});
+    macro_f1 += f1(c);
+  }
+  return {{"task", "classification"},
+          {"samples", samples_},
+          {"loss", loss()},
+          {"accuracy", accuracy()},
+          {"correct", correct()},
+          {"top_k", {{"k", k_}, {"accuracy", top_k()}}},
+          {"macro_f1", macro_f1 / static_cast<double>(outputs_)},
+          {"class_names", named ? nlohmann::json(names) : nlohmann::json(nullptr)},
+          {"classes", std::move(classes)},
+          {"confusion", std::move(confusion)}};
+}
+
 EvalMetrics evaluate_metrics(comm::Communicator& comm, Model& model, LossKind kind,
                              const ShardedData& data, int64_t batch_size, int64_t top_k) {
   LOCKSTEP_CHECK(batch_size > 0, "evaluation batch size: expected > 0, got " << batch_size);

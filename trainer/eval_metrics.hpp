@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "comm/communicator.hpp"
 #include "core/loss.hpp"
 #include "core/model.hpp"
@@ -47,8 +49,15 @@ class EvalMetrics {
   double mae() const;
   double r2() const;  // 1 - SSE / SST, pooled over outputs
 
-  /// A readable report (what `lockstep eval` prints).
+  /// A readable report (what `lockstep eval` prints); classes by name when
+  /// `class_names` has one per class, else by id.
   std::string report(const std::vector<std::string>& class_names = {}) const;
+  /// The same figures for scripts (what `lockstep eval --json` writes):
+  /// classification: task, samples, loss, accuracy, correct, top_k {k,
+  /// accuracy}, macro_f1, classes [{id, name, precision, recall, f1,
+  /// support}], class_names (or null), confusion (rows: true class);
+  /// regression: task, samples, loss, mse, mae, r2.
+  nlohmann::json to_json(const std::vector<std::string>& class_names = {}) const;
 
  private:
   LossKind kind_;

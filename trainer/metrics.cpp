@@ -19,10 +19,12 @@ std::vector<ScalarEvent> record_scalars(const nlohmann::json& record, double wal
       (type != record.end() && type->is_string() ? type->get<std::string>() : "metrics") + "/";
   const auto step = record.find("step");
   const int64_t at = step != record.end() && step->is_number() ? step->get<int64_t>() : 0;
+  const auto time = record.find("time");
+  const double when = time != record.end() && time->is_number() ? time->get<double>() : wall_time;
   std::vector<ScalarEvent> scalars;
   for (const auto& [key, value] : record.items())
-    if (value.is_number() && key != "step")
-      scalars.push_back({prefix + key, at, value.get<float>(), wall_time});
+    if (value.is_number() && key != "step" && key != "time")
+      scalars.push_back({prefix + key, at, value.get<float>(), when});
   return scalars;
 }
 
@@ -30,8 +32,9 @@ void MetricsFile::add_tensorboard(const std::string& dir) {
   events_ = std::make_unique<EventFileWriter>(dir);
 }
 
-void MetricsFile::write(const nlohmann::json& record) {
+void MetricsFile::write(nlohmann::json record) {
   if (!out_.is_open()) return;
+  if (!record.contains("time")) record["time"] = wall_time_now();
   out_ << record.dump() << '\n';
   out_.flush();
   if (!events_) return;

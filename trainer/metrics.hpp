@@ -17,13 +17,16 @@
 namespace lockstep::trainer {
 
 /// The TensorBoard scalars of a metrics record: every numeric field but
-/// "step" becomes "<type>/<field>" (e.g. "epoch/test_accuracy") at the
-/// record's "step" (0 when it has none).
+/// "step" and "time" becomes "<type>/<field>" (e.g. "epoch/test_accuracy") at
+/// the record's "step" (0 when it has none), with the record's "time" as wall
+/// time (`wall_time` when it has none).
 std::vector<ScalarEvent> record_scalars(const nlohmann::json& record, double wall_time);
 
 /// Appends one JSON object per line; flushed after every record so a killed
-/// run keeps what it logged. With add_tensorboard, every record also goes to
-/// a TensorBoard event file as scalars (record_scalars), flushed likewise.
+/// run keeps what it logged. Each record gets "time" (Unix seconds, when it
+/// was written) unless it has one. With add_tensorboard, every record also
+/// goes to a TensorBoard event file as scalars (record_scalars), flushed
+/// likewise.
 class MetricsFile {
  public:
   MetricsFile() = default;
@@ -33,7 +36,7 @@ class MetricsFile {
   void add_tensorboard(const std::string& dir);
   /// The event file's path; empty without add_tensorboard.
   std::string tensorboard_path() const { return events_ ? events_->path() : ""; }
-  void write(const nlohmann::json& record);
+  void write(nlohmann::json record);
 
  private:
   std::ofstream out_;

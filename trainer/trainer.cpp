@@ -272,7 +272,7 @@ std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedDat
           std::fflush(stdout);
           if (metrics)
             metrics->write({{"type", "skip"},
-                            {"epoch", epoch},
+                            {"epoch", epoch + 1},
                             {"step", step_},
                             {"consecutive", consecutive_skips_}});
         }
@@ -286,7 +286,7 @@ std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedDat
       progress.update(s, rows ? loss_sum / static_cast<double>(rows) : 0.0, rate);
       if (metrics && root && !skipped_ && (step_ % options_.log_every == 0)) {
         metrics->write({{"type", "step"},
-                        {"epoch", epoch},
+                        {"epoch", epoch + 1},
                         {"step", step_},
                         {"loss", sums.loss / static_cast<double>(sums.rows)},
                         {"lr", schedule_.lr_at(step_ - 1)},
@@ -307,6 +307,7 @@ std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedDat
     progress.end_epoch();
     EpochRecord rec;
     rec.epoch = epoch;
+    rec.step = step_;
     rec.seconds = seconds_since(t0);
     rec.samples_per_s = static_cast<double>(steps * b * comm_.size()) / rec.seconds;
     rec.input_wait_s = pipeline->wait_seconds() - wait0;

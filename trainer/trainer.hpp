@@ -65,7 +65,8 @@ EvalResult evaluate(comm::Communicator& comm, Model& model, Loss& loss, const Sh
                     int64_t batch_size);
 
 struct EpochRecord {
-  int64_t epoch = 0;
+  int64_t epoch = 0;               // 0-based
+  int64_t step = 0;                // global steps done at the end of the epoch
   EvalResult train;                // over the samples trained on this epoch
   std::optional<EvalResult> test;  // when a test set is given
   std::optional<EvalMetrics> val;  // when validation rows are given

@@ -1,7 +1,8 @@
 // Checks a run directory's TensorBoard events file against its metrics.jsonl:
-// every numeric field of every record (but "step") is a scalar
-// "<type>/<field>" at the record's step with the same value (as a float), and
-// nothing else is there. Usage: check_tfevents RUN_DIR
+// every numeric field of every record (but "step" and "time") is a scalar
+// "<type>/<field>" at the record's step with the same value (as a float) and
+// the record's time as wall time, and nothing else is there. Every record
+// must have a step and a time. Usage: check_tfevents RUN_DIR
 // Prints one line; exits 0 when they match, 1 when not.
 
 #include <algorithm>
@@ -19,7 +20,7 @@ using lockstep::trainer::ScalarEvent;
 
 namespace {
 
-using Key = std::tuple<std::string, int64_t, float>;
+using Key = std::tuple<std::string, int64_t, float, double>;
 
 std::vector<Key> expected_from_jsonl(const std::string& path, size_t& records) {
   std::ifstream in(path);
@@ -30,9 +31,10 @@ std::vector<Key> expected_from_jsonl(const std::string& path, size_t& records) {
     const nlohmann::json r = nlohmann::json::parse(line);
     ++records;
     for (const auto& [field, value] : r.items())
-      if (value.is_number() && field != "step")
+      if (value.is_number() && field != "step" && field != "time")
         keys.emplace_back(r.at("type").get<std::string>() + "/" + field,
-                          r.at("step").get<int64_t>(), value.get<float>());
+                          r.at("step").get<int64_t>(), value.get<float>(),
+                          r.at("time").get<double>());
   }
   return keys;
 }
@@ -58,7 +60,7 @@ int main(int argc, char** argv) {
     std::vector<Key> got;
     double last_time = f.start_time;
     for (const ScalarEvent& s : f.scalars) {
-      got.emplace_back(s.tag, s.step, s.value);
+      got.emplace_back(s.tag, s.step, s.value, s.wall_time);
       if (s.wall_time < last_time) {
         std::printf("FAIL: %s: wall_time goes back from %.3f to %.3f at %s step %lld\n",
                     files[0].c_str(), last_time, s.wall_time, s.tag.c_str(),

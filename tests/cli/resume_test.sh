@@ -43,7 +43,7 @@ dir = $work/runs
 every = 1
 progress = off
 INI
-steps() { grep '"type":"step"' "$1" | sed 's/,"samples_per_s":[-0-9.e+]*//'; }
+steps() { grep '"type":"step"' "$1" | sed 's/,"samples_per_s":[-0-9.e+]*//; s/,"time":[-0-9.e+]*//'; }
 fail() { echo "FAIL: $*"; echo "0 passed, 1 failed"; exit 1; }
 
 # exact_resume NP STOP SUFFIX: the uninterrupted run "full$SUFFIX" and a run

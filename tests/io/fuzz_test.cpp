@@ -179,6 +179,8 @@ TEST(Fuzz, DatasetFiles) {
   }
   ASSERT_GE(H5Zunregister(32123), 0);
   EXPECT_FALSE(run_case("unknown filter 32123", tally, [&] { load_dataset(bad); }));
+  EXPECT_TRUE(test::contains_all(test::error_of([&] { load_dataset(bad); }),
+                                 {bad, "'/features'", "filter 32123", "cannot decode"}));
   std::printf("dataset cases: %d rejected, %d loaded\n", tally.rejected, tally.loaded);
 }
 

@@ -66,6 +66,24 @@ TEST(ModelFile, RoundTrip) {
   EXPECT_EQ(h5::object_type(file.get(), "/layout/offsets"), H5I_DATASET);
 }
 
+TEST(ModelFile, ClassNamesRoundTripUnderTheChecksum) {
+  TempFolder dir;
+  const std::string plain = dir.file("plain.h5");
+  save_model(plain, small_model());
+  EXPECT_TRUE(load_model(plain).class_names.empty());
+  SavedModel m = small_model();
+  m.class_names = {"cat", "dog, hot"};
+  const std::string path = dir.file("named.h5");
+  save_model(path, m);
+  EXPECT_EQ(load_model(path).class_names, m.class_names);
+  {  // another name under the same checksum: the file is corrupt
+    h5::File file{H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT)};
+    ASSERT_GE(H5Adelete(file.get(), "class_names"), 0);
+    h5::write_strings_attribute(file.get(), "class_names", {"cat", "eel"});
+  }
+  EXPECT_TRUE(contains_all(error_of([&] { load_model(path); }), {"checksum mismatch", path}));
+}
+
 TEST(ModelFile, NoBuffersAndEmptyLayout) {
   TempFolder dir;
   SavedModel m = small_model();

@@ -177,6 +177,43 @@ TEST(TensorBoard, MetricsRecordsBecomeScalars) {
   EXPECT_EQ(got, want);
 }
 
+TEST(TensorBoard, RecordTimeIsTheWallTimeNotAScalar) {
+  const nlohmann::json best{{"type", "best"},       {"epoch", 3},   {"step", 42},
+                            {"metric", "val_loss"}, {"value", 0.5}, {"time", 1.7e9 + 0.25}};
+  const std::vector<ScalarEvent> s = record_scalars(best, 7.0);
+  std::map<std::string, float> got;
+  for (const ScalarEvent& e : s) {
+    EXPECT_EQ(e.step, 42) << e.tag;  // where the best happened, not step 0
+    EXPECT_EQ(e.wall_time, 1.7e9 + 0.25) << e.tag;
+    got[e.tag] = e.value;
+  }
+  const std::map<std::string, float> want{{"best/epoch", 3.0f}, {"best/value", 0.5f}};
+  EXPECT_EQ(got, want);
+}
+
+TEST(TensorBoard, MetricsFileStampsEveryRecordWithItsTime) {
+  TempDir dir;
+  MetricsFile m(dir.str() + "/metrics.jsonl");
+  m.add_tensorboard(dir.str());
+  const double before = wall_time_now();
+  m.write({{"type", "step"}, {"step", 1}, {"loss", 2.0}});
+  m.write({{"type", "epoch"}, {"step", 1}, {"epoch", 1}, {"time", 5.0}});  // kept as given
+  const double after = wall_time_now();
+  std::ifstream jsonl(dir.str() + "/metrics.jsonl");
+  std::string line;
+  std::vector<double> times;
+  while (std::getline(jsonl, line)) times.push_back(nlohmann::json::parse(line).at("time"));
+  ASSERT_EQ(times.size(), 2u);
+  EXPECT_GE(times[0], before);
+  EXPECT_LE(times[0], after);
+  EXPECT_EQ(times[1], 5.0);
+  const EventFile f = read_event_file(m.tensorboard_path());
+  ASSERT_EQ(f.scalars.size(), 2u);  // step/loss and epoch/epoch: no */time
+  EXPECT_EQ(f.scalars[0].wall_time, times[0]);
+  EXPECT_EQ(f.scalars[1].tag, "epoch/epoch");
+  EXPECT_EQ(f.scalars[1].wall_time, 5.0);
+}
+
 TEST(TensorBoard, MetricsFileWritesBothAndFlushesEachRecord) {
   TempDir dir;
   MetricsFile m(dir.str() + "/metrics.jsonl");
