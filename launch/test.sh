@@ -31,11 +31,18 @@ if [[ ${LOCKSTEP_SKIP_SANITIZE:-0} != 1 ]]; then
   tests=(test_io_fuzz test_io_checksum test_io_model_file test_io_dataset test_io_importers)
   cmake -S "$root" -B "$root/build-sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DLOCKSTEP_WERROR=ON -DLOCKSTEP_CUDA=OFF -DLOCKSTEP_SANITIZE=address,undefined >/dev/null
-  cmake --build "$root/build-sanitize" -j "$(nproc 2>/dev/null || echo 2)" --target "${tests[@]}"
+  # `lockstep` too: Fuzz.ConfigFiles runs the sanitized executable on fuzzed
+  # configuration files (LOCKSTEP_FUZZ_REQUIRE_BIN below: it fails, instead of
+  # skipping, should the executable be missing).
+  cmake --build "$root/build-sanitize" -j "$(nproc 2>/dev/null || echo 2)" \
+    --target "${tests[@]}" lockstep
   cd "$root/build-sanitize"
-  # Suppressed: errors inside HDF5 1.10 itself on damaged files (see the .supp
-  # files); huge allocations return NULL (HDF5 checks) instead of aborting.
-  ASAN_OPTIONS=suppressions=$root/tests/asan.supp:allocator_may_return_null=1 \
+  # Suppressed: errors inside HDF5 1.10 itself on damaged files, and Open MPI's
+  # buffers left at exit (see the .supp files; full stacks, so that frames of
+  # libraries without frame pointers match); huge allocations return NULL
+  # (HDF5 checks) instead of aborting.
+  ASAN_OPTIONS=suppressions=$root/tests/asan.supp:allocator_may_return_null=1:fast_unwind_on_malloc=0 \
     LSAN_OPTIONS=suppressions=$root/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
+    LOCKSTEP_FUZZ_REQUIRE_BIN=1 \
     ctest --output-on-failure -j 2 --timeout 600 -R "^($(IFS='|'; echo "${tests[*]}"))\$"
 fi

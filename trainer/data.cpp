@@ -160,7 +160,8 @@ void check_output_width(const ModelInterface& model, const std::string& last_lay
                         const RunData& data, comm::Communicator& comm) {
   if (!model.class_ids || data.train->info().label_kind != io::LabelKind::kClassIds) return;
   const ClassCount classes = count_classes(data, comm);
-  if (classes.count == model.num_outputs) return;
+  // No class id >= 0 at all: ShardedData::check_fits names the bad labels.
+  if (classes.count == model.num_outputs || classes.count <= 0) return;
   // The same figures on every rank: an error all ranks agree on.
   std::ostringstream os;
   os << "model.layers: the last layer, " << last_layer << ", gives " << model.num_outputs
