@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "io/hdf5.hpp"
+#include "io/normaliser.hpp"
 
 namespace lockstep::io {
 
@@ -352,51 +353,21 @@ Shard Shard::from_arrays(const std::string& path, const DatasetArrays& arrays, i
 void Shard::gather_features(std::span<const int64_t> rows, const Normalization& norm,
                             std::span<float> out) const {
   const int64_t sample = info_.sample_size();
-  const int64_t channels = info_.sample_shape.empty() ? 1 : info_.sample_shape[0];
   LOCKSTEP_CHECK(out.size() == rows.size() * static_cast<size_t>(sample),
                  "gather_features: output holds " << out.size() << " floats; expected "
                                                   << rows.size() << " rows x " << sample << " = "
                                                   << rows.size() * static_cast<size_t>(sample));
-  const auto check_size = [&](const std::vector<double>& v, const char* what) {
-    LOCKSTEP_CHECK(v.size() == 1 || static_cast<int64_t>(v.size()) == channels,
-                   "normalisation: " << what << " has " << v.size() << " values; expected 1 or "
-                                     << channels << " (one per channel of the sample shape "
-                                     << h5::shape_string(info_.sample_shape) << ")");
-  };
-  check_size(norm.mean, "mean");
-  check_size(norm.std, "std");
-  for (double s : norm.std) {
-    LOCKSTEP_CHECK(std::isfinite(s) && s != 0.0,
-                   "normalisation: std " << s << " is invalid; expected a finite non-zero value");
-  }
+  const Normaliser normaliser(info_, norm);
   check_rows(rows, size_, "gather_features");
-  const double scale =
-      norm.scale >= 0 ? norm.scale : (info_.feature_type == FeatureType::kUint8 ? 1.0 / 255 : 1.0);
-  // x' = x * a[c] + b[c] with a = scale / std, b = -mean / std.
-  std::vector<float> a(static_cast<size_t>(channels));
-  std::vector<float> b(static_cast<size_t>(channels));
-  for (size_t c = 0; c < a.size(); ++c) {
-    const double mean = norm.mean.size() == 1 ? norm.mean[0] : norm.mean[c];
-    const double sd = norm.std.size() == 1 ? norm.std[0] : norm.std[c];
-    a[c] = static_cast<float>(scale / sd);
-    b[c] = static_cast<float>(-mean / sd);
-  }
-  const int64_t per_channel = sample / channels;
   float* dst = out.data();
   for (int64_t r : rows) {
     const size_t base = static_cast<size_t>(r * sample);
-    for (int64_t c = 0; c < channels; ++c) {
-      const float ac = a[static_cast<size_t>(c)];
-      const float bc = b[static_cast<size_t>(c)];
-      const size_t from = base + static_cast<size_t>(c * per_channel);
-      if (info_.feature_type == FeatureType::kUint8) {
-        const uint8_t* src = features_u8_.data() + from;
-        for (int64_t j = 0; j < per_channel; ++j) *dst++ = static_cast<float>(src[j]) * ac + bc;
-      } else {
-        const float* src = features_f32_.data() + from;
-        for (int64_t j = 0; j < per_channel; ++j) *dst++ = src[j] * ac + bc;
-      }
+    if (info_.feature_type == FeatureType::kUint8) {
+      normaliser.apply(features_u8_.data() + base, dst);
+    } else {
+      normaliser.apply(features_f32_.data() + base, dst);
     }
+    dst += sample;
   }
 }
 

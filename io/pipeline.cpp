@@ -23,8 +23,9 @@
 //   unshuffled order (the rotation by epoch * steps * batch).
 // - The thread calls HDF5 while the caller may too; this needs a thread-safe
 //   HDF5 build (Debian's is). kStream checks it at run time instead of guessing.
-// - Normaliser: the formula and float rounding of Shard::gather_features (the
-//   tests compare both modes with it element for element).
+// - Normaliser (io/normaliser.hpp): the one normalisation, which
+//   Shard::gather_features applies too (the tests compare both modes with it
+//   element for element).
 
 #include "io/pipeline.hpp"
 
