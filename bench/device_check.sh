@@ -237,6 +237,15 @@ if [[ -x "$BUILD/tests/core/test_core_cuda" ]]; then
 else
   record core_cuda SKIP 0 "$BUILD/tests/core/test_core_cuda not built"
 fi
+# Whole-model training steps CPU vs GPU (the trainer's step).
+log="$work/test_trainer_cuda_step.log"
+if [[ -x "$BUILD/tests/trainer/test_trainer_cuda_step" ]]; then
+  run_cmd "$log" 150 "${mpi[@]}" -np 1 "$BUILD/tests/trainer/test_trainer_cuda_step"
+  r="$(gtest_result "$log" $?)"
+  record trainer_cuda_step "${r%%|*}" "$LAST_SECS" "${r#*|}"
+else
+  record trainer_cuda_step SKIP 0 "$BUILD/tests/trainer/test_trainer_cuda_step not built"
+fi
 
 # ------------------------------------------------------------ c. NCCL equivalence
 equiv="$BUILD/tests/trainer/test_trainer_equivalence_gpu"

@@ -188,6 +188,9 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
     ~ForgetWatchdog() { install_stop_handlers(nullptr); }
   } forget_watchdog;
   cfg.train.stop_signal = pending_stop_signal;
+  // Fault injection for the failure tests (trainer/fault.hpp): the same on every rank.
+  if (const char* fault = std::getenv("LOCKSTEP_FAULT"); fault != nullptr && *fault != '\0')
+    cfg.train.fault = trainer::parse_fault(fault);
   model->init_params(cfg.train.seed, cfg.init);
   const std::unique_ptr<Optimizer> optimizer = make_optimizer(cfg, model->params());
   trainer::Trainer trainer(grad_comm, *model, Loss(cfg.loss), *optimizer, LrSchedule(sched),

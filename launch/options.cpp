@@ -6,6 +6,7 @@
 #include "core/device.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -421,6 +422,11 @@ RunConfig to_run_config(const ConfigValues& v) {
   c.train.log_every = to_int("log.every", v.at("log.every"), 1);
   c.train.progress = v.at("log.progress");
   trainer::Progress::parse(c.train.progress);  // validates
+  // Under mpirun or srun rank 0's output reaches the terminal through the
+  // launcher, which a progress bar's carriage returns do not survive.
+  if (c.train.progress == "auto" &&
+      (std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("SLURM_STEP_ID") != nullptr))
+    c.train.progress = "lines";
   c.log_tensorboard = to_bool("log.tensorboard", v.at("log.tensorboard"));
   parse_validation(v, c);
   return c;

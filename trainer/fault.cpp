@@ -79,12 +79,6 @@ FaultPlan parse_fault(const std::string& text) {
   return plan;
 }
 
-FaultPlan fault_from_environment() {
-  const char* text = std::getenv("LOCKSTEP_FAULT");
-  if (text == nullptr || *text == '\0') return {};
-  return parse_fault(text);
-}
-
 bool inject_fault(const FaultPlan& plan) {
   const auto say = [&](const char* what) {
     std::fflush(stdout);

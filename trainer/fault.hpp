@@ -7,7 +7,8 @@
 //   hang  print a line, then sleep forever (stop participating)
 //   nan   poison this rank's loss and gradients with NaN for that step only
 //         (the NaN then reaches every rank through the gradient all-reduce)
-// Read once when the trainer starts; unset or empty: no fault.
+// launch/ reads the variable (unset or empty: no fault) and hands the plan to
+// the trainer in TrainOptions::fault.
 
 #include <cstdint>
 #include <string>
@@ -29,9 +30,6 @@ struct FaultPlan {
 /// Parses "rank=1,step=5,action=exit" (keys in any order, all three required).
 /// Throws Error naming LOCKSTEP_FAULT, what was expected and what was found.
 FaultPlan parse_fault(const std::string& text);
-
-/// LOCKSTEP_FAULT from the environment; unset or empty: no fault.
-FaultPlan fault_from_environment();
 
 /// Carries out a due fault: exit, kill and hang do not return; returns true
 /// for nan (the caller poisons the step).

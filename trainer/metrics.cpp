@@ -48,8 +48,7 @@ Progress::Style Progress::parse(const std::string& mode) {
   if (mode == "lines") return Style::kLines;
   LOCKSTEP_CHECK(mode == "auto",
                  "log.progress: expected auto, bar, lines or off, got '" << mode << "'");
-  const bool under_mpirun = std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr;
-  return isatty(STDOUT_FILENO) && !under_mpirun ? Style::kBar : Style::kLines;
+  return isatty(STDOUT_FILENO) ? Style::kBar : Style::kLines;
 }
 
 void Progress::start_epoch(int64_t epoch, int64_t epochs, int64_t steps) {

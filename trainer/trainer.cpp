@@ -114,8 +114,7 @@ Trainer::Trainer(comm::Communicator& comm, Model& model, Loss loss, Optimizer& o
               ranges.push_back(model.layer_slab_range(i));
             return ranges;
           }(),
-          options.bucket_bytes),
-      fault_(fault_from_environment()) {
+          options.bucket_bytes) {
   LOCKSTEP_CHECK(model.dtype() == DType::kF32,
                  "trainer: expected a float32 model, got " << to_string(model.dtype()));
   LOCKSTEP_CHECK(options.batch_size > 0,
@@ -148,7 +147,7 @@ void Trainer::sync_buffers() {
 // a collective of its own.
 LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
   if (comm::Watchdog* w = comm_.watchdog()) w->set_step(step_);
-  const bool poison = fault_.due(comm_.rank(), step_) && inject_fault(fault_);
+  const bool poison = options_.fault.due(comm_.rank(), step_) && inject_fault(options_.fault);
   const Tensor& x = on_device(x_in, x_dev_, model_.device());
   const Tensor& y = on_device(y_in, y_dev_, model_.device());
   const bool may_skip = options_.on_nan == NanPolicy::kSkip && model_.buffers().numel() > 0;

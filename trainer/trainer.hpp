@@ -46,6 +46,7 @@ struct TrainOptions {
   // When set, polled after every step: a signal number (> 0) asks the run to
   // stop there (preemption); the ranks agree on it before stopping.
   std::function<int()> stop_signal = nullptr;
+  FaultPlan fault = {};  // a fault to inject (tests; launch/ parses LOCKSTEP_FAULT into it)
 };
 
 /// Exit codes of a training run that ends early (README "Failure behaviour").
@@ -145,7 +146,6 @@ class Trainer {
   int stop_signal_ = 0;
   size_t first_param_layer_ = 0;  // the layer holding slab element 0
   Tensor buffers_backup_;         // kSkip: the buffers before the step
-  FaultPlan fault_;               // LOCKSTEP_FAULT (tests), read once at construction
 };
 
 }  // namespace lockstep::trainer
