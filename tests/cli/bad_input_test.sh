@@ -4,6 +4,7 @@
 # checks the exit code, the message, and that every rank reported it.
 # Usage: bad_input_test.sh LOCKSTEP_BIN MAKE_BAD_DATA_BIN SOURCE_DIR
 set -uo pipefail
+source "$(dirname "$0")/error_ranks.sh"
 bin=$1 make_bad=$2 src=$3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -36,7 +37,7 @@ expect_fail() {
   timeout 60 "${mpi[@]}" -np "$ranks" "$bin" "$@" >"$out" 2>&1
   local rc=$?
   local reported
-  reported=$(grep -c "error on rank" "$out")
+  reported=$(error_ranks "$out")
   if [[ $rc -eq 0 || $rc -eq 124 ]]; then
     echo "FAIL $name: exit code $rc (expected non-zero, no timeout)"; sed 's/^/    /' "$out" | tail -5
     failed=$((failed + 1))
@@ -60,8 +61,9 @@ expect_fail missing_dataset 2 2 "good.h5.*'/nope'" -- "${t[@]}" --data.labels /n
 expect_fail count_mismatch 2 2 "count_mismatch.h5.*64.*60|count_mismatch.h5.*60.*64" -- "${t[@]}" --data.train "$work/count_mismatch.h5"
 expect_fail unsupported_dtype 2 2 "int16_features.h5.*int16" -- "${t[@]}" --data.train "$work/int16_features.h5"
 expect_fail empty_dataset 2 2 "empty.h5.*(empty|no samples|0 samples)" -- "${t[@]}" --data.train "$work/empty.h5"
-expect_fail label_out_of_range 2 2 "bad_label.h5.*12" -- "${t[@]}" --data.train "$work/bad_label.h5"
-expect_fail label_out_of_range_test_set 4 4 "bad_label.h5.*12" -- "${t[@]}" --data.test "$work/bad_label.h5"
+# Only the rank whose shard holds the bad row has the error (the others' relays are not printed).
+expect_fail label_out_of_range 2 1 "error on rank [01]: .*bad_label.h5.*12" -- "${t[@]}" --data.train "$work/bad_label.h5"
+expect_fail label_out_of_range_test_set 4 1 "error on rank [0-9]: .*bad_label.h5.*12" -- "${t[@]}" --data.test "$work/bad_label.h5"
 expect_fail fewer_samples_than_ranks 4 4 "3 samples but 4 ranks" -- "${t[@]}" --data.train "$work/tiny.h5"
 expect_fail targets_for_classifier 2 2 "float targets" -- "${t[@]}" --data.train "$work/float_targets.h5"
 expect_fail batch_larger_than_shard 2 2 "batch size 64 is larger" -- "${t[@]}" --train.batch_size 64
