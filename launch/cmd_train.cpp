@@ -87,12 +87,15 @@ std::string default_run_name() {
 
 int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   ConfigValues values;
+  std::vector<std::string> notes;
   try {
-    if (!parse_train_args(argc, argv, values)) return 0;
+    if (!parse_train_args(argc, argv, values, &notes)) return 0;
   } catch (const Error& e) {
     // Every rank parses the same arguments and fails the same way: end cleanly.
     throw comm::CollectiveError(e.what());
   }
+  if (mpi.world_rank() == 0)
+    for (const std::string& note : notes) std::printf("lockstep train: note: %s\n", note.c_str());
   return train_with_config(values, mpi);
 }
 
