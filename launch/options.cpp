@@ -103,6 +103,10 @@ const std::vector<KeyInfo>& config_keys() {
        "start from the weights of a saved model or checkpoint (fine-tuning)"},
       {"log.dir", "runs", "folder for run directories"},
       {"log.name", "", "run directory name; empty: train-<date>-<time>"},
+      {"log.overwrite", "false",
+       "a run directory of this name exists (and the run is not resumed): false refuses to "
+       "start; true deletes it (metrics, events, checkpoints, models) before writing the new "
+       "run"},
       {"log.every", "100", "steps between progress lines and step records"},
       {"log.progress", "auto", "rank 0's progress: auto (a bar on a terminal), bar, lines or off"},
       {"log.tensorboard", "true", "also write the metrics as TensorBoard scalars (events file)"},
@@ -493,6 +497,11 @@ RunConfig to_run_config(const ConfigValues& v) {
     throw Error(
         "checkpoint.resume = auto: expected log.name (or checkpoint.dir) to be set, so that "
         "the run's checkpoints can be found again, got neither");
+  c.log_overwrite = to_bool("log.overwrite", v.at("log.overwrite"));
+  if (c.log_overwrite && !c.resume.empty())
+    throw Error("checkpoint.resume = " + c.resume +
+                " and log.overwrite = true: expected at most one of them (overwrite deletes the "
+                "run that resume continues), got both");
   c.train.log_every = to_int("log.every", v.at("log.every"), 1);
   c.train.progress = v.at("log.progress");
   trainer::Progress::parse(c.train.progress);  // validates

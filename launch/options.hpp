@@ -99,6 +99,7 @@ struct RunConfig {
   std::string init_from;  // weights to start from
   std::string log_dir;
   std::string run_name;
+  bool log_overwrite = false;   // an existing run directory is deleted (else refused)
   bool log_tensorboard = true;  // events file beside metrics.jsonl
 };
 
