@@ -32,6 +32,9 @@ namespace lockstep::launch {
 
 namespace {
 
+// In the run directory while the run is stopped by a signal with a checkpoint.
+constexpr const char* kStoppedMarker = "stopped";
+
 int host_cores() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
@@ -269,6 +272,7 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
                     run_dir.c_str());
       }
       std::filesystem::create_directories(run_dir);
+      std::filesystem::remove(run_dir + "/" + kStoppedMarker);  // a resumed run's old one
       std::ofstream(run_dir + "/config.ini") << to_ini(values);
       metrics = trainer::MetricsFile(run_dir + "/metrics.jsonl");
       if (cfg.log_tensorboard) metrics.add_tensorboard(run_dir);
@@ -367,6 +371,12 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
 
   if (stopped && trainer.stopped_by_signal()) {
     if (root) {
+      // For launch scripts: mpirun may report another status after a signal
+      // (README "Failure behaviour"); this file says the run stopped with a
+      // checkpoint and exit code 75.
+      std::ofstream(run_dir + "/" + kStoppedMarker)
+          << trainer::kExitStopped << " " << signal_name(trainer.stopped_by_signal()) << " step "
+          << trainer.global_step() << " " << last_checkpoint << "\n";
       std::printf(
           "stopped by %s after step %lld; checkpoint %s; exit code %d (continue with "
           "--checkpoint.resume auto)\n",
