@@ -1,5 +1,6 @@
 #include "comm/communicator.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 
@@ -31,7 +32,8 @@ void agree_or_throw(Communicator& comm, const std::optional<std::string>& local_
   if (first < 0) return;
   const std::string message = broadcast_string(comm, local_error.value_or(""), first);
   if (local_error) throw CollectiveError(*local_error);
-  throw CollectiveError("rank " + std::to_string(first) + " failed: " + message);
+  throw CollectiveError("rank " + std::to_string(first) + " failed: " + message, 1,
+                        /*origin=*/false);
 }
 
 void check_same_across_ranks(Communicator& comm, uint64_t hash, const std::string& what) {
@@ -46,6 +48,41 @@ void check_same_across_ranks(Communicator& comm, uint64_t hash, const std::strin
   throw CollectiveError(
       what + " differs between ranks: expected every rank to match rank 0, but rank(s) " +
       differ.str() + " differ (same config and data on every rank?)");
+}
+
+std::string rank_ranges(const std::vector<int>& ranks) {
+  std::string out;
+  for (size_t i = 0; i < ranks.size();) {
+    size_t j = i;
+    while (j + 1 < ranks.size() && ranks[j + 1] == ranks[j] + 1) ++j;
+    if (!out.empty()) out += ',';
+    out += std::to_string(ranks[i]);
+    if (j > i) out.append("-").append(std::to_string(ranks[j]));
+    i = j + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> error_report_lines(const std::string& prefix,
+                                            const std::vector<std::string>& messages) {
+  std::vector<std::pair<std::string, std::vector<int>>> groups;  // in order of the lowest rank
+  for (size_t r = 0; r < messages.size(); ++r) {
+    if (messages[r].empty()) continue;
+    auto it = std::find_if(groups.begin(), groups.end(),
+                           [&](const auto& g) { return g.first == messages[r]; });
+    if (it == groups.end()) it = groups.insert(groups.end(), {messages[r], {}});
+    it->second.push_back(static_cast<int>(r));
+  }
+  std::vector<std::string> lines;
+  for (const auto& [message, ranks] : groups) {
+    std::string line = prefix;
+    line.append(ranks.size() > 1 ? "error on ranks " : "error on rank ")
+        .append(rank_ranges(ranks))
+        .append(": ")
+        .append(message);
+    lines.push_back(std::move(line));
+  }
+  return lines;
 }
 
 uint64_t fnv1a(const std::string& s) {

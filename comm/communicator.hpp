@@ -18,13 +18,17 @@ namespace lockstep::comm {
 /// the job can end cleanly, without MPI_Abort.
 class CollectiveError : public Error {
  public:
-  explicit CollectiveError(const std::string& what, int exit_code = 1)
-      : Error(what), exit_code_(exit_code) {}
+  explicit CollectiveError(const std::string& what, int exit_code = 1, bool origin = true)
+      : Error(what), exit_code_(exit_code), origin_(origin) {}
   /// The process's exit status for this error (README "Failure behaviour").
   int exit_code() const { return exit_code_; }
+  /// True when the error is this rank's own; false when it relays another
+  /// rank's ("rank 1 failed: ..."), which the job's report leaves out.
+  bool origin() const { return origin_; }
 
  private:
   int exit_code_;
+  bool origin_;
 };
 
 class Watchdog;  // comm/watchdog.hpp
@@ -83,6 +87,16 @@ void check_on_all_ranks(Communicator& comm, F&& check);
 /// Compares a 64-bit hash of `what` across ranks; on a mismatch every rank
 /// throws an error naming the ranks that differ from rank 0.
 void check_same_across_ranks(Communicator& comm, uint64_t hash, const std::string& what);
+
+/// The report of an error every rank has, one line per distinct message:
+/// `messages[r]` is rank r's own message (empty: rank r only relays another
+/// rank's). Lines read "<prefix>error on rank 3: ..." or "<prefix>error on
+/// ranks 0-2,5: ...", ranks ascending, lines ordered by their lowest rank.
+std::vector<std::string> error_report_lines(const std::string& prefix,
+                                            const std::vector<std::string>& messages);
+
+/// "0-2,5": ascending ranks with runs written as ranges.
+std::string rank_ranges(const std::vector<int>& ranks);
 
 /// FNV-1a of a string (for config hashes).
 uint64_t fnv1a(const std::string& s);

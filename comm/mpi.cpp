@@ -1,8 +1,10 @@
 #include "comm/mpi.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <thread>
 
 #include "comm/watchdog.hpp"
 
@@ -47,6 +49,50 @@ void MpiSession::abort(int code) {
   MPI_Finalized(&finalized);
   if (initialized && !finalized) MPI_Abort(MPI_COMM_WORLD, code);
   std::exit(code);
+}
+
+namespace {
+
+// Waits for `request` until `deadline`; false when it has not completed by then
+// (the request is left pending: the caller ends the process).
+bool wait_until(MPI_Request& request, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    int done = 0;
+    if (MPI_Test(&request, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) return false;
+    if (done) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string>> gather_error_messages(const std::string& mine,
+                                                              double timeout_s) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  const int length = static_cast<int>(mine.size());
+  std::vector<int> lengths(rank == 0 ? static_cast<size_t>(size) : 0);
+  MPI_Request request = MPI_REQUEST_NULL;
+  if (MPI_Igather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD, &request) !=
+          MPI_SUCCESS ||
+      !wait_until(request, deadline))
+    return std::nullopt;
+  std::vector<int> offsets(lengths.size(), 0);
+  for (size_t r = 1; r < lengths.size(); ++r) offsets[r] = offsets[r - 1] + lengths[r - 1];
+  std::vector<char> text(lengths.empty() ? 0
+                                         : static_cast<size_t>(offsets.back() + lengths.back()));
+  if (MPI_Igatherv(mine.data(), length, MPI_CHAR, text.data(), lengths.data(), offsets.data(),
+                   MPI_CHAR, 0, MPI_COMM_WORLD, &request) != MPI_SUCCESS ||
+      !wait_until(request, deadline))
+    return std::nullopt;
+  std::vector<std::string> messages;
+  for (size_t r = 0; r < lengths.size(); ++r)
+    messages.emplace_back(text.data() + offsets[r], static_cast<size_t>(lengths[r]));
+  return messages;
 }
 
 namespace {

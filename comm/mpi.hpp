@@ -4,6 +4,8 @@
 
 #include <mpi.h>
 
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "comm/communicator.hpp"
@@ -45,6 +47,14 @@ class MpiSession {
   bool owns_ = false;
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
 };
+
+/// The messages of an error every rank reached (CollectiveError), gathered on
+/// rank 0 over MPI_COMM_WORLD with nonblocking collectives: rank 0 gets every
+/// rank's `mine` in rank order, the others an empty vector. Waits at most
+/// `timeout_s` for the other ranks; std::nullopt when they do not all arrive
+/// (a rank that is not in the same state: the caller aborts the job).
+std::optional<std::vector<std::string>> gather_error_messages(const std::string& mine,
+                                                              double timeout_s);
 
 /// Collectives over an MPI communicator (host memory). Holds a duplicate of
 /// the communicator it is given, so its traffic never mixes with others'.

@@ -37,13 +37,14 @@ int run_cv(int argc, char** argv, comm::MpiSession& mpi) {
   ConfigValues base;
   po::variables_map cli;
   RunConfig cfg;  // of fold 0
+  std::vector<std::string> notes;
   MetricChoice metric;
   int64_t k = 0;
   try {  // every rank parses the same arguments and fails the same way: end cleanly
     po::options_description own("Cross-validation");
     own.add_options()("folds", po::value<int64_t>(), "K >= 2: the number of folds");
     add_tuning_options(own, "output folder [cv-<date>-<time>]");
-    if (!parse_config_args(argc, argv, "cv", kUsage, own, cli, base)) return 0;
+    if (!parse_config_args(argc, argv, "cv", kUsage, own, cli, base, &notes)) return 0;
     if (!cli.count("folds")) throw Error("cv: expected --folds K (K >= 2), got none");
     k = cli["folds"].as<int64_t>();
     if (k < 2) throw Error("--folds: expected at least 2 folds, got " + std::to_string(k));
@@ -86,6 +87,8 @@ int run_cv(int argc, char** argv, comm::MpiSession& mpi) {
   const std::vector<std::string> columns = run_columns(figures, metric);
   header.insert(header.end(), columns.begin(), columns.end());
   ResultsTable table(header);
+  if (root)
+    for (const std::string& note : notes) std::printf("lockstep cv: note: %s\n", note.c_str());
   if (root)
     std::printf("lockstep cv: %lld folds of %zu rows, ranked by the best %s, in %s\n",
                 static_cast<long long>(k), folds.size(), metric.metric.c_str(), out.c_str());

@@ -47,6 +47,7 @@ int run_sweep(int argc, char** argv, comm::MpiSession& mpi) {
   ConfigValues base;
   po::variables_map cli;
   std::vector<Trial> trials;
+  std::vector<std::string> notes;
   RunConfig base_cfg;
   MetricChoice metric;
   try {  // every rank parses the same arguments and fails the same way: end cleanly
@@ -56,7 +57,7 @@ int run_sweep(int argc, char** argv, comm::MpiSession& mpi) {
         "random", po::value<int64_t>(), "N: a random search of N trials (default: the full grid)")(
         "seed", po::value<uint64_t>()->default_value(0), "seed of the random search");
     add_tuning_options(own, "output folder [sweep-<date>-<time>]");
-    if (!parse_config_args(argc, argv, "sweep", kUsage, own, cli, base)) return 0;
+    if (!parse_config_args(argc, argv, "sweep", kUsage, own, cli, base, &notes)) return 0;
     if (!cli.count("grid"))
       throw Error("sweep: expected at least one --grid KEY=VALUES, got none (see --help)");
     std::vector<SweepParam> params;
@@ -69,6 +70,18 @@ int run_sweep(int argc, char** argv, comm::MpiSession& mpi) {
                     "got unknown key '" + key + "'");
       if (key == "log.dir" || key == "log.name")
         throw Error("--grid '" + g + "': " + key + " is set by the sweep (OUT/trial-NNN)");
+    }
+    // A swept batch key replaces the other one of the base config, said once.
+    bool swept_batch = false;
+    for (const SweepParam& p : params) {
+      if (p.key != "train.batch_size" && p.key != "train.global_batch_size") continue;
+      if (swept_batch)
+        throw Error(
+            "--grid train.batch_size and --grid train.global_batch_size: expected at most one "
+            "of them, got both (train.batch_size is per rank, train.global_batch_size divided "
+            "among the ranks)");
+      swept_batch = true;
+      if (const auto note = override_batch_key(base, p.key, "--grid ")) notes.push_back(*note);
     }
     trials = cli.count("random")
                  ? random_trials(params, cli["random"].as<int64_t>(), cli["seed"].as<uint64_t>())
@@ -99,6 +112,8 @@ int run_sweep(int argc, char** argv, comm::MpiSession& mpi) {
   std::optional<size_t> best;
   double best_value = 0;
   int exit_code = 0;
+  if (root)
+    for (const std::string& note : notes) std::printf("lockstep sweep: note: %s\n", note.c_str());
   if (root)
     std::printf("lockstep sweep: %zu trial(s) (%s), ranked by the best %s (%s), in %s\n",
                 trials.size(), cli.count("random") ? "random search" : "grid",

@@ -32,6 +32,9 @@ namespace lockstep::launch {
 
 namespace {
 
+// In the run directory while the run is stopped by a signal with a checkpoint.
+constexpr const char* kStoppedMarker = "stopped";
+
 int host_cores() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
@@ -83,16 +86,43 @@ std::string default_run_name() {
   return buf;
 }
 
+// Run directory: named by rank 0, which writes it. A directory of that name
+// that holds anything is refused before anything is read or written, unless
+// the run is resumed (its checkpoints are there) or log.overwrite (deleted
+// when the new run starts writing). Rank 0 decides; every rank throws the
+// same error.
+std::string claim_run_dir(const RunConfig& cfg, comm::Communicator& comm) {
+  std::string name =
+      comm.rank() == 0 ? (cfg.run_name.empty() ? default_run_name() : cfg.run_name) : "";
+  name = comm::broadcast_string(comm, name, 0);
+  const std::string run_dir = (std::filesystem::path(cfg.log_dir) / name).string();
+  std::string error;
+  if (comm.rank() == 0 && cfg.resume.empty() && !cfg.log_overwrite) {
+    std::error_code ec;
+    if (std::filesystem::exists(run_dir, ec) && !std::filesystem::is_empty(run_dir, ec))
+      error = "run directory '" + run_dir + "' already exists (log.dir = " + cfg.log_dir +
+              ", log.name = " + name +
+              "): expected a new log.name; continue that run with --checkpoint.resume auto, or "
+              "replace it (deleting it) with --log.overwrite true";
+  }
+  error = comm::broadcast_string(comm, error, 0);
+  if (!error.empty()) throw comm::CollectiveError(error);
+  return run_dir;
+}
+
 }  // namespace
 
 int run_train(int argc, char** argv, comm::MpiSession& mpi) {
   ConfigValues values;
+  std::vector<std::string> notes;
   try {
-    if (!parse_train_args(argc, argv, values)) return 0;
+    if (!parse_train_args(argc, argv, values, &notes)) return 0;
   } catch (const Error& e) {
     // Every rank parses the same arguments and fails the same way: end cleanly.
     throw comm::CollectiveError(e.what());
   }
+  if (mpi.world_rank() == 0)
+    for (const std::string& note : notes) std::printf("lockstep train: note: %s\n", note.c_str());
   return train_with_config(values, mpi);
 }
 
@@ -104,6 +134,7 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
   RunConfig cfg;
   comm::check_on_all_ranks(comm, [&] { cfg = to_run_config(values); });
   comm::check_same_across_ranks(comm, comm::fnv1a(to_ini(values)), "the training configuration");
+  const std::string run_dir = claim_run_dir(cfg, comm);
   // From here on, a collective that waits longer than dist.timeout ends the job.
   comm::Watchdog watchdog(comm.rank(), cfg.timeout_s);
   comm.set_watchdog(&watchdog);
@@ -196,13 +227,6 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
   trainer::Trainer trainer(grad_comm, *model, Loss(cfg.loss), *optimizer, LrSchedule(sched),
                            cfg.train);
 
-  // Run directory: named by rank 0, written by rank 0.
-  std::string run_dir;
-  {
-    std::string name = root ? (cfg.run_name.empty() ? default_run_name() : cfg.run_name) : "";
-    name = comm::broadcast_string(comm, name, 0);
-    run_dir = (std::filesystem::path(cfg.log_dir) / name).string();
-  }
   trainer::CheckpointOptions ckpt = cfg.checkpoint;
   if (ckpt.dir.empty()) ckpt.dir = run_dir + "/checkpoints";
 
@@ -248,7 +272,13 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
   std::optional<std::string> dir_error;
   if (root) {
     try {
+      if (cfg.log_overwrite && std::filesystem::exists(run_dir)) {
+        std::filesystem::remove_all(run_dir);
+        std::printf("lockstep train: log.overwrite: deleted the previous run directory %s\n",
+                    run_dir.c_str());
+      }
       std::filesystem::create_directories(run_dir);
+      std::filesystem::remove(run_dir + "/" + kStoppedMarker);  // a resumed run's old one
       std::ofstream(run_dir + "/config.ini") << to_ini(values);
       metrics = trainer::MetricsFile(run_dir + "/metrics.jsonl");
       if (cfg.log_tensorboard) metrics.add_tensorboard(run_dir);
@@ -349,6 +379,12 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
 
   if (stopped && trainer.stopped_by_signal()) {
     if (root) {
+      // For launch scripts: mpirun may report another status after a signal
+      // (README "Failure behaviour"); this file says the run stopped with a
+      // checkpoint and exit code 75.
+      std::ofstream(run_dir + "/" + kStoppedMarker)
+          << trainer::kExitStopped << " " << signal_name(trainer.stopped_by_signal()) << " step "
+          << trainer.global_step() << " " << last_checkpoint << "\n";
       std::printf(
           "stopped by %s after step %lld; checkpoint %s; exit code %d (continue with "
           "--checkpoint.resume auto)\n",

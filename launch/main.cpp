@@ -1,12 +1,14 @@
 // lockstep: the executable. Dispatches subcommands, owns MPI, and turns any
-// error into one clear line per failing rank and a non-zero exit: an error all
-// ranks agreed on ends the job cleanly; any other error aborts every rank so
+// error into a clear line and a non-zero exit: an error all ranks agreed on is
+// reported once by rank 0 with the ranks it applies to and ends the job
+// cleanly; any other error is printed by its rank and aborts every rank so
 // none is left waiting in a collective.
 
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "comm/mpi.hpp"
 #include "launch/commands.hpp"
@@ -47,6 +49,35 @@ int world_size() {
   return size;
 }
 
+// Seconds the ranks wait for each other to report an error every rank has;
+// a rank missing after that means they disagree, and the job is aborted.
+constexpr double kReportTimeoutS = 10;
+
+// One line per distinct message, printed by rank 0, with the ranks it applies
+// to ("error on ranks 0-3: ..."); relayed errors ("rank 1 failed: ...") are
+// left out, the failing rank's own line says it.
+void report_collective_error(const std::string& command, const lockstep::comm::CollectiveError& e,
+                             const lockstep::comm::MpiSession& mpi) {
+  const std::string prefix = "lockstep " + command + ": ";
+  std::string mine = e.origin() ? e.what() : "";
+  if (e.origin() && mine.empty()) mine = "(no message)";
+  std::vector<std::string> lines;
+  if (mpi.world_size() == 1) {
+    lines = lockstep::comm::error_report_lines(prefix, {e.what()});
+  } else if (const auto all = lockstep::comm::gather_error_messages(mine, kReportTimeoutS)) {
+    if (mpi.world_rank() == 0) {
+      lines = lockstep::comm::error_report_lines(prefix, *all);
+      if (lines.empty()) lines.push_back(prefix + "error on rank 0: " + e.what());
+    }
+  } else {
+    std::fprintf(stderr, "%serror on rank %d: %s\n", prefix.c_str(), mpi.world_rank(), e.what());
+    std::fflush(stderr);
+    lockstep::comm::MpiSession::abort(e.exit_code());
+  }
+  for (const std::string& line : lines) std::fprintf(stderr, "%s\n", line.c_str());
+  std::fflush(stderr);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -73,9 +104,9 @@ int main(int argc, char** argv) {
         if (command == "eval") return lockstep::launch::run_eval(argc - 1, argv + 1, mpi);
         return lockstep::launch::run_predict(argc - 1, argv + 1, mpi);
       } catch (const lockstep::comm::CollectiveError& e) {
-        // Every rank has this error: report and leave through MPI_Finalize.
-        std::fprintf(stderr, "lockstep %s: error on rank %d: %s\n", command.c_str(),
-                     mpi.world_rank(), e.what());
+        // Every rank has this error: rank 0 reports it once and every rank
+        // leaves through MPI_Finalize (no abort banner).
+        report_collective_error(command, e, mpi);
         return e.exit_code();
       } catch (const std::exception& e) {
         // Only this rank may know: end the whole job before MPI_Finalize could

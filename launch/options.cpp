@@ -44,8 +44,11 @@ const std::vector<KeyInfo>& config_keys() {
       {"data.mean", "0", "mean subtracted after scaling: one value or one per channel"},
       {"data.std", "1", "std divided by after the mean: one value or one per channel"},
       {"train.epochs", "10", "number of epochs"},
-      {"train.batch_size", "128", "batch size per rank (ignored when global_batch_size is set)"},
-      {"train.global_batch_size", "0", "global batch (divided evenly across ranks); 0: off"},
+      {"train.batch_size", "128",
+       "batch size per rank (not with global_batch_size; a flag overrides the file's "
+       "global_batch_size)"},
+      {"train.global_batch_size", "0",
+       "global batch (divided evenly across ranks), not with batch_size; 0: off"},
       {"train.eval_batch_size", "1000",
        "rows per evaluation batch; each rank evaluates whole batches of the row order, so the "
        "figures are the same on any number of ranks"},
@@ -103,6 +106,10 @@ const std::vector<KeyInfo>& config_keys() {
        "start from the weights of a saved model or checkpoint (fine-tuning)"},
       {"log.dir", "runs", "folder for run directories"},
       {"log.name", "", "run directory name; empty: train-<date>-<time>"},
+      {"log.overwrite", "false",
+       "a run directory of this name exists (and the run is not resumed): false refuses to "
+       "start; true deletes it (metrics, events, checkpoints, models) before writing the new "
+       "run"},
       {"log.every", "100", "steps between progress lines and step records"},
       {"log.progress", "auto", "rank 0's progress: auto (a bar on a terminal), bar, lines or off"},
       {"log.tensorboard", "true", "also write the metrics as TensorBoard scalars (events file)"},
@@ -127,6 +134,44 @@ ConfigValues defaults() {
   ConfigValues v;
   for (const KeyInfo& k : config_keys()) v[k.key] = k.default_value;
   return v;
+}
+
+constexpr const char* kStrayArgument = "stray-argument";
+constexpr const char* kBatchKey = "train.batch_size";
+constexpr const char* kGlobalBatchKey = "train.global_batch_size";
+
+std::string default_value(const std::string& key) {
+  for (const KeyInfo& k : config_keys())
+    if (key == k.key) return k.default_value;
+  return "";
+}
+
+// A source (the file, or the flags) sets the global batch: a value other than 0.
+bool sets_global_batch(const po::variables_map& vm) {
+  return vm.count(kGlobalBatchKey) && vm[kGlobalBatchKey].as<std::string>() != "0";
+}
+
+// train.batch_size (per rank) and train.global_batch_size: at most one from each
+// source; a flag overrides the other key from the file, and says so.
+void resolve_batch_keys(ConfigValues& values, const po::variables_map& file,
+                        const std::string& path, const po::variables_map& cli,
+                        std::vector<std::string>* notes) {
+  const auto both = [&](const po::variables_map& vm, const std::string& where) {
+    if (vm.count(kBatchKey) && sets_global_batch(vm))
+      throw Error("train.batch_size and train.global_batch_size: expected at most one of them " +
+                  where + ", got both (train.batch_size = " + vm[kBatchKey].as<std::string>() +
+                  " per rank, train.global_batch_size = " + vm[kGlobalBatchKey].as<std::string>() +
+                  " divided among the ranks); keep the one you mean");
+  };
+  both(file, "in config file '" + path + "'");
+  both(cli, "on the command line");
+  for (const char* key : {kBatchKey, kGlobalBatchKey}) {
+    const char* other = key == kBatchKey ? kGlobalBatchKey : kBatchKey;
+    if (!cli.count(key) || !file.count(other)) continue;
+    if (key == kGlobalBatchKey && !sets_global_batch(cli)) continue;  // 0: off, nothing to override
+    if (const auto note = override_batch_key(values, key, "--"); note && notes)
+      notes->push_back(*note);
+  }
 }
 
 void take(const po::variables_map& vm, ConfigValues& values) {
@@ -234,27 +279,32 @@ std::vector<double> parse_number_list(const std::string& key, const std::string&
   return out;
 }
 
-bool parse_train_args(int argc, char** argv, ConfigValues& values) {
+bool parse_train_args(int argc, char** argv, ConfigValues& values,
+                      std::vector<std::string>* notes) {
   po::variables_map cli;
   return parse_config_args(argc, argv, "train",
                            "lockstep train: data-parallel training (run under mpirun or srun)\n\n"
                            "Usage: lockstep train --config run.ini [--section.key value ...]",
-                           po::options_description(), cli, values);
+                           po::options_description(), cli, values, notes);
 }
 
 bool parse_config_args(int argc, char** argv, const std::string& command, const std::string& usage,
                        const po::options_description& extra, po::variables_map& cli,
-                       ConfigValues& values) {
+                       ConfigValues& values, std::vector<std::string>* notes) {
   po::options_description general(usage + "\n\nOptions");
   general.add_options()("help,h", "show this help")(
       "config,c", po::value<std::string>(),
       "INI file with [model] [data] [train] [optim] [dist] [log]");
   general.add(extra);
   po::options_description keys = describe_keys();
+  po::options_description hidden;  // a word that is no option's value: reported below
+  hidden.add_options()(kStrayArgument, po::value<std::vector<std::string>>());
+  po::positional_options_description positional;
+  positional.add(kStrayArgument, -1);
   po::options_description all;
-  all.add(general).add(keys);
+  all.add(general).add(keys).add(hidden);
   try {
-    po::store(po::command_line_parser(argc, argv).options(all).run(), cli);
+    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), cli);
     po::notify(cli);
   } catch (const po::error& e) {
     throw Error(command + ": " + e.what() + " (see lockstep " + command + " --help)");
@@ -263,11 +313,24 @@ bool parse_config_args(int argc, char** argv, const std::string& command, const 
     std::cout << general << "\n" << keys << std::endl;
     return false;
   }
+  if (cli.count(kStrayArgument)) {
+    const std::string word = cli[kStrayArgument].as<std::vector<std::string>>().front();
+    const bool ini = word.size() > 4 && word.substr(word.size() - 4) == ".ini";
+    throw Error(
+        "unexpected argument '" + word + "': " +
+        (ini ? "did you mean --config " + word + "?"
+             : std::string("options are --name value (see lockstep ") + command + " --help)"));
+  }
+  if (!cli.count("config") && !cli.count("model.layers"))
+    throw Error(
+        "no --config given: expected --config run.ini (an INI file with [model] layers and "
+        "[data] train), or the keys as flags (--model.layers ... --data.train ...)");
   values = defaults();
+  po::variables_map file;
+  std::string path;
   if (cli.count("config")) {
-    const std::string path = cli["config"].as<std::string>();
+    path = cli["config"].as<std::string>();
     if (!std::filesystem::exists(path)) throw Error("config file '" + path + "': no such file");
-    po::variables_map file;
     try {
       po::store(po::parse_config_file<char>(path.c_str(), keys, /*allow_unregistered=*/false),
                 file);
@@ -277,7 +340,21 @@ bool parse_config_args(int argc, char** argv, const std::string& command, const 
     take(file, values);
   }
   take(cli, values);  // flags override the file
+  resolve_batch_keys(values, file, path, cli, notes);
   return true;
+}
+
+std::optional<std::string> override_batch_key(ConfigValues& values, const std::string& key,
+                                              const std::string& source) {
+  const bool per_rank = key == kBatchKey;
+  if (!per_rank && key != kGlobalBatchKey) return std::nullopt;
+  const std::string other = per_rank ? kGlobalBatchKey : kBatchKey;
+  const std::string off = per_rank ? "0" : default_value(kBatchKey);
+  if (values.at(other) == off) return std::nullopt;
+  const std::string note = source + key + " overrides " + other + " = " + values.at(other) +
+                           " of the config (" + other + " is set to " + off + ")";
+  values[other] = off;
+  return note;
 }
 
 ConfigValues parse_config_text(const std::string& ini) {
@@ -300,7 +377,11 @@ std::string to_ini(const ConfigValues& values) {
       os << (section.empty() ? "" : "\n") << "[" << sec << "]\n";
       section = sec;
     }
-    os << key.substr(dot + 1) << " = " << values.at(key) << "\n";
+    // Never both batch keys (an error when read back): the per-rank one is
+    // not used when the global batch is set.
+    const bool unused = key == kBatchKey && values.at(kGlobalBatchKey) != "0";
+    os << (unused ? "# " : "") << key.substr(dot + 1) << " = " << values.at(key)
+       << (unused ? "  (not used: global_batch_size is set)" : "") << "\n";
   }
   return os.str();
 }
@@ -419,6 +500,11 @@ RunConfig to_run_config(const ConfigValues& v) {
     throw Error(
         "checkpoint.resume = auto: expected log.name (or checkpoint.dir) to be set, so that "
         "the run's checkpoints can be found again, got neither");
+  c.log_overwrite = to_bool("log.overwrite", v.at("log.overwrite"));
+  if (c.log_overwrite && !c.resume.empty())
+    throw Error("checkpoint.resume = " + c.resume +
+                " and log.overwrite = true: expected at most one of them (overwrite deletes the "
+                "run that resume continues), got both");
   c.train.log_every = to_int("log.every", v.at("log.every"), 1);
   c.train.progress = v.at("log.progress");
   trainer::Progress::parse(c.train.progress);  // validates

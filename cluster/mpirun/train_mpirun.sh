@@ -60,5 +60,26 @@ mpi_args=(
 [[ "$(id -u)" == 0 ]] && mpi_args+=(--allow-run-as-root)
 
 echo "mpirun: $np rank(s) on $NODES node(s) x $GPUS_PER_NODE from $HOSTFILE, config $CONFIG"
-exec mpirun "${mpi_args[@]}" "$LOCKSTEP" train --config "$CONFIG" \
-  --log.dir "$LOG_DIR" --log.name "$RUN_NAME" "$@"
+# Exit status: lockstep's; 75 when a signal stopped the run with a checkpoint
+# (README "Failure behaviour"). SIGTERM or SIGUSR1 sent to this script reaches
+# the ranks as SIGUSR1 through mpirun, which forwards it and lets them stop at
+# the next step. SIGTERM sent to mpirun itself makes mpirun end the job: the
+# ranks still stop with a checkpoint and exit with 75 when they can do so
+# within about a second, but mpirun returns 1; the run directory's `stopped`
+# file (written by rank 0 after the checkpoint) turns that into 75 here.
+run_dir="$LOG_DIR/$RUN_NAME"
+rm -f "$run_dir/stopped"
+mpirun "${mpi_args[@]}" "$LOCKSTEP" train --config "$CONFIG" \
+  --log.dir "$LOG_DIR" --log.name "$RUN_NAME" "$@" &
+pid=$!
+trap 'kill -s USR1 "$pid" 2>/dev/null || true' TERM USR1
+set +e
+while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done # a trapped signal interrupts wait
+wait "$pid"
+rc=$?
+if [[ $rc -ne 0 && $rc -ne 75 && -f "$run_dir/stopped" ]]; then
+  echo "train_mpirun.sh: mpirun exited with $rc after the run stopped with a checkpoint" \
+    "($(cat "$run_dir/stopped")): exit code 75" >&2
+  rc=75
+fi
+exit "$rc"

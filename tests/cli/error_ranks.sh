@@ -1,7 +1,10 @@
 # Sourced by the CLI tests: which ranks reported an error.
 #
-# error_ranks FILE REGEX NP: prints how many distinct ranks the error lines of
-# FILE that match REGEX (extended, as grep -E) name. An error line is one with
+# error_ranks FILE [REGEX [NP]]: prints how many distinct ranks the error lines
+# of FILE that match REGEX (Perl syntax; default: every line) name; NP is the
+# rank count that "all ranks" stands for. An error every rank has is printed
+# once by rank 0 as "lockstep CMD: error on ranks 0-3,5: ...", one rank's as
+# "error on rank 1: ...". An error line is one with
 # "error" followed, before the next ':', by the ranks it applies to, in any of
 # these forms (one line per rank, or one line for several ranks):
 #   ... error on rank 3: MESSAGE
@@ -12,6 +15,8 @@
 error_ranks() {
   perl -e '
     my ($file, $re, $np) = @ARGV;
+    $re = "." unless defined $re && length $re;
+    $np = 0 unless defined $np && length $np;
     open(my $in, "<", $file) or die "$file: $!";
     my %ranks;
     while (my $line = <$in>) {

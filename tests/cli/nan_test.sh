@@ -6,6 +6,7 @@
 # The same through LOCKSTEP_FAULT action=nan on one rank of a healthy run.
 # Usage: nan_test.sh LOCKSTEP_BIN
 set -uo pipefail
+source "$(dirname "$0")/error_ranks.sh"
 bin=$1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -37,7 +38,7 @@ INI
 timeout 120 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.name abort >"$work/abort.log" 2>&1
 rc=$?
 [[ $rc -eq 4 ]] || fail "on_nan = abort: exit code $rc, expected 4; $(tail -n 3 "$work/abort.log")"
-n=$(grep -c "error on rank [01]: non-finite loss or gradients at step [0-9]*" "$work/abort.log")
+n=$(grep "error on ranks\? [0-9,-]*: non-finite loss or gradients at step [0-9]*" "$work/abort.log" >"$work/abort.err"; error_ranks "$work/abort.err")
 [[ $n -eq 2 ]] || fail "on_nan = abort: expected the message from both ranks, got $n: $(tail -n 3 "$work/abort.log")"
 steps=$(grep -o "at step [0-9]*" "$work/abort.log" | sort -u | wc -l)
 [[ $steps -eq 1 ]] || fail "on_nan = abort: the ranks stopped at different steps"

@@ -10,6 +10,7 @@
 # an R^2 floor.
 # Usage: predict_test.sh LOCKSTEP_BIN SOURCE_DIR
 set -euo pipefail
+source "$(dirname "$0")/error_ranks.sh"
 bin=$1 src=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -96,7 +97,7 @@ expect_fail() {  # NAME PATTERN -- predict args
   predict 2 "$@" >"$work/$name.log" 2>&1 || rc=$?
   [[ $rc -ne 0 && $rc -ne 124 ]] || fail "$name: exit code $rc"
   grep -qE "$pattern" "$work/$name.log" || { cat "$work/$name.log"; fail "$name: no /$pattern/"; }
-  [[ $(grep -c "error on rank" "$work/$name.log") -ge 2 ]] || fail "$name: not every rank reported"
+  [[ $(error_ranks "$work/$name.log") -ge 2 ]] || fail "$name: not every rank reported"
   echo "ok   $name: $(grep -m1 'error on rank' "$work/$name.log" | cut -c1-160)"
 }
 cp "$work/c1.csv" "$work/keep.csv"

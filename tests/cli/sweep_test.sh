@@ -8,6 +8,7 @@
 # bad input is a clear error on every rank with a non-zero exit.
 # Usage: sweep_test.sh LOCKSTEP_BIN
 set -uo pipefail
+source "$(dirname "$0")/error_ranks.sh"
 bin=$1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -117,7 +118,7 @@ expect_fail() {
   timeout 60 "${mpi[@]}" -np 2 "$bin" "$@" >"$work/$name.log" 2>&1
   local rc=$?
   local ranks
-  ranks=$(grep -c "error on rank" "$work/$name.log")
+  ranks=$(error_ranks "$work/$name.log")
   if [[ $rc -ne 0 && $rc -ne 124 && $ranks -eq 2 ]] && grep -q -- "$pattern" "$work/$name.log"; then
     ok "$name: $(grep -m1 "error on rank" "$work/$name.log" | cut -c1-150)"
   else

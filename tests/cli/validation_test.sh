@@ -7,6 +7,7 @@
 # validation settings are clear errors on every rank.
 # Usage: validation_test.sh LOCKSTEP_BIN
 set -uo pipefail
+source "$(dirname "$0")/error_ranks.sh"
 bin=$1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -94,7 +95,7 @@ expect_fail() {
   timeout 60 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.name "$name" "$@" >"$work/$name.log" 2>&1
   local rc=$?
   local ranks
-  ranks=$(grep -c "error on rank" "$work/$name.log")
+  ranks=$(error_ranks "$work/$name.log")
   if [[ $rc -ne 0 && $rc -ne 124 && $ranks -eq 2 ]] && grep -q -- "$pattern" "$work/$name.log"; then
     ok "$name: $(grep -m1 "error on rank" "$work/$name.log" | cut -c1-140)"
   else

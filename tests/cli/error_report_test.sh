@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Error reports under mpirun (README "Failure behaviour"): an error every rank
+# has is printed once, by rank 0, as "lockstep CMD: error on ranks 0-3: ...",
+# and the job ends through MPI_Finalize with exit code 1 (no MPI_ABORT
+# banner); an error one rank found during a collective check is printed once
+# with that rank ("error on rank 3: ..."), the other ranks' relays left out.
+# Usage: error_report_test.sh LOCKSTEP_BIN
+set -uo pipefail
+bin=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mpi=(mpirun --oversubscribe)
+[[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
+passed=0 failed=0
+ok() { echo "ok   $*"; passed=$((passed + 1)); }
+bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+# 64 rows of class 0..2; the last row (rank 3's shard on 4 ranks) has class 7.
+{
+  echo "a,b,label"
+  for i in $(seq 0 62); do echo "$i,$((i % 5)),$((i % 3))"; done
+  echo "63,1,7"
+} >"$work/data.csv"
+"$bin" import csv --input "$work/data.csv" --out "$work/train.h5" >/dev/null || bad "import csv"
+cat > "$work/run.ini" <<INI
+[model]
+layers = dense(8), relu, dense(3)
+[data]
+train = $work/train.h5
+[train]
+epochs = 1
+batch_size = 4
+[dist]
+device = cpu
+[log]
+dir = $work/runs
+progress = off
+INI
+# check NAME RANKS PATTERN ARGS...: 4 ranks fail with exit 1, one error line
+# "error on RANKS: ..." matching PATTERN, no other error line, no abort banner
+check() {
+  local name=$1 ranks=$2 pattern=$3
+  shift 3
+  timeout 120 "${mpi[@]}" -np 4 "$bin" "$@" >"$work/$name.log" 2>&1
+  local rc=$?
+  local lines
+  lines=$(grep -c "error on rank" "$work/$name.log")
+  if [[ $rc -eq 1 && $lines -eq 1 ]] && grep -q "^lockstep [a-z]*: error on $ranks: .*$pattern" "$work/$name.log" \
+     && ! grep -qi "MPI_ABORT" "$work/$name.log"; then
+    ok "$name: $(grep "error on rank" "$work/$name.log" | cut -c1-150)"
+  else
+    bad "$name: exit $rc, $lines error line(s), expected one 'error on $ranks: ...$pattern'"
+    cat "$work/$name.log" | head -20
+  fi
+}
+check same_on_all "ranks 0-3" "optim.lr: expected a number > 0" train --config "$work/run.ini" --optim.lr -1
+check one_rank "rank 3" "class id 7" train --config "$work/run.ini"
+check sweep_args "ranks 0-3" "got unknown key 'optim.lrate'" sweep --config "$work/run.ini" --grid optim.lrate=0.1,1
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
