@@ -63,7 +63,7 @@ void report_collective_error(const std::string& command, const lockstep::comm::C
   if (e.origin() && mine.empty()) mine = "(no message)";
   std::vector<std::string> lines;
   if (mpi.world_size() == 1) {
-    lines = lockstep::comm::error_report_lines(prefix, {e.what()});
+    lines = lockstep::comm::error_report_lines(prefix, {e.origin() ? mine : e.what()});
   } else if (const auto all = lockstep::comm::gather_error_messages(mine, kReportTimeoutS)) {
     if (mpi.world_rank() == 0) {
       lines = lockstep::comm::error_report_lines(prefix, *all);

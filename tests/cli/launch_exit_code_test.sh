@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The documented mpirun launch path returns 75 when a signal stopped the run
+# The documented launch paths return 75 when a signal stopped the run
 # with a checkpoint: cluster/mpirun/train_mpirun.sh with SIGTERM sent to its
-# mpirun, and with SIGTERM sent to the script itself (which passes it on).
+# mpirun, and with SIGTERM sent to the script itself (which passes it on);
+# cluster/slurm/train.sbatch (with stand-ins for srun and scontrol) when its
+# launcher returns 1 after the run stopped with a checkpoint.
 # Bare mpirun's own status after SIGTERM is printed for the README.
 # Usage: launch_exit_code_test.sh LOCKSTEP_BIN SOURCE_DIR
 set -uo pipefail
@@ -71,6 +73,37 @@ for target in mpirun script; do
     bad "train_mpirun.sh, SIGTERM to the $target: exit code $rc"; tail -n 5 "$work/to_$target.log"
   fi
 done
+
+# cluster/slurm/train.sbatch run by bash with stand-ins for srun (mpirun on 2
+# local ranks) and scontrol (records the requeue): SIGTERM to the launcher
+# after step 5 makes it return 1, the script exits with 75 and requeues.
+mkdir -p "$work/stubs"
+cat >"$work/stubs/srun" <<'SH'
+#!/usr/bin/env bash
+while [[ $1 == --* ]]; do shift; done # srun's own options
+exec mpirun -np 2 "$@"
+SH
+cat >"$work/stubs/scontrol" <<SH
+#!/usr/bin/env bash
+echo "\$*" >>"$work/scontrol.log"
+SH
+chmod +x "$work/stubs/srun" "$work/stubs/scontrol"
+PATH="$work/stubs:$PATH" SLURM_JOB_ID=42 SLURM_JOB_NAME=sb SLURM_JOB_NUM_NODES=1 SLURM_JOB_NODELIST=localhost \
+  SLURM_NTASKS=2 CONFIG="$work/run.ini" LOCKSTEP="$bin" LOG_DIR="$work/runs" \
+  timeout 300 bash "$src/cluster/slurm/train.sbatch" >"$work/sbatch.log" 2>&1 &
+pid=$!
+if wait_step sb-42; then
+  kill -TERM "$(pgrep -f "^mpirun .*--log.name sb-42")"
+  wait "$pid"
+  rc=$?
+  if [[ $rc -eq 75 ]] && grep -qx "requeue 42" "$work/scontrol.log" 2>/dev/null; then
+    ok "train.sbatch, the launcher ending with 1 after the run stopped with a checkpoint: exit code 75, requeued"
+  else
+    bad "train.sbatch: exit code $rc, scontrol: $(cat "$work/scontrol.log" 2>/dev/null)"; tail -n 5 "$work/sbatch.log"
+  fi
+else
+  bad "train.sbatch: no step 5: $(tail -n 3 "$work/sbatch.log")"; kill "$pid"; wait
+fi
 
 # Bare mpirun (for the README): its exit status after SIGTERM.
 mpi=(mpirun --oversubscribe)
