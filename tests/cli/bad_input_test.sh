@@ -66,9 +66,11 @@ expect_fail missing_dataset 2 2 "good.h5'?: no dataset '/nope'" -- "${t[@]}" --d
 expect_fail count_mismatch 2 2 "count_mismatch.h5.*(64 rows.* 60|60 rows.* 64)" -- "${t[@]}" --data.train "$work/count_mismatch.h5"
 expect_fail unsupported_dtype 2 2 "int16_features.h5.*dtype int16; expected uint8 or float32" -- "${t[@]}" --data.train "$work/int16_features.h5"
 expect_fail empty_dataset 2 2 "empty.h5.*(dataset is empty|no samples|0 samples)" -- "${t[@]}" --data.train "$work/empty.h5"
-# Only the rank whose shard holds the bad row has the error (the others relay it
-# and print nothing of their own).
-expect_fail label_out_of_range 2 1 "bad_label.h5.*row 5 has class id 12; expected 0 <= id < 10" -- "${t[@]}" --data.train "$work/bad_label.h5"
+# A class id beyond the model's outputs in the training data: every rank names
+# the last layer, the class count the labels imply and the row.
+expect_fail label_out_of_range 2 2 "dense\(10\).*bad_label.h5.*13 classes.*row 5 has class id 12.*or correct the labels" -- "${t[@]}" --data.train "$work/bad_label.h5"
+# In a test set only the rank whose shard holds the bad row has the error (the
+# others relay it and print nothing of their own).
 expect_fail label_out_of_range_test_set 4 1 "bad_label.h5.*row 5 has class id 12; expected 0 <= id < 10" -- "${t[@]}" --data.test "$work/bad_label.h5"
 expect_fail fewer_samples_than_ranks 4 4 "tiny.h5.*3 samples but 4 ranks" -- "${t[@]}" --data.train "$work/tiny.h5"
 expect_fail targets_for_classifier 2 2 "float_targets.h5.*expects integer class ids.*float targets" -- "${t[@]}" --data.train "$work/float_targets.h5"

@@ -36,5 +36,5 @@ error_ranks() {
       }
     }
     print scalar(keys %ranks), "\n";
-  ' "$1" "$2" "$3"
+  ' "$1" "${2:-}" "${3:-}"
 }

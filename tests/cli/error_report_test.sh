@@ -14,13 +14,19 @@ mpi=(mpirun --oversubscribe)
 passed=0 failed=0
 ok() { echo "ok   $*"; passed=$((passed + 1)); }
 bad() { echo "FAIL $*"; failed=$((failed + 1)); }
-# 64 rows of class 0..2; the last row (rank 3's shard on 4 ranks) has class 7.
+# 64 rows of class 0..2 to train on; a test file like it whose last row has
+# class 7: in evaluation batches of 16 rows that row is rank 3's on 4 ranks.
+{
+  echo "a,b,label"
+  for i in $(seq 0 63); do echo "$i,$((i % 5)),$((i % 3))"; done
+} >"$work/data.csv"
 {
   echo "a,b,label"
   for i in $(seq 0 62); do echo "$i,$((i % 5)),$((i % 3))"; done
   echo "63,1,7"
-} >"$work/data.csv"
+} >"$work/bad.csv"
 "$bin" import csv --input "$work/data.csv" --out "$work/train.h5" >/dev/null || bad "import csv"
+"$bin" import csv --input "$work/bad.csv" --out "$work/test.h5" >/dev/null || bad "import csv"
 cat > "$work/run.ini" <<INI
 [model]
 layers = dense(8), relu, dense(3)
@@ -53,7 +59,8 @@ check() {
   fi
 }
 check same_on_all "ranks 0-3" "optim.lr: expected a number > 0" train --config "$work/run.ini" --optim.lr -1
-check one_rank "rank 3" "class id 7" train --config "$work/run.ini"
+check one_rank "rank 3" "class id 7" train --config "$work/run.ini" --data.test "$work/test.h5" \
+  --train.eval_batch_size 16
 check sweep_args "ranks 0-3" "got unknown key 'optim.lrate'" sweep --config "$work/run.ini" --grid optim.lrate=0.1,1
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
