@@ -6,8 +6,7 @@
 # Usage: bad_input_test.sh LOCKSTEP_BIN MAKE_BAD_DATA_BIN SOURCE_DIR
 set -uo pipefail
 bin=$1 make_bad=$2 src=$3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 "$make_bad" "$work" || { echo "make_bad_data failed"; exit 1; }
 cat > "$work/base.ini" <<INI
 [model]
@@ -25,11 +24,6 @@ device = cpu
 dir = $work/runs
 progress = off
 INI
-mpi=(mpirun --oversubscribe)
-[[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
-passed=0 failed=0
-# shellcheck source=tests/cli/error_ranks.sh
-source "$(dirname "${BASH_SOURCE[0]}")/error_ranks.sh"
 
 # expect_fail NAME RANKS EXPECTED_RANKS PATTERN -- ARGS...: a non-zero exit
 # (no timeout), and error lines that match PATTERN (the file or option and the

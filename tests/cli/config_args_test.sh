@@ -10,13 +10,7 @@
 set -uo pipefail
 bin=$1
 src=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mpi=(mpirun --oversubscribe)
-[[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
-passed=0 failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 "$bin" datagen --out "$work/train.h5" --samples 256 --shape 1x28x28 --classes 10 >/dev/null
 cat > "$work/global.ini" <<INI
 [model]

@@ -18,10 +18,7 @@ if [[ ! -f $data/train-images-idx3-ubyte.gz ]]; then
   echo "dataset-fashion-mnist is not installed: cannot run (install_deps.sh installs it)"
   exit 1
 fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mpi=(mpirun --oversubscribe)
-[[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 "$bin" import idx --images $data/train-images-idx3-ubyte.gz --labels $data/train-labels-idx1-ubyte.gz --out "$work/train.h5"
 "$bin" import idx --images $data/t10k-images-idx3-ubyte.gz --labels $data/t10k-labels-idx1-ubyte.gz --out "$work/test.h5"

@@ -7,13 +7,7 @@
 # Usage: error_report_test.sh LOCKSTEP_BIN
 set -uo pipefail
 bin=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mpi=(mpirun --oversubscribe)
-[[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
-passed=0 failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # 64 rows of class 0..2 to train on; a test file like it whose last row has
 # class 7: in evaluation batches of 16 rows that row is rank 3's on 4 ranks.
 {

@@ -11,11 +11,7 @@
 # Usage: eval_report_test.sh LOCKSTEP_BIN MODEL_TOOL_BIN
 set -euo pipefail
 bin=$1 tool=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mpi=(mpirun --oversubscribe)
-[[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 run() { local np=$1; shift; timeout 120 "${mpi[@]}" -np "$np" "$bin" "$@"; }
 
 # 300 rows of 4 features; three classes named in order of first appearance:

@@ -11,8 +11,7 @@ for p in python3 /usr/bin/python3; do
   if "$p" -c 'import h5py, numpy' 2>/dev/null; then py=$p; break; fi
 done
 [[ -n $py ]] || { echo "SKIP: no python3 with h5py and numpy (Debian: python3-h5py)"; exit 77; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 "$bin" datagen --out "$work/train.h5" --samples 200 --shape 1x4x4 --classes 3 --seed 1 >/dev/null
 "$bin" train --dist.device cpu --model.layers "dense(8), relu, dense(3)" --data.train "$work/train.h5" \
   --train.epochs 2 --train.batch_size 16 --log.dir "$work/runs" --log.name r --log.progress off >/dev/null

@@ -18,11 +18,7 @@ for p in python3 /usr/bin/python3; do
   if "$p" -c 'import h5py, numpy' 2>/dev/null; then py=$p; break; fi
 done
 [[ -n $py ]] || { echo "SKIP: no python3 with h5py and numpy (Debian: python3-h5py)"; exit 77; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mpi=(mpirun --oversubscribe)
-[[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # 64 rows of 6 float features, 4 classes (ids i % 4); variants with a NaN at
 # row 40, an Inf at row 3, LZF compression, and a class_names attribute of 5.

@@ -9,11 +9,7 @@
 set -uo pipefail
 bin=$1
 src=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-passed=0 failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 "$bin" datagen --out "$work/train.h5" --samples 8192 --shape 1x32x32 --classes 4 >/dev/null
 cat > "$work/run.ini" <<INI
 [model]
@@ -106,8 +102,6 @@ else
 fi
 
 # Bare mpirun (for the README): its exit status after SIGTERM.
-mpi=(mpirun --oversubscribe)
-[[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
 timeout 300 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.dir "$work/runs" --log.name bare \
   >"$work/bare.log" 2>&1 &
 pid=$!

@@ -6,15 +6,8 @@
 # The same through LOCKSTEP_FAULT action=nan on one rank of a healthy run.
 # Usage: nan_test.sh LOCKSTEP_BIN
 set -uo pipefail
-source "$(dirname "$0")/error_ranks.sh"
 bin=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mpi=(mpirun --oversubscribe)
-[[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
-fail() { echo "FAIL: $*"; echo "0 passed, 1 failed"; exit 1; }
-# shellcheck source=tests/cli/error_ranks.sh
-source "$(dirname "${BASH_SOURCE[0]}")/error_ranks.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 "$bin" datagen --out "$work/train.h5" --samples 256 --shape 1x8x8 --classes 4 >/dev/null || fail datagen
 cat > "$work/run.ini" <<INI

@@ -19,9 +19,7 @@ if [[ -z $py ]]; then
   echo "SKIP: no python3 imports matplotlib (Debian package python3-matplotlib)"
   exit 77
 fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; echo "0 passed, 1 failed"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 plot=("$py" "$src/launch/plot_run.py")
 png_ok() {  # FILE: PNG signature and more than 10 kB
   [[ -f "$1" ]] || return 1

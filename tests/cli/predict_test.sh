@@ -10,13 +10,8 @@
 # an R^2 floor.
 # Usage: predict_test.sh LOCKSTEP_BIN SOURCE_DIR
 set -euo pipefail
-source "$(dirname "$0")/error_ranks.sh"
 bin=$1 src=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mpi=(mpirun --oversubscribe)
-[[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 train() { "$bin" train --dist.device cpu --log.dir "$work/runs" --log.progress off \
   --checkpoint.every_epochs 0 "$@" >/dev/null; }
 predict() { local np=$1; shift; timeout 120 "${mpi[@]}" -np "$np" "$bin" predict --device cpu "$@"; }

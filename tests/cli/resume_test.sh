@@ -8,12 +8,8 @@
 # checkpoints stay.
 # Usage: resume_test.sh LOCKSTEP_BIN MAKE_BAD_DATA_BIN
 set -euo pipefail
-source "$(dirname "$0")/error_ranks.sh"
 bin=$1 make_bad=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mpi=(mpirun --oversubscribe)
-[[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 command -v h5diff >/dev/null || { echo "FAIL: h5diff (Debian package hdf5-tools) is not on the PATH"; exit 1; }
 "$bin" datagen --out "$work/train.h5" --samples 1000 --shape 1x8x8 --classes 4 >/dev/null
 cat > "$work/run.ini" <<INI
@@ -45,7 +41,6 @@ every = 1
 progress = off
 INI
 steps() { grep '"type":"step"' "$1" | sed 's/,"samples_per_s":[-0-9.e+]*//; s/,"time":[-0-9.e+]*//'; }
-fail() { echo "FAIL: $*"; echo "0 passed, 1 failed"; exit 1; }
 
 # exact_resume NP STOP SUFFIX: the uninterrupted run "full$SUFFIX" and a run
 # "split$SUFFIX" stopped after STOP steps and resumed, on NP ranks: the final

@@ -8,13 +8,7 @@
 # Usage: run_dir_test.sh LOCKSTEP_BIN
 set -uo pipefail
 bin=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mpi=(mpirun --oversubscribe)
-[[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
-passed=0 failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 "$bin" datagen --out "$work/train.h5" --samples 256 --shape 1x4x4 --classes 3 >/dev/null
 cat > "$work/run.ini" <<INI
 [model]

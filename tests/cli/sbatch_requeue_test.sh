@@ -9,8 +9,7 @@
 # Usage: sbatch_requeue_test.sh SOURCE_DIR
 set -uo pipefail
 src=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 fails=0 passes=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok   $*"; passes=$((passes + 1)); }

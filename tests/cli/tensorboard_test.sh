@@ -8,11 +8,7 @@
 # Usage: tensorboard_test.sh LOCKSTEP_BIN CHECK_TFEVENTS_BIN
 set -euo pipefail
 bin=$1 check=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mpi=(mpirun --oversubscribe)
-[[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
-fail() { echo "FAIL: $*"; echo "0 passed, 1 failed"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 "$bin" datagen --out "$work/train.h5" --samples 512 --shape 1x8x8 --classes 4 >/dev/null
 "$bin" datagen --out "$work/test.h5" --samples 128 --shape 1x8x8 --classes 4 --seed 1 >/dev/null

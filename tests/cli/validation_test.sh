@@ -7,15 +7,8 @@
 # validation settings are clear errors on every rank.
 # Usage: validation_test.sh LOCKSTEP_BIN
 set -uo pipefail
-source "$(dirname "$0")/error_ranks.sh"
 bin=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mpi=(mpirun --oversubscribe)
-[[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
-passed=0 failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 "$bin" datagen --out "$work/train.h5" --samples 600 --shape 1x8x8 --classes 4 >/dev/null
 cat > "$work/run.ini" <<INI
 [model]
