@@ -89,6 +89,11 @@ std::optional<std::vector<std::string>> gather_error_messages(const std::string&
                    MPI_CHAR, 0, MPI_COMM_WORLD, &request) != MPI_SUCCESS ||
       !wait_until(request, deadline))
     return std::nullopt;
+  // A rank other than 0 can complete its part of the gathers (small messages
+  // go eagerly) while rank 0 never joins them, e.g. when only some ranks
+  // failed to read their config: a barrier tells every rank that all arrived.
+  if (MPI_Ibarrier(MPI_COMM_WORLD, &request) != MPI_SUCCESS || !wait_until(request, deadline))
+    return std::nullopt;
   std::vector<std::string> messages;
   for (size_t r = 0; r < lengths.size(); ++r)
     messages.emplace_back(text.data() + offsets[r], static_cast<size_t>(lengths[r]));

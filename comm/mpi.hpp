@@ -51,8 +51,9 @@ class MpiSession {
 /// The messages of an error every rank reached (CollectiveError), gathered on
 /// rank 0 over MPI_COMM_WORLD with nonblocking collectives: rank 0 gets every
 /// rank's `mine` in rank order, the others an empty vector. Waits at most
-/// `timeout_s` for the other ranks; std::nullopt when they do not all arrive
-/// (a rank that is not in the same state: the caller aborts the job).
+/// `timeout_s` for the other ranks; std::nullopt, on every rank that waited,
+/// when they do not all arrive (ranks that are not in the same state: the
+/// caller prints its own line and aborts the job).
 std::optional<std::vector<std::string>> gather_error_messages(const std::string& mine,
                                                               double timeout_s);
 

@@ -496,6 +496,12 @@ RunConfig to_run_config(const ConfigValues& v) {
     throw Error("checkpoint.resume and checkpoint.init: expected at most one of them, got both");
   c.log_dir = v.at("log.dir");
   c.run_name = v.at("log.name");
+  // The run directory is log.dir/log.name, which log.overwrite deletes: one
+  // plain name, never a path that leads elsewhere.
+  if (!c.run_name.empty() &&
+      (c.run_name == "." || c.run_name == ".." || c.run_name.find('/') != std::string::npos))
+    throw Error("log.name: expected a plain directory name (no '/', not '.' or '..'), got '" +
+                c.run_name + "'");
   if (c.resume == "auto" && c.run_name.empty() && c.checkpoint.dir.empty())
     throw Error(
         "checkpoint.resume = auto: expected log.name (or checkpoint.dir) to be set, so that "
@@ -505,6 +511,11 @@ RunConfig to_run_config(const ConfigValues& v) {
     throw Error("checkpoint.resume = " + c.resume +
                 " and log.overwrite = true: expected at most one of them (overwrite deletes the "
                 "run that resume continues), got both");
+  if (c.log_overwrite && !c.checkpoint.dir.empty())
+    throw Error("checkpoint.dir = " + c.checkpoint.dir +
+                " and log.overwrite = true: expected at most one of them (overwrite deletes the "
+                "run directory with its checkpoints; a checkpoint.dir elsewhere would keep the "
+                "previous run's checkpoints for resume auto), got both");
   c.train.log_every = to_int("log.every", v.at("log.every"), 1);
   c.train.progress = v.at("log.progress");
   trainer::Progress::parse(c.train.progress);  // validates

@@ -73,6 +73,10 @@ mpirun "${mpi_args[@]}" "$LOCKSTEP" train --config "$CONFIG" \
   --log.dir "$LOG_DIR" --log.name "$RUN_NAME" "$@" &
 pid=$!
 trap 'kill -s USR1 "$pid" 2>/dev/null || true' TERM USR1
+# Ctrl-C and a lost terminal end the job through mpirun, which this script
+# then waits for, so that no mpirun is left behind.
+trap 'kill -s INT "$pid" 2>/dev/null || true' INT
+trap 'kill -s HUP "$pid" 2>/dev/null || true' HUP
 set +e
 while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done # a trapped signal interrupts wait
 wait "$pid"

@@ -56,5 +56,27 @@ check same_on_all "ranks 0-3" "optim.lr: expected a number > 0" train --config "
 check one_rank "rank 3" "class id 7" train --config "$work/run.ini" --data.test "$work/test.h5" \
   --train.eval_batch_size 16
 check sweep_args "ranks 0-3" "got unknown key 'optim.lrate'" sweep --config "$work/run.ini" --grid optim.lrate=0.1,1
+
+# A config file that only some ranks can read (a node without the shared
+# file system): rank 1 fails while the others go on; its report cannot
+# complete, so within the report's 10 s limit rank 1 prints its own line and
+# the job is aborted instead of hanging.
+cat >"$work/rank1-missing.sh" <<WRAP
+#!/bin/sh
+config=$work/run.ini
+[ "\$OMPI_COMM_WORLD_RANK" = 1 ] && config=$work/only-elsewhere.ini
+exec "$bin" train --config "\$config"
+WRAP
+chmod +x "$work/rank1-missing.sh"
+start=$(date +%s)
+timeout 120 "${mpi[@]}" -np 2 "$work/rank1-missing.sh" >"$work/partial.log" 2>&1
+rc=$?
+secs=$(($(date +%s) - start))
+if [[ $rc -ne 0 && $rc -ne 124 ]] && grep -q "error on rank 1: .*only-elsewhere.ini" "$work/partial.log"; then
+  ok "partial_config: rank 1's own line after ${secs}s, exit $rc, no hang"
+else
+  bad "partial_config: exit $rc after ${secs}s, expected rank 1's line naming only-elsewhere.ini"
+  head -20 "$work/partial.log"
+fi
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

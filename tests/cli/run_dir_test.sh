@@ -85,5 +85,25 @@ if [[ $rc -ne 0 && $rc -ne 124 ]] && grep -q "log.overwrite = true: expected at 
 else
   bad "overwrite + resume: exit $rc"; tail -3 "$work/both.log"
 fi
+
+# 5. log.name is one plain name (overwrite deletes log.dir/log.name), and
+# overwrite with a checkpoint.dir of its own is refused (its old checkpoints
+# would outlive the deleted run).
+for name in . .. a/b /tmp; do
+  run "name_$(echo "$name" | tr -c 'a-z' '_')" --log.name "$name" --log.overwrite true
+  if [[ $rc -ne 0 && $rc -ne 124 ]] && grep -q "log.name: expected a plain directory name" \
+    "$work/name_$(echo "$name" | tr -c 'a-z' '_').log"; then
+    ok "log.name '$name' is refused"
+  else
+    bad "log.name '$name': exit $rc"
+  fi
+done
+[[ -d $work/runs/r ]] || bad "a refused log.name deleted the previous run"
+run ckdir --log.overwrite true --checkpoint.dir "$work/elsewhere"
+if [[ $rc -ne 0 && $rc -ne 124 ]] && grep -q "checkpoint.dir = .* and log.overwrite = true" "$work/ckdir.log"; then
+  ok "log.overwrite with a checkpoint.dir of its own is an error"
+else
+  bad "overwrite + checkpoint.dir: exit $rc"; tail -3 "$work/ckdir.log"
+fi
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
