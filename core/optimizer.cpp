@@ -34,6 +34,15 @@ Adam::Adam(const Tensor& params_like, AdamOptions options)
                  "optim.weight_decay: expected >= 0, got " << options.weight_decay);
 }
 
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name, const SgdOptions& sgd,
+                                          AdamOptions adam, const Tensor& params_like) {
+  if (name == "sgd") return std::make_unique<Sgd>(params_like, sgd);
+  LOCKSTEP_CHECK(name == "adam" || name == "adamw",
+                 "optim.name: expected sgd, adam or adamw, got '" << name << "'");
+  adam.decoupled = name == "adamw";
+  return std::make_unique<Adam>(params_like, adam);
+}
+
 void Adam::step(Tensor& params, const Tensor& grads, double lr) {
   ++steps_;
   ops::adam_step(params, grads, m_, v_, lr, options_.beta1, options_.beta2, options_.eps,

@@ -69,4 +69,10 @@ class Sgd final : public Optimizer {
   Tensor velocity_;
 };
 
+/// The optimizer named `name`: "sgd" with `sgd`; "adam" or "adamw" with `adam`
+/// (decoupled weight decay for adamw), state shaped like `params_like`.
+/// Throws naming optim.name for any other name.
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name, const SgdOptions& sgd,
+                                          AdamOptions adam, const Tensor& params_like);
+
 }  // namespace lockstep

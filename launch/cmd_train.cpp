@@ -68,15 +68,6 @@ std::string binding_note(int local_ranks) {
          " CPUs; with mpirun, --bind-to none lifts that)";
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const RunConfig& cfg, const Tensor& params) {
-  if (cfg.optimizer == "sgd")
-    return std::make_unique<Sgd>(params, SgdOptions{cfg.momentum, cfg.nesterov, cfg.weight_decay});
-  AdamOptions a = cfg.adam;
-  a.weight_decay = cfg.weight_decay;
-  a.decoupled = cfg.optimizer == "adamw";
-  return std::make_unique<Adam>(params, a);
-}
-
 std::string default_run_name() {
   const std::time_t now = std::time(nullptr);
   std::tm tm{};
@@ -223,7 +214,11 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
   if (const char* fault = std::getenv("LOCKSTEP_FAULT"); fault != nullptr && *fault != '\0')
     cfg.train.fault = trainer::parse_fault(fault);
   model->init_params(cfg.train.seed, cfg.init);
-  const std::unique_ptr<Optimizer> optimizer = make_optimizer(cfg, model->params());
+  AdamOptions adam = cfg.adam;
+  adam.weight_decay = cfg.weight_decay;
+  const std::unique_ptr<Optimizer> optimizer =
+      make_optimizer(cfg.optimizer, SgdOptions{cfg.momentum, cfg.nesterov, cfg.weight_decay}, adam,
+                     model->params());
   trainer::Trainer trainer(grad_comm, *model, Loss(cfg.loss), *optimizer, LrSchedule(sched),
                            cfg.train);
 
@@ -342,10 +337,7 @@ int train_with_config(const ConfigValues& values, comm::MpiSession& mpi, TrainOu
   bool stopped = false;
   const auto checkpoint = [&](const trainer::Position& next, bool epoch_end, bool stopping) {
     stopped = stopping;
-    const bool due = (ckpt.every_steps > 0 && next.step % ckpt.every_steps == 0) ||
-                     (epoch_end && ckpt.every_epochs > 0 && next.epoch % ckpt.every_epochs == 0) ||
-                     stopping;
-    if (!due) return;
+    if (!ckpt.due(next, epoch_end, stopping)) return;
     trainer.sync_buffers();
     std::optional<std::string> error;
     if (root) {

@@ -33,6 +33,14 @@ struct CheckpointOptions {
   int64_t every_steps = 0;   // > 0: every N global steps
   int64_t every_epochs = 0;  // > 0: at the end of every N epochs
   int keep = 3;              // newest checkpoints kept
+
+  /// The checkpoint policy: whether one is written once training reached
+  /// `next` (every every_steps global steps, at the end of every
+  /// every_epochs-th epoch, and whenever the run stops early).
+  bool due(const Position& next, bool epoch_end, bool stopping) const {
+    return (every_steps > 0 && next.step % every_steps == 0) ||
+           (epoch_end && every_epochs > 0 && next.epoch % every_epochs == 0) || stopping;
+  }
 };
 
 /// The model with its training state (parameters and optimizer state copied to the host).

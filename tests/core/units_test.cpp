@@ -141,6 +141,21 @@ TEST(Optimizer, AdamAndAdamWKnownValues) {
 //   A second step: g' = 1 + 0.5 * 1.9 = 1.95, m = 0.9 * 0.2 + 0.1 * 1.95 =
 //   0.375, mhat = 0.375 / 0.19; v = 0.999 * 0.004 + 0.001 * 1.95^2 = 0.0077985,
 //   vhat = 0.0077985 / 0.001999; w -= 0.1 * mhat / sqrt(vhat) -> 1.80007400.
+TEST(Optimizer, MadeByName) {
+  const Tensor w = Tensor::zeros({3}, DType::kF32);
+  EXPECT_EQ(make_optimizer("sgd", {0.9, true, 0.0}, {}, w)->name(), "sgd");
+  EXPECT_EQ(make_optimizer("adam", {}, {}, w)->name(), "adam");
+  EXPECT_EQ(make_optimizer("adamw", {}, {}, w)->name(), "adamw");
+  try {
+    make_optimizer("lion", {}, {}, w);
+    ADD_FAILURE() << "an unknown optimizer was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("optim.name: expected sgd, adam or adamw, got 'lion'"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Optimizer, AdamWAndAdamWithL2DifferWhenTheGradientIsNotZero) {
   Tensor g = from({1}, {1.0f});
   Tensor w = from({1}, {2.0f});

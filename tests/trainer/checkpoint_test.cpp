@@ -66,6 +66,24 @@ std::string message_of(const std::function<void()>& f) {
   return "";
 }
 
+// The checkpoint policy: every N steps, at the end of every N-th epoch, and
+// whenever the run stops early.
+TEST(Checkpoint, PolicySaysWhenACheckpointIsDue) {
+  CheckpointOptions steps;
+  steps.every_steps = 10;
+  EXPECT_TRUE(steps.due({20, 1, 4}, false, false));
+  EXPECT_FALSE(steps.due({21, 1, 5}, false, false));
+  EXPECT_FALSE(steps.due({21, 2, 0}, true, false)) << "every_epochs = 0: not at epoch ends";
+  CheckpointOptions epochs;
+  epochs.every_epochs = 2;
+  EXPECT_TRUE(epochs.due({32, 2, 0}, true, false));
+  EXPECT_FALSE(epochs.due({48, 3, 0}, true, false));
+  EXPECT_FALSE(epochs.due({32, 2, 0}, false, false)) << "only at the end of an epoch";
+  const CheckpointOptions none;
+  EXPECT_FALSE(none.due({7, 0, 7}, true, false));
+  EXPECT_TRUE(none.due({7, 0, 7}, false, true)) << "a stopping run always writes one";
+}
+
 TEST(Checkpoint, KilledWriterNeverLeavesAWrongCheckpoint) {
   TempDir dir;
   std::mt19937 rng(20240501);
