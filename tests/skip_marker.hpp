@@ -15,8 +15,7 @@ inline constexpr const char* kEverythingSkipped = "lockstep-test: every test ski
 
 inline bool everything_skipped() {
   const testing::UnitTest& u = *testing::UnitTest::GetInstance();
-  return u.skipped_test_count() > 0 && u.successful_test_count() == 0 &&
-         u.failed_test_count() == 0;
+  return u.skipped_test_count() > 0 && u.successful_test_count() == 0 && u.failed_test_count() == 0;
 }
 
 inline void print_skip_marker() {

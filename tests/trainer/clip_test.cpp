@@ -56,7 +56,8 @@ struct Batch {
     // Large inputs: a gradient norm well above the limits used below.
     for (int64_t i = 0; i < x.numel(); ++i)
       x.data<float>()[i] = static_cast<float>(4.0 * rng.normal());
-    for (int64_t i = 0; i < kBatch; ++i) y.data<int32_t>()[i] = static_cast<int32_t>((i + rank) % 3);
+    for (int64_t i = 0; i < kBatch; ++i)
+      y.data<int32_t>()[i] = static_cast<int32_t>((i + rank) % 3);
   }
 };
 

@@ -1,7 +1,7 @@
 // The watchdog covers every collective of a run, not only the gradient
 // all-reduce (README "Failure behaviour": "gradient all-reduce, parameter
 // broadcast, the metric sums, the agreements on errors and checkpoints"). One
-// rank arrives late (kLag) at one collective at a time; every other rank,
+// rank arrives late at one collective at a time; every other rank,
 // with a watchdog of timeout kTimeout and a recording handler, must report
 // that collective by name and step. The late rank then joins, so the run goes
 // on. On 2 ranks: the communicator level (each collective of MpiCommunicator
@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -33,15 +34,21 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr double kTimeout = 0.3;  // s
-constexpr auto kLag = 900ms;
+// The late rank waits until the others have reported (a line each in a file
+// all ranks see), at least kMinLag and at most kMaxLag: fixed delays were too
+// short on a loaded machine, where MPI's busy waits starve the watchdog thread.
+constexpr std::chrono::milliseconds kMinLag{400}, kMaxLag{10000};
 
+// Records the watchdog's reports, and counts them in `file` for the late rank.
 struct Recorder {
   std::mutex mutex;
   std::vector<std::string> messages;
+  std::string file;
   comm::Watchdog::Handler handler() {
     return [this](const std::string& m) {
       std::lock_guard<std::mutex> lock(mutex);
       messages.push_back(m);
+      std::ofstream(file, std::ios::app) << "reported\n";
     };
   }
   std::vector<std::string> take() {
@@ -50,15 +57,45 @@ struct Recorder {
   }
 };
 
+int64_t count_lines(const std::string& path) {
+  std::ifstream in(path);
+  int64_t n = 0;
+  for (std::string line; std::getline(in, line);) ++n;
+  return n;
+}
+
 struct Watched {
   comm::MpiCommunicator world;
   Recorder recorder;
   comm::Watchdog watchdog{world.rank(), kTimeout, recorder.handler()};
   int late = 0;  // the rank that comes late
-  Watched() { world.set_watchdog(&watchdog); }
-  ~Watched() { world.set_watchdog(nullptr); }
-  void lag() const {
-    if (world.rank() == late) std::this_thread::sleep_for(kLag);
+  Watched() {
+    static int instances = 0;  // a fresh file for each test
+    const std::string file = (std::filesystem::temp_directory_path() /
+                              ("lockstep_watchdog_reports_" + std::to_string(getpid()) + "_" +
+                               std::to_string(++instances)))
+                                 .string();
+    {
+      std::lock_guard<std::mutex> lock(recorder.mutex);
+      recorder.file = comm::broadcast_string(world, file, 0);
+    }
+    world.set_watchdog(&watchdog);
+  }
+  ~Watched() {
+    world.set_watchdog(nullptr);
+    if (world.rank() == 0) std::filesystem::remove(recorder.file);
+  }
+  // The late rank arrives once every other rank has reported (or after
+  // kMaxLag, and the check that follows fails); the others go straight on.
+  void lag() {
+    if (world.rank() != late) return;
+    // Reports seen so far; a report can only come kTimeout after this point.
+    const int64_t before = count_lines(recorder.file);
+    const auto t0 = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(kMinLag);
+    while (count_lines(recorder.file) < before + world.size() - 1 &&
+           std::chrono::steady_clock::now() - t0 < kMaxLag)
+      std::this_thread::sleep_for(10ms);
   }
   // On every rank but the late one: exactly one report, of `op` at `step`.
   void expect_reported(const std::string& op, const std::string& step) {
@@ -98,8 +135,10 @@ TEST(WatchdogCoversEveryCollective, CommunicatorLevel) {
   w.check(last, "broadcast", [&] { w.world.broadcast(std::span<double>(d), last); });
   w.check(last, "broadcast", [&] { w.world.broadcast(std::span<uint8_t>(u), last); });
   // Metric sums (float64), counts and agreements (int64), float sums.
-  w.check(last, "allreduce", [&] { w.world.allreduce(std::span<double>(d), comm::ReduceOp::kSum); });
-  w.check(last, "allreduce", [&] { w.world.allreduce(std::span<int64_t>(i), comm::ReduceOp::kMax); });
+  w.check(last, "allreduce",
+          [&] { w.world.allreduce(std::span<double>(d), comm::ReduceOp::kSum); });
+  w.check(last, "allreduce",
+          [&] { w.world.allreduce(std::span<int64_t>(i), comm::ReduceOp::kMax); });
   w.check(last, "allreduce", [&] { w.world.allreduce(std::span<float>(f), comm::ReduceOp::kSum); });
   w.check(last, "barrier", [&] { w.world.barrier(); });
   // The agreement on errors (an allgather of flags) and on configurations.
@@ -108,7 +147,7 @@ TEST(WatchdogCoversEveryCollective, CommunicatorLevel) {
   w.check(0, "broadcast", [&] { EXPECT_EQ(comm::broadcast_string(w.world, "abc", 0), "abc"); });
   // All in time: nothing reported.
   w.world.allreduce(std::span<double>(d), comm::ReduceOp::kSum);
-  std::this_thread::sleep_for(2 * kLag / 3);
+  std::this_thread::sleep_for(600ms);
   EXPECT_TRUE(w.recorder.take().empty());
 }
 
