@@ -49,66 +49,33 @@ const Bench kCnn{"cnn",
                  {1, 28, 28},
                  64};
 
-struct Flags {
+struct Flags : StepFlags {
+  Flags() {
+    steps = 200;
+    warmup = 20;
+  }
   const Bench* bench = &kMlp;
   int threads = 1;
-  int64_t steps = 200;
-  int64_t warmup = 20;
-  int64_t batch = 0;  // per rank; 0: the model's default
-  uint64_t seed = 1234;
-  bool breakdown = false;
 };
 
 const char* const kUsage =
     "usage: mpirun -np P bench_b3_mlp [--model mlp|cnn] [--threads N] [--steps N] [--warmup N] "
     "[--batch N] [--seed N] [--breakdown]\n";
 
-// Returns false (after printing usage) on a bad command line.
+// Returns false on a bad command line (the caller prints the usage).
 bool parse_flags(int argc, char** argv, Flags& f) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") return false;
-    if (arg == "--breakdown") {
-      f.breakdown = true;
-      continue;
-    }
-    if (i + 1 >= argc) return false;
-    if (arg == "--model") {
-      const std::string m = argv[++i];
-      if (m != "mlp" && m != "cnn") return false;
-      f.bench = m == "mlp" ? &kMlp : &kCnn;
-      continue;
-    }
-    const long long v = std::strtoll(argv[++i], nullptr, 10);
-    if (arg == "--threads") {
-      f.threads = static_cast<int>(v);
-    } else if (arg == "--steps") {
-      f.steps = v;
-    } else if (arg == "--warmup") {
-      f.warmup = v;
-    } else if (arg == "--batch") {
-      f.batch = v;
-    } else if (arg == "--seed") {
-      f.seed = static_cast<uint64_t>(v);
-    } else {
-      return false;
-    }
-  }
+  const bool ok =
+      parse_step_flags(argc, argv, f, [&](const std::string& name, const std::string& value) {
+        if (name == "--model" && (value == "mlp" || value == "cnn")) {
+          f.bench = value == "mlp" ? &kMlp : &kCnn;
+          return true;
+        }
+        if (name != "--threads") return false;
+        f.threads = std::atoi(value.c_str());
+        return true;
+      });
   if (f.batch == 0) f.batch = f.bench->batch;
-  return f.threads >= 1 && f.steps >= 1 && f.warmup >= 0 && f.batch >= 1;
-}
-
-// One batch of uniform [0, 1) inputs and int32 labels in [0, 10), distinct per rank.
-void random_batch(const Shape& input, int64_t batch, uint64_t seed, Tensor& x, Tensor& y) {
-  Shape shape{batch};
-  shape.insert(shape.end(), input.begin(), input.end());
-  x = Tensor::empty(shape, DType::kF32);
-  y = Tensor::empty({batch}, DType::kI32);
-  Rng rng(seed);
-  float* xs = x.data<float>();
-  for (int64_t i = 0; i < x.numel(); ++i) xs[i] = static_cast<float>(rng.uniform());
-  int32_t* ys = y.data<int32_t>();
-  for (int64_t i = 0; i < batch; ++i) ys[i] = static_cast<int32_t>(rng.below(kClasses));
+  return ok && f.threads >= 1 && f.batch >= 1;
 }
 
 int run(const Flags& f, comm::MpiCommunicator& comm) {
@@ -132,8 +99,8 @@ int run(const Flags& f, comm::MpiCommunicator& comm) {
   trainer.broadcast_parameters();
 
   Tensor x, y;
-  random_batch(f.bench->input, f.batch, hash_keys({f.seed, static_cast<uint64_t>(comm.rank())}), x,
-               y);
+  random_host_batch(f.bench->input, kClasses, f.batch,
+                    hash_keys({f.seed, static_cast<uint64_t>(comm.rank())}), x, y);
 
   double loss = 0.0;  // keeps the steps observable
   for (int64_t s = 0; s < f.warmup; ++s) loss += trainer.step(x, y).loss;

@@ -4,7 +4,9 @@
 // error line per failing rank, no rank left waiting).
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "core/device.hpp"
 #include "core/layers/layer.hpp"
 #include "core/model.hpp"
+#include "core/rng.hpp"
 
 namespace lockstep::bench {
 
@@ -21,6 +24,67 @@ inline double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/// The flags every step benchmark takes (B1, B2, B3); each program derives
+/// its own flags from this and sets its defaults.
+struct StepFlags {
+  int64_t steps = 50;
+  int64_t warmup = 10;
+  int64_t batch = 0;  // per rank; 0: the benchmark's default
+  uint64_t seed = 1234;
+  bool breakdown = false;
+};
+
+/// Parses --steps N, --warmup N, --batch N, --seed N and --breakdown into `f`,
+/// and hands every other "--name value" to other(name, value), which returns
+/// false for a name or value it does not take. Returns false on a bad command
+/// line or --help (the caller prints the usage).
+template <class Other>
+bool parse_step_flags(int argc, char** argv, StepFlags& f, Other other) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") return false;
+    if (arg == "--breakdown") {
+      f.breakdown = true;
+      continue;
+    }
+    if (i + 1 >= argc) return false;
+    const std::string value = argv[++i];
+    if (arg != "--steps" && arg != "--warmup" && arg != "--batch" && arg != "--seed") {
+      if (!other(arg, value)) return false;
+      continue;
+    }
+    char* end = nullptr;
+    const long long v = std::strtoll(value.c_str(), &end, 10);
+    if (end == value.c_str() || *end != '\0') return false;
+    if (arg == "--steps") {
+      f.steps = v;
+    } else if (arg == "--warmup") {
+      f.warmup = v;
+    } else if (arg == "--batch") {
+      f.batch = v;
+    } else {
+      f.seed = static_cast<uint64_t>(v);
+    }
+  }
+  return f.steps >= 1 && f.warmup >= 0 && f.batch >= 0;
+}
+
+/// One host batch: uniform [0, 1) inputs (batch, ...input) and int32 labels in
+/// [0, classes), drawn from `seed`.
+inline void random_host_batch(const Shape& input, int64_t classes, int64_t batch, uint64_t seed,
+                              Tensor& x, Tensor& y) {
+  Shape shape{batch};
+  shape.insert(shape.end(), input.begin(), input.end());
+  x = Tensor::empty(shape, DType::kF32);
+  y = Tensor::empty({batch}, DType::kI32);
+  Rng rng(seed);
+  float* xs = x.data<float>();
+  for (int64_t i = 0; i < x.numel(); ++i) xs[i] = static_cast<float>(rng.uniform());
+  int32_t* ys = y.data<int32_t>();
+  for (int64_t i = 0; i < batch; ++i)
+    ys[i] = static_cast<int32_t>(rng.below(static_cast<uint64_t>(classes)));
 }
 
 struct LayerTime {

@@ -16,7 +16,6 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -48,13 +47,8 @@ struct GpuStepBench {
   int64_t batch = 256;   // default per-rank batch
 };
 
-struct GpuStepFlags {
+struct GpuStepFlags : StepFlags {
   std::string precision = "tf32";
-  int64_t steps = 50;
-  int64_t warmup = 10;
-  int64_t batch = 0;  // per rank; 0 until parsed: the benchmark's default
-  uint64_t seed = 1234;
-  bool breakdown = false;
 };
 
 inline std::string gpu_step_usage(const GpuStepBench& b) {
@@ -63,56 +57,21 @@ inline std::string gpu_step_usage(const GpuStepBench& b) {
          "[--breakdown]\n";
 }
 
-// Returns false on a bad command line (the caller prints the usage).
 inline bool parse_gpu_step_flags(int argc, char** argv, GpuStepFlags& f) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") return false;
-    if (arg == "--breakdown") {
-      f.breakdown = true;
-      continue;
-    }
-    if (i + 1 >= argc) return false;
-    const std::string value = argv[++i];
-    if (arg == "--precision") {
-      if (value != "fp32" && value != "tf32") return false;
-      f.precision = value;
-      continue;
-    }
-    char* end = nullptr;
-    const long long v = std::strtoll(value.c_str(), &end, 10);
-    if (end == value.c_str() || *end != '\0') return false;
-    if (arg == "--steps") {
-      f.steps = v;
-    } else if (arg == "--warmup") {
-      f.warmup = v;
-    } else if (arg == "--batch") {
-      f.batch = v;
-    } else if (arg == "--seed") {
-      f.seed = static_cast<uint64_t>(v);
-    } else {
-      return false;
-    }
-  }
-  return f.steps >= 1 && f.warmup >= 0 && f.batch >= 0;
+  return parse_step_flags(argc, argv, f, [&](const std::string& name, const std::string& value) {
+    if (name != "--precision" || (value != "fp32" && value != "tf32")) return false;
+    f.precision = value;
+    return true;
+  });
 }
 
-// One batch of uniform [0, 1) inputs and int32 labels in [0, classes),
-// distinct per rank, made on the host and copied once to the GPU.
+// The batch made on the host and copied once to the GPU.
 inline void random_batch_on_gpu(const GpuStepBench& b, int64_t batch, uint64_t seed, Tensor& x,
                                 Tensor& y) {
-  Shape shape{batch};
-  shape.insert(shape.end(), b.input.begin(), b.input.end());
-  Tensor hx = Tensor::empty(shape, DType::kF32);
-  Tensor hy = Tensor::empty({batch}, DType::kI32);
-  Rng rng(seed);
-  float* xs = hx.data<float>();
-  for (int64_t i = 0; i < hx.numel(); ++i) xs[i] = static_cast<float>(rng.uniform());
-  int32_t* ys = hy.data<int32_t>();
-  for (int64_t i = 0; i < batch; ++i)
-    ys[i] = static_cast<int32_t>(rng.below(static_cast<uint64_t>(b.classes)));
-  x = Tensor::empty(shape, DType::kF32, Device::kCuda);
-  y = Tensor::empty({batch}, DType::kI32, Device::kCuda);
+  Tensor hx, hy;
+  random_host_batch(b.input, b.classes, batch, seed, hx, hy);
+  x = Tensor::empty(hx.shape(), DType::kF32, Device::kCuda);
+  y = Tensor::empty(hy.shape(), DType::kI32, Device::kCuda);
   x.copy_from(hx);
   y.copy_from(hy);
   device::synchronize();
