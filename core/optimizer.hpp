@@ -26,6 +26,11 @@ struct AdamOptions {
   bool decoupled = false;  // AdamW: decay the weights directly, not through the gradient
 };
 
+/// The rules of the options (one place; the config keys optim.* rely on them):
+/// throw naming the key and the bad value.
+void check_options(const SgdOptions& options);
+void check_options(const AdamOptions& options);
+
 class Optimizer {
  public:
   virtual ~Optimizer() = default;

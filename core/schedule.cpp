@@ -16,6 +16,20 @@ ScheduleKind parse_schedule(const std::string& name) {
                                                                                         << "'");
 }
 
+const char* to_string(ScheduleKind kind) {
+  switch (kind) {
+    case ScheduleKind::kConstant:
+      return "constant";
+    case ScheduleKind::kCosine:
+      return "cosine";
+    case ScheduleKind::kStep:
+      return "step";
+    case ScheduleKind::kExponential:
+      return "exponential";
+  }
+  return "?";
+}
+
 LrSchedule::LrSchedule(ScheduleOptions options) : o_(options) {
   LOCKSTEP_CHECK(o_.base_lr > 0.0, "optim.lr: expected > 0, got " << o_.base_lr);
   // The config gives these in epochs (optim.warmup_epochs, optim.step_epochs);

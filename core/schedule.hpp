@@ -20,6 +20,7 @@ struct ScheduleOptions {
 };
 
 ScheduleKind parse_schedule(const std::string& name);  // constant | cosine | step | exponential
+const char* to_string(ScheduleKind kind);
 
 class LrSchedule {
  public:

@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <condition_variable>
 #include <exception>
@@ -136,6 +137,34 @@ int available_cpus() {
   CPU_ZERO(&mask);
   if (sched_getaffinity(0, sizeof mask, &mask) == 0) return std::max(1, CPU_COUNT(&mask));
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+namespace {
+
+int host_cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+// The cores of the host divided among its ranks (at least 1).
+int host_share(int local_ranks) { return std::max(1, host_cores() / std::max(1, local_ranks)); }
+
+}  // namespace
+
+void configure_cpu_threads(int requested, int local_ranks) {
+  if (requested > 0) {
+    set_cpu_threads(requested);
+    return;
+  }
+  if (std::getenv("OPENBLAS_NUM_THREADS") || std::getenv("OMP_NUM_THREADS")) return;  // the user's
+  // A rank bound to some cores (mpirun --bind-to core, srun --cpus-per-task)
+  // uses those; an unbound rank shares the host's cores with its local peers.
+  const int allowed = available_cpus();
+  set_cpu_threads(allowed < host_cores() ? allowed : host_share(local_ranks));
+}
+
+std::string cpu_binding_note(int local_ranks) {
+  const int allowed = available_cpus();
+  if (allowed >= host_share(local_ranks)) return "";
+  return " (rank 0 is bound to " + std::to_string(allowed) + " of " + std::to_string(host_cores()) +
+         " CPUs; with mpirun, --bind-to none lifts that)";
 }
 
 int parallel_parts(int64_t n, int64_t min_per_part) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 
 namespace lockstep {
 
@@ -20,6 +21,15 @@ int cpu_threads();
 /// The CPUs this process may run on (its affinity mask: mpirun and srun may
 /// bind a rank to fewer cores than the host has).
 int available_cpus();
+
+/// Sets the CPU ops' threads for a rank with `local_ranks` ranks on its host:
+/// `requested` (> 0); else OPENBLAS_NUM_THREADS or OMP_NUM_THREADS when set
+/// (left to OpenBLAS); else the cores the rank is bound to, or, unbound, the
+/// host's cores / the ranks on the host.
+void configure_cpu_threads(int requested, int local_ranks);
+/// When the rank is bound to fewer cores than its share of the host, a note
+/// saying so (" (rank 0 is bound to 1 of 8 CPUs; ...)"); else "".
+std::string cpu_binding_note(int local_ranks);
 
 /// How many parts parallel_for(n, min_per_part, ...) runs: at most
 /// cpu_threads(), at most n / min_per_part (at least 1), and 1 inside a part.

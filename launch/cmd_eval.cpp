@@ -86,8 +86,8 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
                                      "expected one");
     int64_t n = io::probe_dataset(data.spec).num_samples;
     if (data.limit > 0) n = std::min(data.limit, n);
-    const io::RowSplit split = rc.folds > 0 ? io::fold_split(n, rc.folds, rc.fold, rc.val_seed)
-                                            : io::split_rows(n, rc.val_fraction, rc.val_seed);
+    const io::RowSplit split = rc.folds > 0 ? io::fold_split(n, rc.folds, rc.fold, rc.split_seed())
+                                            : io::split_rows(n, rc.val_fraction, rc.split_seed());
     rows = which == "val" ? split.val : split.train;
   });
   data.shard_block = vm["batch-size"].as<int64_t>();  // whole batches per rank

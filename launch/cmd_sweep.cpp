@@ -3,12 +3,12 @@
 // OUT/results.csv and OUT/best.ini after each trial (README "sweep").
 
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 #include "comm/mpi.hpp"
 #include "launch/commands.hpp"
+#include "launch/options.hpp"
 #include "launch/sweep_space.hpp"
+#include "launch/train_report.hpp"
 #include "launch/tuning.hpp"
 
 namespace po = boost::program_options;
@@ -49,7 +49,7 @@ int run_sweep(int argc, char** argv, comm::MpiSession& mpi) {
   std::vector<Trial> trials;
   std::vector<std::string> notes;
   RunConfig base_cfg;
-  MetricChoice metric;
+  trainer::MetricChoice metric;
   try {  // every rank parses the same arguments and fails the same way: end cleanly
     po::options_description own("Sweep");
     own.add_options()("grid", po::value<std::vector<std::string>>()->composing(),
@@ -102,16 +102,20 @@ int run_sweep(int argc, char** argv, comm::MpiSession& mpi) {
   comm::MpiCommunicator comm;
   const bool root = comm.rank() == 0;
   const std::string out = output_dir(cli, "sweep", comm);
-  root_writes(comm, [&] { std::filesystem::create_directories(out); });
-  std::vector<std::string> header{"trial"};
-  for (const auto& [k, v] : trials.front()) header.push_back(k);
-  const std::vector<std::string> figures = figure_names(base_cfg);
-  const std::vector<std::string> columns = run_columns(figures, metric);
-  header.insert(header.end(), columns.begin(), columns.end());
-  ResultsTable table(header);
-  std::optional<size_t> best;
-  double best_value = 0;
-  int exit_code = 0;
+  std::vector<trainer::SweepTrial> runs;
+  for (size_t i = 0; i < trials.size(); ++i) {
+    trainer::SweepTrial t;
+    t.name = trial_name(i + 1);
+    t.settings.assign(trials[i].begin(), trials[i].end());
+    ConfigValues values = with_trial(base, trials[i]);
+    t.config_ini = to_ini(values);
+    values["log.dir"] = out;
+    values["log.name"] = t.name;
+    t.run_ini = to_ini(values);
+    t.config = to_run_config(values);  // checked above
+    attach_process_inputs(t.config);
+    runs.push_back(std::move(t));
+  }
   if (root)
     for (const std::string& note : notes) std::printf("lockstep sweep: note: %s\n", note.c_str());
   if (root)
@@ -119,45 +123,23 @@ int run_sweep(int argc, char** argv, comm::MpiSession& mpi) {
                 trials.size(), cli.count("random") ? "random search" : "grid",
                 metric.metric.c_str(), metric.maximize ? "max" : "min", out.c_str());
 
-  for (size_t i = 0; i < trials.size(); ++i) {
-    const std::string name = trial_name(i + 1);
-    if (root) {
-      std::printf("\n=== sweep %s (%zu/%zu): %s\n", name.c_str(), i + 1, trials.size(),
-                  describe(trials[i]).c_str());
-      std::fflush(stdout);
-    }
-    ConfigValues values = with_trial(base, trials[i]);
-    values["log.dir"] = out;
-    values["log.name"] = name;
-    const RunResult r = run_one(values, mpi, metric, base_cfg.loss);
-    if (root && r.status == "failed")
-      std::printf("sweep %s failed (exit %d): %s; going on\n", name.c_str(), r.exit_code,
+  trainer::TuningObserver observer;
+  observer.started = [&](size_t i) {
+    std::printf("\n=== sweep %s (%zu/%zu): %s\n", runs[i].name.c_str(), i + 1, runs.size(),
+                describe(trials[i]).c_str());
+    std::fflush(stdout);
+  };
+  observer.finished = [&](size_t i, const trainer::RunResult& r) {
+    if (r.status == trainer::RunStatus::kFailed) {
+      std::printf("sweep %s failed (exit %d): %s; going on\n", runs[i].name.c_str(), r.exit_code,
                   r.error.c_str());
-    std::vector<std::string> row{name};
-    for (const auto& [k, v] : trials[i]) row.push_back(v);
-    const std::vector<std::string> cells = run_cells(r, figures, base_cfg.loss);
-    row.insert(row.end(), cells.begin(), cells.end());
-    table.add(row);
-    if (r.status == "ok" && r.best.epoch > 0 &&
-        (!best || (metric.maximize ? r.best.value > best_value : r.best.value < best_value))) {
-      best = i;
-      best_value = r.best.value;
+      std::fflush(stdout);
+    } else {
+      print_outcome(r.outcome, runs[i].config);
     }
-    root_writes(comm, [&] {
-      table.write_csv(out + "/results.csv");
-      if (best) {
-        std::ofstream ini(out + "/best.ini");
-        ini << "# lockstep sweep: " << trial_name(*best + 1) << ", best " << metric.metric << " "
-            << cell(best_value) << "\n"
-            << to_ini(with_trial(base, trials[*best]));
-        if (!ini) throw Error("'" + out + "/best.ini': write failed");
-      }
-    });
-    if (r.status == "stopped") {  // a stop signal: end the sweep with the run's exit code
-      exit_code = r.exit_code;
-      break;
-    }
-  }
+  };
+  const trainer::SweepSummary s = trainer::run_sweep(
+      runs, metric, out, mpi, run_hooks("sweep", mpi.local_size()), observer);
 
   if (root) {
     std::vector<std::string> shown{"trial"};
@@ -165,20 +147,20 @@ int run_sweep(int argc, char** argv, comm::MpiSession& mpi) {
     for (const std::string& c : {"best_" + metric.metric, std::string("best_epoch"),
                                  std::string("seconds"), std::string("status")})
       shown.push_back(c);
-    std::printf("\nsweep results (%s/results.csv):\n%s", out.c_str(), table.text(shown).c_str());
-    if (best)
+    std::printf("\nsweep results (%s/results.csv):\n%s", out.c_str(), s.table.text(shown).c_str());
+    if (s.best)
       std::printf(
-          "best: %s (%s %s at epoch %s): %s\nits config: %s/best.ini (lockstep train "
+          "best: %s (%s %s at epoch %lld): %s\nits config: %s/best.ini (lockstep train "
           "--config %s/best.ini)\n",
-          trial_name(*best + 1).c_str(), metric.metric.c_str(), cell(best_value).c_str(),
-          table.rows()[*best][header.size() - 4].c_str(), describe(trials[*best]).c_str(),
+          runs[*s.best].name.c_str(), metric.metric.c_str(),
+          trainer::cell(s.results[*s.best].best.value).c_str(),
+          static_cast<long long>(s.results[*s.best].best.epoch), describe(trials[*s.best]).c_str(),
           out.c_str(), out.c_str());
     else
       std::printf("no trial finished with a %s value\n", metric.metric.c_str());
     std::fflush(stdout);
   }
-  if (exit_code != 0) return exit_code;
-  return best ? 0 : 1;
+  return s.exit_code;
 }
 
 }  // namespace lockstep::launch

@@ -17,9 +17,4 @@ int run_import(int argc, char** argv);
 int run_inspect(int argc, char** argv);
 int run_datagen(int argc, char** argv);
 
-/// Sets the CPU ops' threads: `requested`; else OPENBLAS_NUM_THREADS or
-/// OMP_NUM_THREADS when set; else the cores the rank is bound to, or, unbound,
-/// the host's cores / the ranks on the host.
-void configure_threads(int requested, int local_ranks);
-
 }  // namespace lockstep::launch

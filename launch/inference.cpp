@@ -4,6 +4,7 @@
 
 #include "comm/placement.hpp"
 #include "core/device.hpp"
+#include "core/threads.hpp"
 #include "launch/commands.hpp"
 #include "launch/options.hpp"
 #include "trainer/model_io.hpp"
@@ -21,7 +22,7 @@ void add_device_options(po::options_description& desc) {
 
 InferenceModel load_for_inference(comm::MpiSession& mpi, comm::MpiCommunicator& comm,
                                   const po::variables_map& vm, const std::string& path) {
-  configure_threads(vm["threads"].as<int>(), mpi.local_size());
+  configure_cpu_threads(vm["threads"].as<int>(), mpi.local_size());
   comm::DeviceRequest request = comm::DeviceRequest::kAuto;
   comm::check_on_all_ranks(
       comm, [&] { request = comm::parse_device_request(vm["device"].as<std::string>()); });

@@ -1,8 +1,9 @@
 #pragma once
-// The training configuration: every key of the INI file (section.key), its
-// default and help, parsed once into plain structs that are passed down
-// (DESIGN.md "Configuration"). Flags (--optim.lr 0.1) override the file; an
-// unknown key or a bad value is an error naming the key.
+// The command line and INI file of the commands that train (train, sweep, cv):
+// the keys (launch/config_keys.hpp) from defaults, the INI file and the flags
+// (--optim.lr 0.1 overrides the file), as text; an unknown key is an error
+// naming it. to_run_config converts them once into trainer::RunConfig
+// (DESIGN.md "Configuration").
 
 #include <boost/program_options.hpp>
 #include <cstdint>
@@ -11,27 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "core/model.hpp"
-#include "core/optimizer.hpp"
-#include "core/schedule.hpp"
-#include "trainer/data.hpp"
-#include "trainer/early_stop.hpp"
-#include "trainer/trainer.hpp"
+#include "launch/config_keys.hpp"
 
 namespace lockstep::launch {
 
-/// One configuration key.
-struct KeyInfo {
-  const char* key;  // "optim.lr"
-  const char* default_value;
-  const char* help;
-};
-
-/// Every key the trainer understands, in the order the effective config lists them.
-const std::vector<KeyInfo>& config_keys();
-
-/// Raw values: key -> text, after defaults, the INI file and the flags.
-using ConfigValues = std::map<std::string, std::string>;
+using trainer::RunConfig;
 
 /// Parses `train` arguments (after the subcommand). Returns false when --help was
 /// printed. Throws lockstep::Error for an unknown key, a missing file, bad syntax,
@@ -62,51 +47,5 @@ ConfigValues parse_config_text(const std::string& ini);
 
 /// The effective config as INI text (sections in a fixed order).
 std::string to_ini(const ConfigValues& values);
-
-struct RunConfig {
-  std::string layers;
-  LossKind loss = LossKind::kCrossEntropy;
-  InitScheme init = InitScheme::kHe;
-  trainer::DataOptions train_data;
-  std::string test_path;      // empty: no test set
-  std::string val_path;       // a separate validation file; empty: none
-  double val_fraction = 0.0;  // > 0: validation rows split off the training file
-  uint64_t val_seed = 0;      // the split's seed (default train.seed)
-  int64_t folds = 0;          // >= 2: validate on fold `fold` (cross-validation)
-  int64_t fold = 0;
-  trainer::EarlyStopOptions early_stop;  // the tracked metric (best.h5) and early stopping
-  bool has_validation() const { return !val_path.empty() || val_fraction > 0 || folds > 0; }
-  trainer::TrainOptions train;
-  int64_t global_batch_size = 0;  // 0: train.batch_size is per rank
-  // optimizer
-  double lr = 0.01;
-  double momentum = 0.0;
-  bool nesterov = false;
-  double weight_decay = 0.0;
-  std::string optimizer = "sgd";  // sgd | adam | adamw
-  AdamOptions adam;               // beta1, beta2, eps (weight decay from weight_decay)
-  int64_t scale_lr = 0;           // linear scaling: lr * global batch / scale_lr
-  ScheduleOptions schedule;       // base_lr / total_steps are filled in by the caller
-  double warmup_epochs = 0.0;
-  // dist / log
-  int threads = 0;                 // 0: cores / local ranks
-  std::string device = "auto";     // auto | cpu | cuda
-  std::string precision = "fp32";  // fp32 | tf32 (GPU GEMMs)
-  bool allow_shared_gpu = false;   // several ranks on one GPU (tests)
-  double timeout_s = 600;          // collective watchdog; 0: off
-  trainer::CheckpointOptions checkpoint;
-  std::string resume;     // "", "auto" or a checkpoint path
-  std::string init_from;  // weights to start from
-  std::string log_dir;
-  std::string run_name;
-  bool log_overwrite = false;   // an existing run directory is deleted (else refused)
-  bool log_tensorboard = true;  // events file beside metrics.jsonl
-};
-
-/// Converts and validates every value; errors name the key and the bad value.
-RunConfig to_run_config(const ConfigValues& values);
-
-/// Parses a comma-separated list of numbers (normalisation mean / std).
-std::vector<double> parse_number_list(const std::string& key, const std::string& text);
 
 }  // namespace lockstep::launch

@@ -48,15 +48,4 @@ int pending_stop_signal() {
   return g_stop_signal;
 }
 
-const char* signal_name(int signal) {
-  switch (signal) {
-    case SIGTERM:
-      return "SIGTERM";
-    case SIGUSR1:
-      return "SIGUSR1";
-    default:
-      return "a signal";
-  }
-}
-
 }  // namespace lockstep::launch

@@ -18,7 +18,5 @@ namespace lockstep::launch {
 void install_stop_handlers(const comm::Watchdog* watchdog);
 /// The first stop signal received so far, 0 if none (async-signal-safe read).
 int pending_stop_signal();
-/// "SIGTERM", "SIGUSR1", or "a signal".
-const char* signal_name(int signal);
 
 }  // namespace lockstep::launch

@@ -226,23 +226,37 @@ int Trainer::agreed_stop_signal() {
   return static_cast<int>(signal);
 }
 
+std::unique_ptr<io::BatchPipeline> open_train_input(const ShardedData& train,
+                                                    const TrainOptions& options,
+                                                    comm::Communicator& comm) {
+  io::PipelineOptions input;
+  input.batch_size = options.batch_size;
+  input.seed = options.seed;
+  input.shuffle = options.shuffle;
+  input.memory_bytes = options.input.memory_bytes;
+  input.prefetch = options.input.prefetch;
+  input.augment = options.input.augment;
+  std::unique_ptr<io::BatchPipeline> pipeline;
+  comm::check_on_all_ranks(comm, [&] {
+    pipeline = std::make_unique<io::BatchPipeline>(train.options().spec, train.rows(), comm.size(),
+                                                   comm.rank(), train.options().norm, input);
+  });
+  return pipeline;
+}
+
 std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedData* test,
                                       MetricsFile* metrics, const StepHook& after_step,
                                       const ShardedData* val, const EpochHook& after_epoch) {
-  io::PipelineOptions input;
-  input.batch_size = options_.batch_size;
-  input.seed = options_.seed;
-  input.shuffle = options_.shuffle;
-  input.memory_bytes = options_.input.memory_bytes;
-  input.prefetch = options_.input.prefetch;
-  input.augment = options_.input.augment;
-  std::unique_ptr<io::BatchPipeline> pipeline;
-  comm::check_on_all_ranks(comm_, [&] {
-    pipeline = std::make_unique<io::BatchPipeline>(train.options().spec, train.rows(), comm_.size(),
-                                                   comm_.rank(), train.options().norm, input);
-  });
+  const std::unique_ptr<io::BatchPipeline> input = open_train_input(train, options_, comm_);
+  return fit(*input, test, metrics, after_step, val, after_epoch);
+}
+
+std::vector<EpochRecord> Trainer::fit(io::BatchPipeline& input, const ShardedData* test,
+                                      MetricsFile* metrics, const StepHook& after_step,
+                                      const ShardedData* val, const EpochHook& after_epoch) {
+  io::BatchPipeline* const pipeline = &input;
   const int64_t steps = pipeline->steps_per_epoch();
-  const int64_t b = options_.batch_size;
+  const int64_t global_batch = options_.batch_size * comm_.size();  // samples per step
   const bool root = comm_.rank() == 0;
   Progress progress(root ? Progress::parse(options_.progress) : Progress::Style::kNone,
                     options_.log_every);
@@ -281,7 +295,7 @@ std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedDat
         rows += sums.rows;
       }
       const double rate =
-          static_cast<double>((s + 1 - first) * b * comm_.size()) / seconds_since(t0);
+          static_cast<double>((s + 1 - first) * global_batch) / seconds_since(t0);
       progress.update(s, rows ? loss_sum / static_cast<double>(rows) : 0.0, rate);
       if (metrics && root && !skipped_ && (step_ % options_.log_every == 0)) {
         metrics->write({{"type", "step"},
@@ -308,7 +322,7 @@ std::vector<EpochRecord> Trainer::fit(const ShardedData& train, const ShardedDat
     rec.epoch = epoch;
     rec.step = step_;
     rec.seconds = seconds_since(t0);
-    rec.samples_per_s = static_cast<double>(steps * b * comm_.size()) / rec.seconds;
+    rec.samples_per_s = static_cast<double>(steps * global_batch) / rec.seconds;
     rec.input_wait_s = pipeline->wait_seconds() - wait0;
     rec.train = global_result(comm_, loss_sum, correct, rows);
     sync_buffers();  // every rank evaluates (and saves) with rank 0's running statistics

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "core/model.hpp"
 #include "core/optimizer.hpp"
 #include "core/schedule.hpp"
+#include "io/pipeline.hpp"
 #include "trainer/checkpoint.hpp"
 #include "trainer/data.hpp"
 #include "trainer/eval_metrics.hpp"
@@ -76,6 +78,13 @@ struct EpochRecord {
   double input_wait_s = 0.0;  // rank 0's time waiting for input batches
 };
 
+/// Collective: the training input over `train` (this rank's shard, batches of
+/// options.batch_size, shuffled by options.seed): its steps_per_epoch() is the
+/// epoch length the schedule and the loop both use.
+std::unique_ptr<io::BatchPipeline> open_train_input(const ShardedData& train,
+                                                    const TrainOptions& options,
+                                                    comm::Communicator& comm);
+
 class Trainer {
  public:
   Trainer(comm::Communicator& comm, Model& model, Loss loss, Optimizer& optimizer,
@@ -107,6 +116,11 @@ class Trainer {
   /// position; evaluates `test` and `val` after each epoch when given; rank 0
   /// prints progress and writes `metrics` records.
   std::vector<EpochRecord> fit(const ShardedData& train, const ShardedData* test,
+                               MetricsFile* metrics, const StepHook& after_step = {},
+                               const ShardedData* val = nullptr, const EpochHook& after_epoch = {});
+  /// The same over an input opened by open_train_input (whose steps_per_epoch
+  /// the caller's schedule was made for).
+  std::vector<EpochRecord> fit(io::BatchPipeline& input, const ShardedData* test,
                                MetricsFile* metrics, const StepHook& after_step = {},
                                const ShardedData* val = nullptr, const EpochHook& after_epoch = {});
 

@@ -36,11 +36,11 @@ std::map<std::string, std::string> readme_keys() {
   return rows;
 }
 
-std::string expected_row(const KeyInfo& k) {
+std::string expected_row(const ConfigKey& k) {
   std::ostringstream os;
-  os << "| `" << k.key << "` | ";
-  if (*k.default_value) {
-    os << '`' << k.default_value << '`';
+  os << "| `" << k.name << "` | ";
+  if (!k.default_text.empty()) {
+    os << '`' << k.default_text << '`';
   } else {
     os << "(none)";
   }
@@ -51,19 +51,19 @@ std::string expected_row(const KeyInfo& k) {
 TEST(KeyReference, ReadmeListsEveryKeyWithItsDefault) {
   const std::map<std::string, std::string> rows = readme_keys();
   ASSERT_FALSE(rows.empty()) << "README.md has no key reference table under 'Configuration keys'";
-  for (const KeyInfo& k : config_keys()) {
-    const auto it = rows.find(k.key);
+  for (const ConfigKey& k : config_keys()) {
+    const auto it = rows.find(k.name);
     if (it == rows.end()) {
-      ADD_FAILURE() << "README key reference lacks " << k.key << "; expected:\n" << expected_row(k);
+      ADD_FAILURE() << "README key reference lacks " << k.name << "; expected:\n" << expected_row(k);
       continue;
     }
-    EXPECT_EQ(it->second, k.default_value)
-        << k.key << ": the README's default is not the real one; "
+    EXPECT_EQ(it->second, k.default_text)
+        << k.name << ": the README's default is not the real one; "
         << "expected:\n"
         << expected_row(k);
   }
   std::map<std::string, bool> known;
-  for (const KeyInfo& k : config_keys()) known[k.key] = true;
+  for (const ConfigKey& k : config_keys()) known[k.name] = true;
   for (const auto& [key, value] : rows)
     EXPECT_TRUE(known.count(key)) << "README key reference lists " << key << ", which is no key";
 }
