@@ -69,8 +69,8 @@ HostLayout host_layout(MPI_Comm world, MPI_Comm local) {
   // One leader per host (its local rank 0); the leaders, ordered by world
   // rank, number the hosts; each leader tells its host.
   MPI_Comm leaders = MPI_COMM_NULL;
-  LOCKSTEP_MPI_CHECK(MPI_Comm_split(world, h.local_rank == 0 ? 0 : MPI_UNDEFINED, world_rank,
-                                    &leaders));
+  LOCKSTEP_MPI_CHECK(
+      MPI_Comm_split(world, h.local_rank == 0 ? 0 : MPI_UNDEFINED, world_rank, &leaders));
   int v[2] = {0, 1};
   if (leaders != MPI_COMM_NULL) {
     LOCKSTEP_MPI_CHECK(MPI_Comm_rank(leaders, &v[0]));

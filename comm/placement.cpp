@@ -85,8 +85,8 @@ Placement place_rank(const HostLayout& layout, MpiCommunicator& comm, DeviceRequ
         std::ostringstream os;
         os << "ranks " << std::min(r, comm.rank()) << " and " << std::max(r, comm.rank())
            << " would share the GPU at bus " << bus << " on host " << p.host << " (host "
-           << p.host_index << "/" << p.hosts << ", " << gpus
-           << " GPU(s) visible to " << p.local_size
+           << p.host_index << "/" << p.hosts << ", " << gpus << " GPU(s) visible to "
+           << p.local_size
            << " ranks on the host): expected one rank per GPU (launch fewer ranks per node, "
               "or set dist.allow_shared_gpu = true)";
         shared = os.str();

@@ -55,6 +55,7 @@ mh_up() {
     mh_addrs+=("$addr")
   done
   export LOCKSTEP_MULTIHOST_TABLE="$dir/table"
+  # shellcheck disable=SC2034,SC2054  # for the caller; "vader,tcp,self" is one value
   mh_mpi=(--mca plm_rsh_agent "$mh_dir/rsh.sh" --mca btl vader,tcp,self
           --mca btl_tcp_if_include "$mh_subnet" --mca oob_tcp_if_include "$mh_subnet")
 }

@@ -98,15 +98,20 @@ for _ in $(seq 600); do  # until training runs (a progress line), at most 60 s
   sleep 0.1
 done
 sleep 1
-victims=$(mh_pids 3)
+mapfile -t victims < <(mh_pids 3)
 t_kill=$(date +%s.%N)
-kill -KILL $victims 2>/dev/null
+((${#victims[@]} > 0)) && kill -KILL "${victims[@]}" 2>/dev/null
 wait "$mpirun_pid"
 rc=$?
 mpirun_pid=""
+# every rank gone: mpirun returned and no process is left on any host
+host_procs() { for i in 1 2 3; do mh_pids "$i"; done | wc -l; }
+until [[ $(host_procs) -eq 0 ]] || awk -v a="$t_kill" -v b="$(date +%s.%N)" 'BEGIN { exit !(b - a > 10) }'; do
+  sleep 0.05
+done
 gone=$(awk -v a="$t_kill" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-left=$(for i in 1 2 3; do mh_pids "$i"; done | wc -l)
-if [[ -z $victims ]]; then
+left=$(host_procs)
+if ((${#victims[@]} == 0)); then
   bad "host death: nothing was running on host 3"; tail -20 "$log"
 elif [[ $rc -eq 0 || $rc -eq 124 ]]; then
   bad "host death: expected a non-zero exit (not the test's timeout), got $rc"; tail -30 "$log"

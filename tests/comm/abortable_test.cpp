@@ -81,7 +81,11 @@ TEST(WaitPolling, ReturnsWhenDoneAndTheOwnerDestroysOnce) {
     AbortableHandle<FakeComm*> h(&c, fake_abort, fake_destroy);
     int polls = 0;
     wait_polling(
-        &w, "allreduce", [&] { return PollResult{++polls == 20, ""}; }, [&] { h.abort(); });
+        &w, "allreduce",
+        [&] {
+          return PollResult{++polls == 20, ""};
+        },
+        [&] { h.abort(); });
     EXPECT_EQ(polls, 20);
   }
   EXPECT_EQ(c.aborts, 0);
@@ -127,7 +131,9 @@ TEST(WaitPolling, AReportedErrorAbortsOnceAndNamesTheOperation) {
     int polls = 0;
     EXPECT_THROW(wait_polling(
                      &w, "broadcast",
-                     [&] { return PollResult{false, ++polls < 5 ? "" : "NCCL reports 'remote'"}; },
+                     [&] {
+                       return PollResult{false, ++polls < 5 ? "" : "NCCL reports 'remote'"};
+                     },
                      [&] { h.abort(); }),
                  Error);
   }
@@ -144,7 +150,11 @@ TEST(WaitPolling, WithoutAWatchdogAnErrorThrowsAfterTheAbort) {
     AbortableHandle<FakeComm*> h(&c, fake_abort, fake_destroy);
     try {
       wait_polling(
-          nullptr, "allreduce", [] { return PollResult{false, "boom"}; }, [&] { h.abort(); });
+          nullptr, "allreduce",
+          [] {
+            return PollResult{false, "boom"};
+          },
+          [&] { h.abort(); });
       FAIL() << "expected an Error";
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find("allreduce failed: boom"), std::string::npos);

@@ -75,10 +75,9 @@ TEST(Placement, CpuRanksDescribeTheirHostAndLocalRank) {
   EXPECT_FALSE(p.gpu);
   EXPECT_EQ(p.local_rank, r / 2);
   EXPECT_EQ(p.host_index, r % 2);
-  const std::string expected = "(host " + std::to_string(r % 2) + "/" +
-                               std::to_string(n >= 2 ? 2 : 1) + ", local rank " +
-                               std::to_string(r / 2) + "/" + std::to_string(h.local_size) +
-                               "): CPU";
+  const std::string expected =
+      "(host " + std::to_string(r % 2) + "/" + std::to_string(n >= 2 ? 2 : 1) + ", local rank " +
+      std::to_string(r / 2) + "/" + std::to_string(h.local_size) + "): CPU";
   EXPECT_NE(p.description.find(expected), std::string::npos) << p.description;
   EXPECT_EQ(p.description.rfind("rank " + std::to_string(r) + " on ", 0), 0u) << p.description;
 }
