@@ -1,6 +1,7 @@
 #include "comm/mpi.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
@@ -17,23 +18,69 @@ std::string mpi_error_string(int code) {
   return std::string(text, static_cast<size_t>(len));
 }
 
+namespace {
+
+// What MpiSession learnt about MPI's threads (MPI's own state is process-wide
+// too): the level it gave, and the thread that set it up (-1: not recorded).
+std::atomic<int> g_thread_level{-1};
+std::atomic<std::thread::id> g_mpi_thread{};
+
+}  // namespace
+
+bool mpi_abort_allowed_here() noexcept {
+  const int level = g_thread_level.load(std::memory_order_acquire);
+  if (level < 0) return false;
+  return level >= MPI_THREAD_MULTIPLE ||
+         g_mpi_thread.load(std::memory_order_acquire) == std::this_thread::get_id();
+}
+
 MpiSession::MpiSession(int* argc, char*** argv) {
   int initialized = 0;
   LOCKSTEP_MPI_CHECK(MPI_Initialized(&initialized));
   if (!initialized) {
-    int provided = 0;
-    LOCKSTEP_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+    LOCKSTEP_MPI_CHECK(MPI_Init_thread(argc, argv, kMpiThreadLevel, &thread_level_));
     owns_ = true;
+  } else {
+    LOCKSTEP_MPI_CHECK(MPI_Query_thread(&thread_level_));
   }
+  // Below MPI_THREAD_MULTIPLE only the thread that set MPI up may call it
+  // (with SINGLE/FUNNELED strictly the main one; a session is made there).
+  int is_main = 0;
+  LOCKSTEP_MPI_CHECK(MPI_Is_thread_main(&is_main));
+  if (is_main || thread_level_ >= MPI_THREAD_SERIALIZED)
+    g_mpi_thread.store(std::this_thread::get_id(), std::memory_order_release);
+  g_thread_level.store(thread_level_, std::memory_order_release);
   LOCKSTEP_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
   LOCKSTEP_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
   LOCKSTEP_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size_));
   MPI_Comm local = MPI_COMM_NULL;
   LOCKSTEP_MPI_CHECK(
       MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local));
-  LOCKSTEP_MPI_CHECK(MPI_Comm_rank(local, &local_rank_));
-  LOCKSTEP_MPI_CHECK(MPI_Comm_size(local, &local_size_));
+  layout_ = host_layout(MPI_COMM_WORLD, local);
   MPI_Comm_free(&local);
+}
+
+HostLayout host_layout(MPI_Comm world, MPI_Comm local) {
+  HostLayout h;
+  int world_rank = 0;
+  LOCKSTEP_MPI_CHECK(MPI_Comm_rank(world, &world_rank));
+  LOCKSTEP_MPI_CHECK(MPI_Comm_rank(local, &h.local_rank));
+  LOCKSTEP_MPI_CHECK(MPI_Comm_size(local, &h.local_size));
+  // One leader per host (its local rank 0); the leaders, ordered by world
+  // rank, number the hosts; each leader tells its host.
+  MPI_Comm leaders = MPI_COMM_NULL;
+  LOCKSTEP_MPI_CHECK(
+      MPI_Comm_split(world, h.local_rank == 0 ? 0 : MPI_UNDEFINED, world_rank, &leaders));
+  int v[2] = {0, 1};
+  if (leaders != MPI_COMM_NULL) {
+    LOCKSTEP_MPI_CHECK(MPI_Comm_rank(leaders, &v[0]));
+    LOCKSTEP_MPI_CHECK(MPI_Comm_size(leaders, &v[1]));
+    MPI_Comm_free(&leaders);
+  }
+  LOCKSTEP_MPI_CHECK(MPI_Bcast(v, 2, MPI_INT, 0, local));
+  h.host = v[0];
+  h.hosts = v[1];
+  return h;
 }
 
 MpiSession::~MpiSession() {

@@ -24,9 +24,29 @@ namespace lockstep::comm {
 
 std::string mpi_error_string(int code);
 
+/// Where a rank sits among the hosts of the job.
+struct HostLayout {
+  int local_rank = 0;  // index among the ranks on this host
+  int local_size = 1;  // ranks on this host
+  int host = 0;        // index of this host, hosts numbered by their lowest world rank
+  int hosts = 1;       // hosts in the job
+};
+
+/// The layout from `local`, the communicator of the ranks that share this
+/// host with the calling rank (MpiSession passes
+/// MPI_Comm_split_type(MPI_COMM_TYPE_SHARED) ordered by world rank; tests pass
+/// another split to play several hosts). Collective over `world`.
+HostLayout host_layout(MPI_Comm world, MPI_Comm local);
+
 /// Owns MPI initialisation: MPI_Init_thread in the constructor (unless MPI is
 /// already initialised), MPI_Finalize in the destructor. Errors on
 /// MPI_COMM_WORLD return codes (MPI_ERRORS_RETURN) so they become exceptions.
+///
+/// Thread level: MPI_THREAD_MULTIPLE is requested, because the watchdog's
+/// monitor thread ends the job with MPI_Abort while the training thread may be
+/// inside a collective (README "Failure behaviour"). Where the library gives
+/// less, the constructor records it and end_job() leaves MPI alone on other
+/// threads (mpi_abort_allowed_here()).
 class MpiSession {
  public:
   MpiSession(int* argc, char*** argv);
@@ -35,18 +55,33 @@ class MpiSession {
   MpiSession& operator=(const MpiSession&) = delete;
 
   int world_rank() const { return rank_; }
+  /// The level MPI gave (MPI_THREAD_SINGLE ... MPI_THREAD_MULTIPLE).
+  int thread_level() const { return thread_level_; }
   int world_size() const { return size_; }
-  /// Rank among the processes on this host (MPI_COMM_TYPE_SHARED).
-  int local_rank() const { return local_rank_; }
-  int local_size() const { return local_size_; }
+  /// Rank among the processes on this host (MPI_COMM_TYPE_SHARED: "same
+  /// host" is what MPI says shares memory, never a comparison of host names,
+  /// which containers and namespaces may repeat).
+  int local_rank() const { return layout_.local_rank; }
+  int local_size() const { return layout_.local_size; }
+  const HostLayout& layout() const { return layout_; }
 
   /// Ends every rank of the job (after an error on this rank).
   [[noreturn]] static void abort(int code);
 
  private:
   bool owns_ = false;
-  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+  int rank_ = 0, size_ = 1;
+  HostLayout layout_;
+  int thread_level_ = MPI_THREAD_SINGLE;
 };
+
+/// The thread level requested by MpiSession.
+inline constexpr int kMpiThreadLevel = MPI_THREAD_MULTIPLE;
+
+/// True when this thread may call MPI (MPI_Abort) now: MPI gave
+/// MPI_THREAD_MULTIPLE, or this is the thread that set MPI up. False before
+/// any MpiSession recorded the level (nothing is known then). Any thread.
+bool mpi_abort_allowed_here() noexcept;
 
 /// The messages of an error every rank reached (CollectiveError), gathered on
 /// rank 0 over MPI_COMM_WORLD with nonblocking collectives: rank 0 gets every

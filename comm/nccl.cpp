@@ -4,11 +4,11 @@
 
 #include <nccl.h>
 
-#include <chrono>
 #include <cstring>
-#include <thread>
+#include <optional>
 #include <vector>
 
+#include "comm/abortable.hpp"
 #include "comm/watchdog.hpp"
 #include "core/cuda/runtime.hpp"
 
@@ -30,10 +30,15 @@ bool nccl_available() {
 
 namespace {
 
-struct CommDeleter {
-  void operator()(ncclComm* c) const noexcept { ncclCommDestroy(c); }
-};
-using NcclComm = std::unique_ptr<ncclComm, CommDeleter>;
+// The communicator's one owner (see "Note: ownership on the abort path" in
+// comm/watchdog.hpp): ncclCommAbort on a failure, else ncclCommDestroy, once.
+void abort_comm(ncclComm_t c) {
+  ncclCommAbort(c);
+}
+void destroy_comm(ncclComm_t c) {
+  ncclCommDestroy(c);
+}
+using NcclComm = AbortableHandle<ncclComm_t>;
 
 ncclRedOp_t to_nccl(ReduceOp op) {
   switch (op) {
@@ -53,46 +58,36 @@ ncclRedOp_t to_nccl(ReduceOp op) {
 // NCCL's asynchronous error state (a peer that exited shows up there within
 // about a millisecond) instead of blocking blindly in cudaEventSynchronize; a
 // hung peer is left to the watchdog, whose scope covers the wait. On an NCCL
-// error: the watchdog reports it, aborts the communicator and ends the job.
+// error, or when the watchdog signals, this (the owner's) thread aborts the
+// communicator, once (wait_polling).
 class NcclRequest final : public Request {
  public:
-  NcclRequest(cudaEvent_t done, ncclComm_t comm, Watchdog* watchdog, const char* op)
+  NcclRequest(cudaEvent_t done, NcclComm& comm, Watchdog* watchdog, const char* op)
       : done_(done), comm_(comm), watchdog_(watchdog), op_(op) {}
   void wait() override {
     if (done_ == nullptr) return;
-    const Watchdog::Scope scope(watchdog_, op_);
-    const auto t0 = std::chrono::steady_clock::now();
-    for (;;) {
-      const cudaError_t q = cudaEventQuery(done_);
-      if (q == cudaSuccess) break;
-      // The watchdog is aborting the communicator and ending the job.
-      while (watchdog_ != nullptr && watchdog_->aborting())
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (q != cudaErrorNotReady) LOCKSTEP_CUDA_CHECK(q);
-      ncclResult_t async = ncclSuccess;
-      LOCKSTEP_NCCL_CHECK(ncclCommGetAsyncError(comm_, &async));
-      if (async != ncclSuccess && async != ncclInProgress) {
-        const std::string what = std::string("NCCL reports '") + ncclGetErrorString(async) + "' (" +
-                                 ncclGetLastError(comm_) + ")";
-        if (watchdog_ != nullptr) watchdog_->fail(what);  // aborts the communicator
-        ncclCommAbort(comm_);
-        throw Error(std::string(op_) + " failed: " + what);
-      }
-      // Spin briefly (short collectives), then poll every 50 us.
-      if (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(1)) {
-        std::this_thread::yield();
-      } else {
-        std::this_thread::sleep_for(std::chrono::microseconds(50));
-      }
-    }
+    wait_polling(
+        watchdog_, op_, [this] { return poll(); }, [this] { comm_.abort(); });
     // Already complete on the host; keeps the compute stream ordered after it as before.
     LOCKSTEP_CUDA_CHECK(cudaStreamWaitEvent(cuda::current_stream(), done_, 0));
     done_ = nullptr;
   }
 
  private:
+  PollResult poll() {
+    const cudaError_t q = cudaEventQuery(done_);
+    if (q == cudaSuccess) return {true, ""};
+    if (q != cudaErrorNotReady) LOCKSTEP_CUDA_CHECK(q);
+    ncclResult_t async = ncclSuccess;
+    LOCKSTEP_NCCL_CHECK(ncclCommGetAsyncError(comm_.get(), &async));
+    if (async != ncclSuccess && async != ncclInProgress)
+      return {false, std::string("NCCL reports '") + ncclGetErrorString(async) + "' (" +
+                         ncclGetLastError(comm_.get()) + ")"};
+    return {};
+  }
+
   cudaEvent_t done_;
-  ncclComm_t comm_;
+  NcclComm& comm_;
   Watchdog* watchdog_;
   const char* op_;
 };
@@ -106,19 +101,18 @@ class NcclCommunicator final : public Communicator {
     std::memset(&id, 0, sizeof id);
     if (mpi.rank() == 0) LOCKSTEP_NCCL_CHECK(ncclGetUniqueId(&id));
     mpi.broadcast(std::span<uint8_t>(reinterpret_cast<uint8_t*>(&id), sizeof id), 0);
-    ncclComm_t comm = nullptr;
-    LOCKSTEP_NCCL_CHECK(ncclCommInitRank(&comm, mpi.size(), id, mpi.rank()));
-    comm_.reset(comm);
     set_watchdog(mpi.watchdog());
-    if (watchdog() != nullptr) {
-      // On a timeout or failure: abort (not destroy) the communicator, which
-      // frees the GPU even while a kernel waits for a peer that is gone.
-      abort_hook_ = watchdog()->add_abort_hook([comm] { ncclCommAbort(comm); });
+    // A peer that never arrives would hang ncclCommInitRank forever: the
+    // watchdog covers it like any collective (dist.timeout), and its message
+    // names the rank, the operation and the timeout.
+    ncclComm_t comm = nullptr;
+    {
+      const Watchdog::Scope scope(watchdog(), "NCCL setup (ncclCommInitRank)");
+      LOCKSTEP_NCCL_CHECK(ncclCommInitRank(&comm, mpi.size(), id, mpi.rank()));
     }
+    comm_.emplace(comm, abort_comm, destroy_comm);
   }
-  ~NcclCommunicator() override {
-    if (watchdog() != nullptr) watchdog()->remove_abort_hook(abort_hook_);
-  }
+  ~NcclCommunicator() override = default;
   NcclCommunicator(const NcclCommunicator&) = delete;
   NcclCommunicator& operator=(const NcclCommunicator&) = delete;
 
@@ -133,14 +127,14 @@ class NcclCommunicator final : public Communicator {
   std::unique_ptr<Request> allreduce_async(std::span<float> data, ReduceOp op) override {
     begin();
     LOCKSTEP_NCCL_CHECK(ncclAllReduce(data.data(), data.data(), data.size(), ncclFloat32,
-                                      to_nccl(op), comm_.get(), stream_.get()));
+                                      to_nccl(op), comm_->get(), stream_.get()));
     return end("allreduce");
   }
 
   void broadcast(std::span<float> data, int root) override {
     begin();
     LOCKSTEP_NCCL_CHECK(ncclBroadcast(data.data(), data.data(), data.size(), ncclFloat32, root,
-                                      comm_.get(), stream_.get()));
+                                      comm_->get(), stream_.get()));
     end("broadcast")->wait();
   }
   void broadcast(std::span<double> data, int root) override { mpi_.broadcast(data, root); }
@@ -161,7 +155,7 @@ class NcclCommunicator final : public Communicator {
   std::unique_ptr<Request> end(const char* op) {
     cudaEvent_t done = events_[next_event_++ % events_.size()].get();
     LOCKSTEP_CUDA_CHECK(cudaEventRecord(done, stream_.get()));
-    return std::make_unique<NcclRequest>(done, comm_.get(), watchdog(), op);
+    return std::make_unique<NcclRequest>(done, *comm_, watchdog(), op);
   }
 
   static constexpr int kEvents = 256;
@@ -170,8 +164,7 @@ class NcclCommunicator final : public Communicator {
   cuda::Event ready_;
   std::vector<cuda::Event> events_;
   size_t next_event_ = 0;
-  NcclComm comm_;
-  int abort_hook_ = -1;
+  std::optional<NcclComm> comm_;  // set once ncclCommInitRank returned
 };
 
 }  // namespace

@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <cstdlib>
 #include <optional>
 #include <sstream>
 #include <vector>
@@ -26,23 +25,25 @@ std::string host_name() {
   return buf;
 }
 
-// Local rank: MPI's shared-memory split, else the launcher's environment.
-int local_rank_of(const MpiSession& mpi) {
-  if (mpi.local_size() > 1 || mpi.world_size() == 1) return mpi.local_rank();
-  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"}) {
-    if (const char* v = std::getenv(var)) return std::atoi(v);
-  }
-  return mpi.local_rank();
-}
-
 }  // namespace
+
+uint64_t device_key(int host_index, const std::string& bus_id) {
+  return fnv1a("host " + std::to_string(host_index) + "/" + bus_id);
+}
 
 Placement place_rank(const MpiSession& mpi, MpiCommunicator& comm, DeviceRequest request,
                      bool allow_shared_gpu) {
+  return place_rank(mpi.layout(), comm, request, allow_shared_gpu);
+}
+
+Placement place_rank(const HostLayout& layout, MpiCommunicator& comm, DeviceRequest request,
+                     bool allow_shared_gpu) {
   Placement p;
   p.host = host_name();
-  p.local_rank = local_rank_of(mpi);
-  p.local_size = mpi.local_size();
+  p.local_rank = layout.local_rank;
+  p.local_size = layout.local_size;
+  p.host_index = layout.host;
+  p.hosts = layout.hosts;
   const int gpus = device::count();
   // All ranks must agree on GPU or CPU: GPU only when every rank has one.
   std::vector<int64_t> min_gpus{gpus};
@@ -58,8 +59,8 @@ Placement place_rank(const MpiSession& mpi, MpiCommunicator& comm, DeviceRequest
   p.gpu = request == DeviceRequest::kCuda || (request == DeviceRequest::kAuto && min_gpus[0] > 0);
   agree_or_throw(comm, error);
   std::ostringstream d;
-  d << "rank " << comm.rank() << " on " << p.host << " (local rank " << p.local_rank << "/"
-    << p.local_size << "): ";
+  d << "rank " << comm.rank() << " on " << p.host << " (host " << p.host_index << "/" << p.hosts
+    << ", local rank " << p.local_rank << "/" << p.local_size << "): ";
   std::string bus;
   if (p.gpu) {
     p.device = p.local_rank % gpus;
@@ -70,11 +71,12 @@ Placement place_rank(const MpiSession& mpi, MpiCommunicator& comm, DeviceRequest
     d << "CPU";
   }
   p.description = d.str();
-  // One rank per physical GPU: compare (host, bus id) across ranks. This works
-  // whether every rank sees all GPUs of its node or the batch system gave
-  // each task its own (srun --gpus-per-task=1: every rank sees "GPU 0").
+  // One rank per physical GPU: compare (host index, bus id) across ranks. This
+  // works whether every rank sees all GPUs of its node or the batch system
+  // gave each task its own (srun --gpus-per-task=1: every rank sees "GPU 0"),
+  // and two hosts that share a name (containers) stay apart.
   if (p.gpu && !allow_shared_gpu) {
-    const uint64_t mine = fnv1a(p.host + "/" + bus);
+    const uint64_t mine = device_key(p.host_index, bus);
     std::vector<uint64_t> all(static_cast<size_t>(comm.size()));
     comm.allgather(std::span<const uint64_t>(&mine, 1), all);
     std::optional<std::string> shared;
@@ -82,8 +84,9 @@ Placement place_rank(const MpiSession& mpi, MpiCommunicator& comm, DeviceRequest
       if (r != comm.rank() && all[static_cast<size_t>(r)] == mine) {
         std::ostringstream os;
         os << "ranks " << std::min(r, comm.rank()) << " and " << std::max(r, comm.rank())
-           << " would share the GPU at bus " << bus << " on host " << p.host << " (" << gpus
-           << " GPU(s) visible to " << p.local_size
+           << " would share the GPU at bus " << bus << " on host " << p.host << " (host "
+           << p.host_index << "/" << p.hosts << ", " << gpus << " GPU(s) visible to "
+           << p.local_size
            << " ranks on the host): expected one rank per GPU (launch fewer ranks per node, "
               "or set dist.allow_shared_gpu = true)";
         shared = os.str();

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "comm/mpi.hpp"
 #include "core/error.hpp"
 
 namespace lockstep::comm {
@@ -134,6 +135,9 @@ void Watchdog::monitor() {
     const std::string text = message(s, std::string("did not complete within ") + limit + " s") +
                              "a rank stopped participating or the network failed; aborting";
     lock.unlock();
+    // Tell the owners first (they abort their communicators on their own
+    // thread), then report; the default handler ends the job.
+    run_abort_hooks();
     if (on_failure_) {
       on_failure_(text);
     } else {
@@ -164,13 +168,12 @@ void Watchdog::remove_abort_hook(int id) {
 }
 
 void Watchdog::run_abort_hooks() {
-  aborting_.store(true, std::memory_order_release);
-  std::vector<std::function<void()>> hooks;
-  {
-    std::lock_guard<std::mutex> lock(hooks_mutex_);
-    for (auto& h : hooks_) hooks.push_back(h.second);
-  }
-  for (auto& h : hooks) h();
+  // Under the lock: a hook never runs after (or while) remove_abort_hook
+  // returns, so it cannot reach state its owner already freed. Only the first
+  // caller (the monitor's timeout, fail() on the training thread) runs them.
+  std::lock_guard<std::mutex> lock(hooks_mutex_);
+  if (aborting_.exchange(true, std::memory_order_acq_rel)) return;
+  for (auto& h : hooks_) h.second();
 }
 
 void Watchdog::write_position(int fd) const noexcept {
@@ -202,10 +205,20 @@ void end_job(int code) {
     std::this_thread::sleep_for(std::chrono::seconds(3));
     std::_Exit(code);
   }).detach();
+  // MPI_Initialized and MPI_Finalized may be called from any thread; other
+  // MPI calls only where the thread level allows (the monitor thread needs
+  // MPI_THREAD_MULTIPLE). Without it, this rank just ends: the launcher
+  // (mpirun, srun --kill-on-bad-exit) ends the others, and their watchdogs
+  // would anyway.
   int initialized = 0, finalized = 0;
   MPI_Initialized(&initialized);
   MPI_Finalized(&finalized);
-  if (initialized && !finalized) MPI_Abort(MPI_COMM_WORLD, code);
+  if (initialized && !finalized) {
+    if (mpi_abort_allowed_here()) MPI_Abort(MPI_COMM_WORLD, code);
+    put(2,
+        "lockstep: MPI_Abort is not allowed on this thread (MPI gave no "
+        "MPI_THREAD_MULTIPLE): ending this rank; the launcher ends the others\n");
+  }
   std::_Exit(code);
 }
 

@@ -6,9 +6,17 @@
 // their own. Communicators mark each collective with a Scope ("in allreduce
 // since t"); the trainer publishes the current step with set_step(). A monitor
 // thread wakes a few times per timeout and, when one collective has lasted
-// longer than the timeout, reports it (rank, operation, step), runs the abort
-// hooks (ncclCommAbort, so the GPU is released) and ends the whole job with
-// exit code kExitCollectiveFailed.
+// longer than the timeout, reports it (rank, operation, step), signals the
+// abort (aborting() turns true, the abort hooks run) and ends the whole job
+// with exit code kExitCollectiveFailed.
+//
+// Note: ownership on the abort path. The watchdog only *signals*. It never
+// aborts, destroys or otherwise touches a communicator: a communicator's owner
+// (the training thread, which polls while it waits: NcclRequest) sees
+// aborting() and aborts its handle itself, exactly once (AbortableHandle,
+// comm/abortable.hpp), and its destructor then does not destroy it again. An
+// abort hook must only set flags; hooks run at most once, under the hook lock,
+// so remove_abort_hook() returns only once no hook is running.
 //
 // Cost per collective: one steady-clock read and a few relaxed atomic stores;
 // no locks, no system calls, no extra communication. Collectives are called
@@ -77,13 +85,18 @@ class Watchdog {
   /// returns.
   [[noreturn]] void fail(const std::string& what);
 
-  /// Actions run before the job ends on a failure (e.g. ncclCommAbort);
-  /// remove with the returned id.
+  /// Signals run (on the monitor thread, or whichever thread failed) before the
+  /// job ends on a failure. A hook must only signal (set a flag, notify): it
+  /// must not free or abort anything its owner may also release. Remove with
+  /// the returned id; once remove_abort_hook returns, the hook is not running
+  /// and will not run.
   int add_abort_hook(std::function<void()> hook);
   void remove_abort_hook(int id);
+  /// Sets aborting() and runs the hooks; only the first call runs them.
   void run_abort_hooks();
-  /// True once the abort hooks ran (or are running): a communicator they
-  /// aborted must not be used any more; its waits should just wait for the end.
+  /// True once the job is ending on a failure (the monitor's timeout, or
+  /// run_abort_hooks): a communicator's owner aborts its handle (once) and
+  /// stops using it; its waits just wait for the end.
   bool aborting() const noexcept { return aborting_.load(std::memory_order_acquire); }
 
   /// Writes "lockstep: rank R at step S[, in OP]\n" to fd using only write(2):

@@ -16,6 +16,7 @@ packages=(
   python3-h5py         # tests/cli/h5py_test.sh reads lockstep's files with h5py
   dataset-fashion-mnist
   python3-sklearn      # the diabetes data of the regression example (tests/cli/predict_test.sh)
+  iproute2 util-linux  # ip netns and unshare: several hosts on one machine (tests/cli/multihost_test.sh)
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(python3-torch python3-numpy)
