@@ -40,6 +40,10 @@ class Request {
  public:
   virtual ~Request() = default;
   virtual void wait() = 0;
+  /// Lets the collective progress without blocking (MPI only moves a
+  /// nonblocking collective inside MPI calls); true once it is complete, when
+  /// wait() returns at once. Backends that progress on their own say false.
+  virtual bool test() { return false; }
 };
 
 class Communicator {

@@ -220,15 +220,27 @@ class MpiRequest final : public Request {
     const Watchdog::Scope scope(watchdog_, "allreduce");
     LOCKSTEP_MPI_CHECK(
         MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE));
+    complete();
+  }
+  bool test() override {
+    if (done_) return true;
+    int flag = 0;
+    LOCKSTEP_MPI_CHECK(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &flag,
+                                   MPI_STATUSES_IGNORE));
+    if (flag) complete();
+    return done_;
+  }
+  std::vector<MPI_Request> requests_;
+
+ private:
+  void complete() {
     done_ = true;
     if (op_ == ReduceOp::kAvg) {
       const float inv = 1.0f / static_cast<float>(size_);
       for (float& v : data_) v *= inv;
     }
   }
-  std::vector<MPI_Request> requests_;
 
- private:
   std::span<float> data_;
   ReduceOp op_;
   int size_;

@@ -1,9 +1,17 @@
 #include "comm/reducer.hpp"
 
+#include <chrono>
+
 #include "comm/watchdog.hpp"
 #include "core/error.hpp"
 
 namespace lockstep::comm {
+
+namespace {
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
 
 Reducer::Reducer(Communicator& comm, std::span<float> grads,
                  const std::vector<std::pair<int64_t, int64_t>>& layer_ranges, size_t bucket_bytes)
@@ -37,11 +45,13 @@ Reducer::Reducer(Communicator& comm, std::span<float> grads,
     open.first_layer = i;
   }
   if (has_open) buckets_.push_back(std::move(open));
+  times_.resize(buckets_.size());
   LOCKSTEP_CHECK(prev_begin == 0, "reducer: the layer ranges do not start at slab element 0");
 }
 
 void Reducer::launch_ready() {
   while (next_launch_ < buckets_.size() && lowest_done_ <= buckets_[next_launch_].first_layer) {
+    times_[next_launch_] = {now_s(), 0.0};
     Bucket& b = buckets_[next_launch_++];
     if (comm_.size() > 1) {
       b.request = comm_.allreduce_async(
@@ -55,9 +65,21 @@ void Reducer::layer_done(size_t layer) {
   LOCKSTEP_CHECK(layer < num_layers_, "reducer: layer " << layer << " of " << num_layers_);
   if (layer < lowest_done_) lowest_done_ = layer;
   launch_ready();
+  progress();
+}
+
+void Reducer::progress() {
+  // Buckets complete in launch order on every backend; test the oldest first.
+  while (next_complete_ < next_launch_) {
+    Bucket& b = buckets_[next_complete_];
+    if (b.request && !b.request->test()) return;
+    times_[next_complete_].completed = now_s();
+    ++next_complete_;
+  }
 }
 
 void Reducer::finalize() {
+  finalize_begin_ = now_s();
   lowest_done_ = 0;  // everything is done now
   launch_ready();
   for (size_t i = 0; i < buckets_.size(); ++i) {
@@ -68,8 +90,11 @@ void Reducer::finalize() {
       b.request->wait();
     }
     b.request.reset();
+    if (i >= next_complete_) times_[i].completed = now_s();
   }
+  finalize_end_ = now_s();
   next_launch_ = 0;
+  next_complete_ = 0;
   lowest_done_ = num_layers_;
 }
 

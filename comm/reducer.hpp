@@ -6,8 +6,13 @@
 // which backward finishes layers), each up to `bucket_bytes` (a layer larger
 // than the cap gets a bucket of its own). The bucket order is the same on every
 // rank and buckets are launched strictly in that order: a bucket starts as soon
-// as the last of its layers reports done. finalize() waits for all of them;
+// as the last of its layers reports done. Between layers the buckets in flight
+// are tested (MPI progresses a nonblocking collective only inside MPI calls),
+// so they move while backward runs. finalize() waits for all of them;
 // afterwards the slab holds the average over ranks.
+//
+// Every step records when each bucket was launched and found complete, and
+// how long finalize() waited (the communication backward did not hide).
 
 #include <cstdint>
 #include <memory>
@@ -35,6 +40,17 @@ class Reducer {
   void finalize();
 
   size_t num_buckets() const { return buckets_.size(); }
+
+  /// Seconds on the steady clock (since its epoch) of the last step's buckets.
+  struct BucketTime {
+    double launched = 0.0;
+    double completed = 0.0;  // when a test found it done, or its wait returned
+  };
+  const std::vector<BucketTime>& bucket_times() const { return times_; }
+  /// The last step's finalize(): when it began and ended (its wait is the
+  /// exposed communication).
+  double finalize_begin() const { return finalize_begin_; }
+  double finalize_end() const { return finalize_end_; }
   std::pair<int64_t, int64_t> bucket_range(size_t b) const {
     return {buckets_.at(b).begin, buckets_.at(b).end};
   }
@@ -46,11 +62,15 @@ class Reducer {
     std::unique_ptr<Request> request;
   };
   void launch_ready();
+  void progress();
 
   Communicator& comm_;
   std::span<float> grads_;
   std::vector<Bucket> buckets_;  // in launch order (reverse layer order)
   size_t next_launch_ = 0;
+  size_t next_complete_ = 0;  // buckets before it are complete
+  std::vector<BucketTime> times_;
+  double finalize_begin_ = 0.0, finalize_end_ = 0.0;
   size_t lowest_done_;  // the smallest layer index reported done this step
   size_t num_layers_;
 };

@@ -129,6 +129,7 @@ Tensor Model::forward(const Tensor& x, const RunContext& ctx) {
   Tensor h = x;
   for (size_t i = 0; i < layers_.size(); ++i) {
     h = layers_[i]->forward(h, ctx, i, saved_[i]);
+    if (ctx.on_layer_forwarded) ctx.on_layer_forwarded(i);
   }
   return h;
 }

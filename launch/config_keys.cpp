@@ -101,6 +101,10 @@ std::vector<ConfigKey> make_keys() {
           "batch size per rank (not with global_batch_size; a flag overrides the file's "
           "global_batch_size)",
           FIELD(train.batch_size), integer(1)),
+      key("train.accumulate_steps", "1",
+          "micro-batches of train.batch_size rows per optimizer step, their gradients summed "
+          "before one all-reduce (a rank's batch is accumulate_steps x batch_size rows)",
+          FIELD(train.accumulate_steps), integer(1)),
       key("train.global_batch_size", "0",
           "global batch (divided evenly across ranks), not with batch_size; 0: off",
           FIELD(global_batch_size), integer(0)),
@@ -218,6 +222,13 @@ std::vector<ConfigKey> make_keys() {
       key("log.progress", "auto", "rank 0's progress: auto (a bar on a terminal), bar, lines or off",
           FIELD(train.progress),
           checked_text([](const std::string& t) { trainer::Progress::parse(t); })),
+      key("log.trace", "false",
+          "write trace.json in the run directory: a Chrome-trace timeline (Perfetto, "
+          "chrome://tracing) of every rank's layers, all-reduce buckets, input waits, optimizer "
+          "and checkpoints",
+          FIELD(trace), to_bool),
+      key("log.trace_steps", "20", "log.trace: the steps recorded (from the run's first step)",
+          FIELD(trace_steps), integer(1)),
       key("log.tensorboard", "true", "also write the metrics as TensorBoard scalars (events file)",
           FIELD(log_tensorboard), to_bool),
   };

@@ -35,10 +35,15 @@ void print_setup(const trainer::RunSetup& s, int local_ranks) {
                 cfg.early_stop.metric.c_str(), cfg.early_stop.stop ? ", early stopping" : "");
   std::printf("  model  %s -> %lld parameters, loss %s\n", s.model_spec.c_str(),
               static_cast<long long>(s.num_params), to_string(cfg.loss));
-  std::printf("  train  %lld epochs x %lld steps, batch %lld per rank (global %lld), %s lr %g (%s)\n",
+  const std::string accumulate =
+      cfg.train.accumulate_steps > 1
+          ? " x " + std::to_string(cfg.train.accumulate_steps) + " accumulated"
+          : "";
+  std::printf("  train  %lld epochs x %lld steps, batch %lld per rank%s (global %lld), %s lr %g (%s)\n",
               static_cast<long long>(cfg.train.epochs), static_cast<long long>(s.steps_per_epoch),
-              static_cast<long long>(s.batch_size), static_cast<long long>(s.global_batch),
-              cfg.optimizer.c_str(), s.base_lr, to_string(cfg.schedule));
+              static_cast<long long>(s.batch_size), accumulate.c_str(),
+              static_cast<long long>(s.global_batch), cfg.optimizer.c_str(), s.base_lr,
+              to_string(cfg.schedule));
   std::printf("  run    %s\n", s.run_dir.c_str());
   if (!s.start_from.empty())
     std::printf("  %s %s (step %lld)\n", s.resuming ? "resume" : "init  ", s.start_from.c_str(),

@@ -65,14 +65,20 @@ std::string claim_run_dir(const RunConfig& cfg, comm::Communicator& comm) {
   return run_dir;
 }
 
-// The per-rank batch: train.batch_size, or train.global_batch_size divided among the ranks.
+// The rows of a rank's micro-batch: train.batch_size, or train.global_batch_size
+// divided among the ranks and the accumulated micro-batches.
 int64_t per_rank_batch(const RunConfig& cfg, int ranks) {
   if (cfg.global_batch_size == 0) return cfg.train.batch_size;
-  if (cfg.global_batch_size % ranks != 0)
-    throw comm::CollectiveError("train.global_batch_size: expected a multiple of the " +
-                                std::to_string(ranks) + " ranks, got " +
-                                std::to_string(cfg.global_batch_size));
-  return cfg.global_batch_size / ranks;
+  const int64_t parts = ranks * cfg.train.accumulate_steps;
+  if (cfg.global_batch_size % parts != 0)
+    throw comm::CollectiveError(
+        "train.global_batch_size: expected a multiple of the " + std::to_string(ranks) +
+        " ranks" +
+        (cfg.train.accumulate_steps > 1
+             ? " x " + std::to_string(cfg.train.accumulate_steps) + " accumulated micro-batches"
+             : std::string()) +
+        ", got " + std::to_string(cfg.global_batch_size));
+  return cfg.global_batch_size / parts;
 }
 
 // The schedule in steps, from the config's epochs and one epoch's length.
@@ -223,7 +229,7 @@ RunOutcome run_training(const RunConfig& config, const std::string& config_ini,
 
   // Batch sizes, the training input and the schedule (one epoch's length, from the input).
   cfg.train.batch_size = per_rank_batch(cfg, comm.size());
-  const int64_t global_batch = cfg.train.batch_size * comm.size();
+  const int64_t global_batch = cfg.train.batch_size * cfg.train.accumulate_steps * comm.size();
   const std::unique_ptr<io::BatchPipeline> input = open_train_input(train_data, cfg.train, comm);
   const int64_t steps_per_epoch = input->steps_per_epoch();
   const ScheduleOptions sched = schedule_in_steps(cfg, global_batch, steps_per_epoch);
@@ -303,12 +309,20 @@ RunOutcome run_training(const RunConfig& config, const std::string& config_ini,
     hooks.started(setup);
   }
 
+  // The timeline (log.trace): the first trace_steps steps of this run.
+  Trace trace(comm, trainer.global_step(), cfg.trace ? cfg.trace_steps : 0);
+  if (cfg.trace) trainer.set_trace(&trace);
+  const auto write_trace = [&] {
+    if (cfg.trace) trace.write(comm, run_dir + "/trace.json");
+  };
+
   // Checkpoints: when the policy says so, and whenever the run stops early.
   bool stopped = false;
   const auto checkpoint = [&](const Position& next, bool epoch_end, bool stopping) {
     stopped = stopping;
     if (!ckpt.due(next, epoch_end, stopping)) return;
     trainer.sync_buffers();
+    const double begin = steady_seconds();
     on_root(comm, [&] {
       try {
         io::SavedModel snap = checkpoint_snapshot(*model, cfg.loss, config_ini, *optimizer, next,
@@ -320,6 +334,7 @@ RunOutcome run_training(const RunConfig& config, const std::string& config_ini,
         throw Error(std::string("checkpoint: ") + e.what());
       }
     });
+    trace.span("checkpoint", "checkpoint", 0, begin, steady_seconds(), next.step);
   };
 
   const auto t0 = std::chrono::steady_clock::now();
@@ -335,6 +350,7 @@ RunOutcome run_training(const RunConfig& config, const std::string& config_ini,
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   out.step = trainer.global_step();
   if (tracker) out.best = tracker->stopping().state();
+  write_trace();
 
   if (stopped && trainer.stopped_by_signal()) {
     out.end = RunEnd::kStoppedBySignal;

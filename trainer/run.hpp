@@ -35,8 +35,8 @@ struct RunSetup {
   int64_t num_params = 0;
   std::string model_spec;
   int64_t steps_per_epoch = 0;
-  int64_t batch_size = 0;    // per rank
-  int64_t global_batch = 0;  // per step, all ranks
+  int64_t batch_size = 0;    // per rank and micro-batch
+  int64_t global_batch = 0;  // per optimizer step, all ranks (and micro-batches)
   double base_lr = 0.0;      // after optim.scale_lr
   std::string run_dir;
   std::string start_from;  // a checkpoint resumed or weights loaded; "" when fresh

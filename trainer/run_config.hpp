@@ -64,6 +64,8 @@ struct RunConfig {
   std::string run_name;         // empty: train-<date>-<time>
   bool log_overwrite = false;   // an existing run directory is deleted (else refused)
   bool log_tensorboard = true;  // events file beside metrics.jsonl
+  bool trace = false;           // trace.json: the timeline of the first trace_steps steps
+  int64_t trace_steps = 20;
 
   SgdOptions sgd_options() const { return {momentum, nesterov, weight_decay}; }
   AdamOptions adam_options() const {

@@ -1,5 +1,6 @@
 #include "trainer/trainer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -75,6 +76,9 @@ void report_epoch(const EpochRecord& rec, int64_t epochs, int64_t step, double l
                    {"seconds", rec.seconds},
                    {"samples_per_s", rec.samples_per_s},
                    {"input_wait_s", rec.input_wait_s},
+                   {"exposed_comm_s", rec.exposed_comm_s},
+                   {"comm_s", rec.comm_s},
+                   {"overlap", rec.overlap},
                    {"lr", lr}};
   if (classify) j["train_accuracy"] = rec.train.accuracy;
   if (rec.test) {
@@ -117,6 +121,8 @@ Trainer::Trainer(comm::Communicator& comm, Model& model, Loss loss, Optimizer& o
           options.bucket_bytes) {
   LOCKSTEP_CHECK(model.dtype() == DType::kF32,
                  "trainer: expected a float32 model, got " << to_string(model.dtype()));
+  LOCKSTEP_CHECK(options.accumulate_steps >= 1,
+                 "train.accumulate_steps: expected >= 1, got " << options.accumulate_steps);
   LOCKSTEP_CHECK(options.batch_size > 0,
                  "train.batch_size: expected > 0, got " << options.batch_size);
   LOCKSTEP_CHECK(options.epochs >= 0, "train.epochs: expected >= 0, got " << options.epochs);
@@ -145,20 +151,27 @@ void Trainer::sync_buffers() {
 // norm exactly when some rank had a non-finite loss or gradient: the flag
 // travels with the gradients and every rank takes the same decision without
 // a collective of its own.
-LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
-  if (comm::Watchdog* w = comm_.watchdog()) w->set_step(step_);
-  const bool poison = options_.fault.due(comm_.rank(), step_) && inject_fault(options_.fault);
-  const Tensor& x = on_device(x_in, x_dev_, model_.device());
-  const Tensor& y = on_device(y_in, y_dev_, model_.device());
-  const bool may_skip = options_.on_nan == NanPolicy::kSkip && model_.buffers().numel() > 0;
-  if (may_skip) {  // forward updates BatchNorm running statistics: keep a copy
-    ensure_shape(buffers_backup_, model_.buffers().shape(), model_.buffers().dtype(),
-                 model_.device());
-    buffers_backup_.copy_from(model_.buffers());
-  }
-  model_.zero_grad();
-  RunContext ctx{Mode::kTrain, hash_keys({options_.seed, static_cast<uint64_t>(step_),
-                                          static_cast<uint64_t>(comm_.rank())})};
+// One micro-batch: rows [first, first + rows) of (x, y) through forward, the
+// loss (its gradient scaled as a part of a batch of `mean_over` rows) and
+// backward, calling `layer_done` as each layer's gradients are final.
+LossSums Trainer::micro_step(const Tensor& x_in, const Tensor& y_in, int64_t first, int64_t rows,
+                             int64_t micro, int64_t mean_over, bool& bad_loss,
+                             const std::function<void(size_t)>& layer_done) {
+  const auto row_slice = [&](const Tensor& t) {
+    if (first == 0 && rows == t.dim(0)) return t;
+    Shape shape = t.shape();
+    const int64_t per_row = t.numel() / t.dim(0);
+    shape[0] = rows;
+    return t.view(first * per_row, shape);
+  };
+  const Tensor x_rows = row_slice(x_in), y_rows = row_slice(y_in);
+  const Tensor& x = on_device(x_rows, x_dev_, model_.device());
+  const Tensor& y = on_device(y_rows, y_dev_, model_.device());
+  // The dropout key of micro-batch 0 is the step's (as without accumulation).
+  uint64_t key = hash_keys(
+      {options_.seed, static_cast<uint64_t>(step_), static_cast<uint64_t>(comm_.rank())});
+  if (micro > 0) key = hash_keys({key, static_cast<uint64_t>(micro)});
+  RunContext ctx{Mode::kTrain, key};
   ctx.world = comm_.size();
   if (comm_.size() > 1) {
     ctx.sum_across_ranks = [this](Tensor& t) {
@@ -166,27 +179,90 @@ LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
                       comm::ReduceOp::kSum);
     };
   }
+  if (tracing_)
+    ctx.on_layer_forwarded = [&](size_t i) {
+      trace_span("forward " + std::to_string(i) + " " + model_.layer(i).spec(), "forward");
+    };
   const Tensor out = model_.forward(x, ctx);
   ensure_shape(dout_, out.shape(), out.dtype(), out.device());
-  // Each rank takes the mean over its own batch; averaging over ranks then
-  // gives the mean over the global batch (all ranks have equal batch sizes).
-  LossSums sums = loss_.compute(out, y, out.dim(0), &dout_);
-  if (poison) {  // LOCKSTEP_FAULT action=nan: NaN loss and gradients on this rank
+  LossSums sums = loss_.compute(out, y, mean_over, &dout_);
+  if (tracing_) trace_span("loss", "forward");
+  if (poison_) {  // LOCKSTEP_FAULT action=nan: NaN loss and gradients on this rank
     sums.loss = std::numeric_limits<double>::quiet_NaN();
     ops::scale(dout_, std::numeric_limits<double>::quiet_NaN());
   }
-  const bool bad_loss = !std::isfinite(sums.loss);
-  model_.backward(dout_, [&](size_t layer) {
-    if (bad_loss && layer == first_param_layer_) {  // see "Note: non-finite steps"
-      const auto [begin, end] = model_.layer_slab_range(layer);
-      if (end > begin) {
-        Tensor first = model_.grads().view(begin, {1});
-        ops::scale(first, std::numeric_limits<double>::quiet_NaN());
-      }
+  if (!std::isfinite(sums.loss)) bad_loss = true;  // before backward: layer_done reads it
+  model_.backward(dout_, layer_done);
+  return sums;
+}
+
+void Trainer::trace_span(const std::string& name, const char* category, int track) {
+  const double now = steady_seconds();
+  trace_->span(name, category, track, mark_, now, step_);
+  mark_ = now;
+}
+
+LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
+  if (comm::Watchdog* w = comm_.watchdog()) w->set_step(step_);
+  tracing_ = trace_ && trace_->records(step_);
+  const double step_begin = steady_seconds();
+  mark_ = step_begin;
+  poison_ = options_.fault.due(comm_.rank(), step_) && inject_fault(options_.fault);
+  const bool may_skip = options_.on_nan == NanPolicy::kSkip && model_.buffers().numel() > 0;
+  if (may_skip) {  // forward updates BatchNorm running statistics: keep a copy
+    ensure_shape(buffers_backup_, model_.buffers().shape(), model_.buffers().dtype(),
+                 model_.device());
+    buffers_backup_.copy_from(model_.buffers());
+  }
+  // train.accumulate_steps = k: the rank's batch is k micro-batches of
+  // batch_size rows. Each micro-batch's gradient is scaled as a part of the
+  // whole batch (mean over k * batch_size rows); the first k - 1 are summed
+  // into grad_sum_ without any communication, and the last one adds that sum
+  // into each layer's gradients just before the layer reports done, so the
+  // buckets are all-reduced once per step, while backward runs.
+  const int64_t k = options_.accumulate_steps;
+  const int64_t rows = x_in.dim(0);
+  LOCKSTEP_CHECK(rows % k == 0, "trainer: expected a batch of a multiple of "
+                                    << k << " rows (train.accumulate_steps), got " << rows);
+  const int64_t micro_rows = rows / k;
+  model_.zero_grad();
+  LossSums sums;
+  const auto add = [&](const LossSums& m) {
+    sums.loss += m.loss;
+    sums.correct += m.correct;
+    sums.rows += m.rows;
+  };
+  bool bad_loss = false;
+  for (int64_t m = 0; m + 1 < k; ++m) {
+    if (m > 0) model_.zero_grad();  // each micro-batch's own gradients (layers add into them)
+    add(micro_step(x_in, y_in, m * micro_rows, micro_rows, m, rows, bad_loss, {}));
+    if (m == 0) {
+      ensure_shape(grad_sum_, model_.grads().shape(), DType::kF32, model_.device());
+      grad_sum_.copy_from(model_.grads());
+    } else {
+      ops::add(grad_sum_, model_.grads(), grad_sum_);
     }
+  }
+  const auto layer_done = [&](size_t layer) {
+    const auto [begin, end] = model_.layer_slab_range(layer);
+    if (k > 1 && end > begin) {
+      Tensor g = model_.grads().view(begin, {end - begin});
+      ops::add(g, grad_sum_.view(begin, {end - begin}), g);
+    }
+    if (bad_loss && layer == first_param_layer_ && end > begin) {  // "Note: non-finite steps"
+      Tensor first = model_.grads().view(begin, {1});
+      ops::scale(first, std::numeric_limits<double>::quiet_NaN());
+    }
+    if (tracing_)
+      trace_span("backward " + std::to_string(layer) + " " + model_.layer(layer).spec(),
+                 "backward");
     reducer_.layer_done(layer);
-  });
+  };
+  if (k > 1) model_.zero_grad();
+  add(micro_step(x_in, y_in, (k - 1) * micro_rows, micro_rows, k - 1, rows, bad_loss,
+                 layer_done));
   reducer_.finalize();
+  record_communication();
   // After the all-reduce every rank holds the same gradients, so the norm,
   // the non-finite check and the clipping are identical on every rank.
   grad_norm_ = std::sqrt(ops::sum_squares(model_.grads()));
@@ -212,8 +288,35 @@ LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
   consecutive_skips_ = 0;
   if (options_.clip_norm > 0 && grad_norm_ > options_.clip_norm)
     ops::scale(model_.grads(), options_.clip_norm / grad_norm_);
+  mark_ = steady_seconds();
   optimizer_.step(model_.params(), model_.grads(), schedule_.lr_at(step_ - 1));
+  if (tracing_) {
+    trace_span("optimizer", "optimizer");
+    trace_->span("step " + std::to_string(step_ - 1), "step", 3, step_begin, mark_, step_ - 1);
+  }
   return sums;
+}
+
+// The step's all-reduce timings (Reducer) as exposed time and overlap, and
+// on the timeline: each bucket from launch to completion, and finalize's wait.
+void Trainer::record_communication() {
+  const auto& times = reducer_.bucket_times();
+  overlap_ = {};
+  overlap_.exposed_s = reducer_.finalize_end() - reducer_.finalize_begin();
+  if (comm_.size() > 1 && !times.empty()) {
+    overlap_.comm_s = times.back().completed - times.front().launched;
+    if (overlap_.comm_s > 0)
+      overlap_.overlap = std::clamp(1.0 - overlap_.exposed_s / overlap_.comm_s, 0.0, 1.0);
+  } else {
+    overlap_.exposed_s = 0.0;
+  }
+  if (!tracing_) return;
+  trace_->span("wait for all-reduce", "communication", 0, reducer_.finalize_begin(),
+               reducer_.finalize_end(), step_);
+  for (size_t b = 0; b < times.size(); ++b)
+    trace_->span("all-reduce bucket " + std::to_string(b + 1) + "/" + std::to_string(times.size()),
+                 "communication", 1, times[b].launched, times[b].completed, step_);
+  mark_ = reducer_.finalize_end();
 }
 
 // The signal every rank agrees to stop on after this step (0: go on): the
@@ -230,7 +333,7 @@ std::unique_ptr<io::BatchPipeline> open_train_input(const ShardedData& train,
                                                     const TrainOptions& options,
                                                     comm::Communicator& comm) {
   io::PipelineOptions input;
-  input.batch_size = options.batch_size;
+  input.batch_size = options.batch_size * options.accumulate_steps;  // a step's rows
   input.seed = options.seed;
   input.shuffle = options.shuffle;
   input.memory_bytes = options.input.memory_bytes;
@@ -256,7 +359,8 @@ std::vector<EpochRecord> Trainer::fit(io::BatchPipeline& input, const ShardedDat
                                       const ShardedData* val, const EpochHook& after_epoch) {
   io::BatchPipeline* const pipeline = &input;
   const int64_t steps = pipeline->steps_per_epoch();
-  const int64_t global_batch = options_.batch_size * comm_.size();  // samples per step
+  const int64_t global_batch =  // samples per step
+      options_.batch_size * options_.accumulate_steps * comm_.size();
   const bool root = comm_.rank() == 0;
   Progress progress(root ? Progress::parse(options_.progress) : Progress::Style::kNone,
                     options_.log_every);
@@ -274,9 +378,15 @@ std::vector<EpochRecord> Trainer::fit(io::BatchPipeline& input, const ShardedDat
     for (int64_t s = 0; s < skip; ++s) pipeline->next();  // the steps done before the resume
     const int64_t first = skip;
     skip = 0;
+    double exposed_sum = 0.0, comm_sum = 0.0;
     for (int64_t s = first; s < steps; ++s) {
+      const double wait_begin = steady_seconds();
       const io::HostBatch& batch = pipeline->next();
+      if (trace_ && trace_->records(step_))
+        trace_->span("input", "input", 2, wait_begin, steady_seconds(), step_);
       const LossSums sums = step(batch.x, batch.y);
+      exposed_sum += overlap_.exposed_s;
+      comm_sum += overlap_.comm_s;
       if (skipped_) {
         if (root) {
           std::printf("step %lld: non-finite loss or gradients: step skipped (%lld in a row)\n",
@@ -304,7 +414,9 @@ std::vector<EpochRecord> Trainer::fit(io::BatchPipeline& input, const ShardedDat
                         {"loss", sums.loss / static_cast<double>(sums.rows)},
                         {"lr", schedule_.lr_at(step_ - 1)},
                         {"grad_norm", grad_norm_},
-                        {"samples_per_s", rate}});
+                        {"samples_per_s", rate},
+                        {"exposed_comm_s", overlap_.exposed_s},
+                        {"overlap", overlap_.overlap}});
       }
       const bool last = s + 1 == steps;
       stop_signal_ = agreed_stop_signal();
@@ -324,6 +436,10 @@ std::vector<EpochRecord> Trainer::fit(io::BatchPipeline& input, const ShardedDat
     rec.seconds = seconds_since(t0);
     rec.samples_per_s = static_cast<double>(steps * global_batch) / rec.seconds;
     rec.input_wait_s = pipeline->wait_seconds() - wait0;
+    const double trained = static_cast<double>(std::max<int64_t>(1, steps - first));
+    rec.exposed_comm_s = exposed_sum / trained;
+    rec.comm_s = comm_sum / trained;
+    rec.overlap = comm_sum > 0 ? std::clamp(1.0 - exposed_sum / comm_sum, 0.0, 1.0) : 1.0;
     rec.train = global_result(comm_, loss_sum, correct, rows);
     sync_buffers();  // every rank evaluates (and saves) with rank 0's running statistics
     if (test) rec.test = evaluate(comm_, model_, loss_, *test, options_.eval_batch_size);

@@ -22,6 +22,7 @@
 #include "trainer/eval_metrics.hpp"
 #include "trainer/fault.hpp"
 #include "trainer/metrics.hpp"
+#include "trainer/trace.hpp"
 
 namespace lockstep::trainer {
 
@@ -33,7 +34,7 @@ enum class NanPolicy {
 
 struct TrainOptions {
   int64_t epochs = 10;
-  int64_t batch_size = 128;        // per rank
+  int64_t batch_size = 128;        // per rank and micro-batch
   int64_t eval_batch_size = 1000;  // rows per evaluation batch (whole batches per rank)
   uint64_t seed = 0;
   bool shuffle = true;
@@ -49,6 +50,7 @@ struct TrainOptions {
   // stop there (preemption); the ranks agree on it before stopping.
   std::function<int()> stop_signal = nullptr;
   FaultPlan fault = {};  // a fault to inject (tests; launch/ parses LOCKSTEP_FAULT into it)
+  int64_t accumulate_steps = 1;  // micro-batches per optimizer step (one all-reduce)
 };
 
 /// Exit codes of a training run that ends early (README "Failure behaviour").
@@ -76,6 +78,10 @@ struct EpochRecord {
   double seconds = 0.0;
   double samples_per_s = 0.0;
   double input_wait_s = 0.0;  // rank 0's time waiting for input batches
+  // Rank 0's gradient all-reduce per step, averaged over the epoch (CommOverlap).
+  double exposed_comm_s = 0.0;
+  double comm_s = 0.0;
+  double overlap = 1.0;
 };
 
 /// Collective: the training input over `train` (this rank's shard, batches of
@@ -99,7 +105,8 @@ class Trainer {
 
   /// One step on this rank's batch (x, y), host or device tensors (copied to
   /// the model's device when needed); every rank must call it with a batch of
-  /// the same size. Returns this rank's loss sums for the batch.
+  /// the same size, accumulate_steps micro-batches of rows. Returns this
+  /// rank's loss sums for the batch.
   LossSums step(const Tensor& x, const Tensor& y);
 
   /// Called on every rank after every step with the position of the next
@@ -138,10 +145,19 @@ class Trainer {
   int stopped_by_signal() const { return stop_signal_; }
   /// Global gradient norm of the last step (after the all-reduce, before clipping).
   double last_grad_norm() const { return grad_norm_; }
+  /// The last step's gradient all-reduce as backward saw it.
+  const CommOverlap& last_overlap() const { return overlap_; }
+  /// Records the steps `trace` asks for into it (log.trace); nullptr: none.
+  void set_trace(Trace* trace) { trace_ = trace; }
   Loss& loss() { return loss_; }
 
  private:
   int agreed_stop_signal();
+  void trace_span(const std::string& name, const char* category, int track = 0);
+  void record_communication();
+  LossSums micro_step(const Tensor& x, const Tensor& y, int64_t first, int64_t rows, int64_t micro,
+                      int64_t mean_over, bool& bad_loss,
+                      const std::function<void(size_t)>& layer_done);
 
   comm::Communicator& comm_;
   Model& model_;
@@ -160,6 +176,12 @@ class Trainer {
   int stop_signal_ = 0;
   size_t first_param_layer_ = 0;  // the layer holding slab element 0
   Tensor buffers_backup_;         // kSkip: the buffers before the step
+  Tensor grad_sum_;               // accumulate_steps > 1: the earlier micro-batches' gradients
+  bool poison_ = false;           // this step injects a NaN (LOCKSTEP_FAULT)
+  CommOverlap overlap_;
+  Trace* trace_ = nullptr;
+  bool tracing_ = false;  // this step is recorded
+  double mark_ = 0.0;     // tracing: when the last span ended
 };
 
 }  // namespace lockstep::trainer

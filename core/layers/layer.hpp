@@ -39,6 +39,8 @@ struct RunContext {
   uint64_t dropout_key = 0;  // per step and rank; each layer mixes in its index
   SumAcrossRanks sum_across_ranks;
   int world = 1;  // ranks taking part (every rank's training batch has the same size)
+  /// When set, called after each layer's forward (layer index): timelines.
+  std::function<void(size_t)> on_layer_forwarded;
 };
 
 enum class Init { kZeros, kOnes, kHe, kXavier };

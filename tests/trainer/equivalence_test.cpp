@@ -82,12 +82,16 @@ struct Replica {
   Model model;
   Sgd sgd;
   Trainer trainer;
-  Replica(comm::Communicator& comm, int64_t batch, const char* layers, const Shape& sample)
+  Replica(comm::Communicator& comm, int64_t batch, const char* layers, const Shape& sample,
+          int64_t accumulate = 1)
       : model(layers, sample, DType::kF32, kDevice),
         sgd((model.init_params(11, InitScheme::kHe), model.params()), {0.9, true, 1e-3}),
         trainer(comm, model, Loss(LossKind::kCrossEntropy), sgd,
-                LrSchedule({ScheduleKind::kCosine, 0.05, 60, 5, 0.0, 1, 0.1}),
-                TrainOptions{kEpochs, batch, 64, 3, true, 1000, "off", 256, 0.0, {}}) {}
+                LrSchedule({ScheduleKind::kCosine, 0.05, 60, 5, 0.0, 1, 0.1}), [&] {
+                  TrainOptions o{kEpochs, batch, 64, 3, true, 1000, "off", 256, 0.0, {}};
+                  o.accumulate_steps = accumulate;
+                  return o;
+                }()) {}
 };
 
 std::vector<float> host_buffers(Model& m) {
@@ -176,6 +180,61 @@ void check_equivalence(const char* layers, const Shape& sample = {kFeatures}, do
   }
   world.barrier();
   if (world.rank() == 0) std::filesystem::remove(path);
+}
+
+// train.accumulate_steps = k: k micro-batches of b rows per step, one
+// all-reduce, give the parameters of steps on k * b rows (the same rows: the
+// sampler serves a step's k * b rows either way), to float rounding.
+void check_accumulation(const char* layers, const Shape& sample) {
+  SCOPED_TRACE(layers);
+  comm::MpiCommunicator world;
+  if (!use_device(world)) GTEST_SKIP() << "no GPU visible";
+  const std::string path = shared_dataset(world, sample);
+  DataOptions options{{path, "/features", "/labels"}, {}};
+  std::unique_ptr<comm::Communicator> nccl;
+  if (kGpu) nccl = comm::make_nccl_communicator(world);
+  comm::Communicator& grad_comm = nccl ? *nccl : static_cast<comm::Communicator&>(world);
+  ShardedData shard(options, world);
+  constexpr int64_t k = 3, micro = 4;
+  Replica accumulated(grad_comm, micro, layers, sample, k);
+  accumulated.trainer.broadcast_parameters();
+  accumulated.trainer.fit(shard, nullptr, nullptr);
+  Replica large(grad_comm, k * micro, layers, sample);
+  large.trainer.broadcast_parameters();
+  large.trainer.fit(shard, nullptr, nullptr);
+  EXPECT_EQ(accumulated.trainer.global_step(), large.trainer.global_step());
+  EXPECT_GE(accumulated.trainer.global_step(), 20);
+  const std::vector<float> a = host_params(accumulated.model), b = host_params(large.model);
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff += (a[i] - b[i]) * (a[i] - b[i]);
+    norm += b[i] * b[i];
+  }
+  const double rel = std::sqrt(diff / norm);
+  if (world.rank() == 0)
+    std::printf("[ info ] accumulate %lld x %lld rows vs %lld rows, %d rank(s), %lld steps: "
+                "relative L2 difference %.3g\n",
+                static_cast<long long>(k), static_cast<long long>(micro),
+                static_cast<long long>(k * micro), world.size(),
+                static_cast<long long>(large.trainer.global_step()), rel);
+  EXPECT_LT(rel, kGpu ? 1e-5 : 1e-6);
+  // Steps on the micro-batches alone go elsewhere (the test can tell).
+  Replica small(grad_comm, micro, layers, sample);
+  small.trainer.broadcast_parameters();
+  small.trainer.fit(shard, nullptr, nullptr);
+  const std::vector<float> c = host_params(small.model);
+  double far = 0;
+  for (size_t i = 0; i < c.size(); ++i) far += (c[i] - b[i]) * (c[i] - b[i]);
+  EXPECT_GT(std::sqrt(far / norm), 1e-3);
+  world.barrier();
+  if (world.rank() == 0) std::filesystem::remove(path);
+}
+
+TEST(Equivalence, AccumulatedMicroBatchesMatchTheLargerBatch) {
+  check_accumulation(kLayers, {kFeatures});
+  check_accumulation("conv2d(4, 3, padding=1), relu, avgpool2d(2), conv2d(6, 3, stride=2), tanh, "
+                     "global_avg_pool, dense(3)",
+                     {1, 6, 6});
 }
 
 TEST(Equivalence, MlpRanksMatchOneProcessOnTheConcatenatedGlobalBatch) {
