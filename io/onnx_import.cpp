@@ -298,8 +298,7 @@ OnnxImport Importer::run(const Shape& wanted_shape) {
     input = &v;
   }
   LOCKSTEP_CHECK(input, where << ": expected a data input, found none");
-  LOCKSTEP_CHECK(g.output_size() == 1,
-                 where << ": expected one graph output, found " << g.output_size());
+  LOCKSTEP_CHECK(g.output_size() >= 1, where << ": expected a graph output, found none");
   const auto& type = input->type().tensor_type();
   LOCKSTEP_CHECK(type.elem_type() == onnx::TensorProto::FLOAT,
                  where << ": input '" << input->name()
@@ -400,9 +399,12 @@ OnnxImport Importer::run(const Shape& wanted_shape) {
   }
   LOCKSTEP_CHECK(!pad_, where << ": the graph ends with a Pad node");
   LOCKSTEP_CHECK(!chain_.empty(), where << ": expected at least one layer, the graph has none");
-  LOCKSTEP_CHECK(g.output(0).name() == cur_, where << ": the graph output '" << g.output(0).name()
-                                                   << "' is not the end of the chain of layers, '"
-                                                   << cur_ << "'");
+  for (const auto& o : g.output()) {  // the end of the chain (or its final Softmax)
+    const auto it = position_.find(o.name());
+    LOCKSTEP_CHECK(it != position_.end() && it->second == chain_.size(),
+                   where << ": the graph output '" << o.name()
+                         << "' is not the end of the chain of layers, '" << cur_ << "'");
+  }
 
   std::string spec;
   for (const Item& item : chain_) spec += (spec.empty() ? "" : ", ") + item.token;

@@ -2,6 +2,7 @@
 round trip through `lockstep import onnx` (tests/onnx/onnx_torch_test.sh).
 
   torch_resnet.py DATA.h5 CLASSES OUT_DIR
+  torch_resnet.py unsupported OUT_DIR    upsample.onnx (Resize), leaky.onnx (LeakyRelu)
 
 Writes OUT_DIR/resnet.onnx and resnet_folded.onnx (torch.onnx.export, opset
 17, dynamic batch) and
@@ -78,5 +79,15 @@ def main(data, classes, out):
     print(f"torch {torch.__version__}: exported {out}/resnet.onnx, logits of {len(x)} rows")
 
 
+def unsupported(out):
+    x = torch.zeros(1, 2, 4, 4)
+    for name, model in (("upsample", nn.Sequential(nn.Conv2d(2, 2, 1), nn.Upsample(scale_factor=2))),
+                        ("leaky", nn.Sequential(nn.Conv2d(2, 2, 1), nn.LeakyReLU()))):
+        torch.onnx.export(model.eval(), x, f"{out}/{name}.onnx", opset_version=17)
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    if sys.argv[1] == "unsupported":
+        unsupported(sys.argv[2])
+    else:
+        main(*sys.argv[1:4])
