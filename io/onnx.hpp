@@ -17,9 +17,11 @@
 //
 // Import reads a graph of Gemm / MatMul+Add, Conv, BatchNormalization,
 // Relu / Sigmoid / Tanh, MaxPool / AveragePool / GlobalAveragePool, Flatten,
-// Add (residual: the input of a block added to its output), Softmax at the end
+// Add (residual: the input of a block added to its output), Pad with zeros
+// before a Conv or AveragePool (merged into its padding), Softmax at the end
 // (dropped: lockstep's classifiers output logits), Identity and Dropout
-// (skipped), into a lockstep model with its parameters. Any other operator,
+// (skipped), into a lockstep model with its parameters. A lockstep export
+// re-imports when written with no normalisation nodes. Any other operator,
 // or a pattern lockstep's layers cannot express, is an error naming the file,
 // the node and the operator.
 
