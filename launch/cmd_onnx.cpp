@@ -40,6 +40,13 @@ bool parse(int argc, char** argv, const po::options_description& desc, po::varia
   return true;
 }
 
+// "1, 28, 28)" for (1, 28, 28): the dimensions after the batch's.
+std::string dims_text(const Shape& s) {
+  std::string t;
+  for (int64_t d : s) t += (t.empty() ? "" : ", ") + std::to_string(d);
+  return t + ")";
+}
+
 std::string list_text(const std::vector<double>& v) {
   std::ostringstream os;
   for (size_t i = 0; i < v.size(); ++i) os << (i ? "," : "") << v[i];
@@ -134,7 +141,7 @@ int run_export(int argc, char** argv) {
               s.folded_batchnorms ? (", " + std::to_string(s.folded_batchnorms) +
                                      " BatchNorm(s) folded").c_str()
                                   : "",
-              shape_str(model->input_shape()).substr(1).c_str(),
+              dims_text(model->input_shape()).c_str(),
               options.classifier ? "s \"logits\" and \"probabilities\"" : " \"logits\"");
   std::printf("normalisation: %s\n", options.normalisation_note.c_str());
   return 0;

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # lockstep export checked in a real runtime: the layers of the Fashion MLP,
-# CNN, CNN+BN and ResNet examples (with their input normalisation) and a model
-# of every other layer kind, trained briefly on synthetic data, exported (and
+# CNN, CNN+BN and ResNet examples (with their input normalisation), a model
+# of every other layer kind and a regressor (float features, per-column
+# normalisation), trained briefly on synthetic data, exported (and
 # CNN+BN and ResNet also with BatchNorm folded); each file passes the onnx
 # package's checker with strict shape inference (where python3-onnx is
 # installed; the C++ checker runs inside every export) and ONNX Runtime
-# (npm's onnxruntime-node, CPU) gives the probabilities `lockstep predict`
-# writes, to 1e-5 relative per output. Then the errors: a truncated ONNX
+# (npm's onnxruntime-node, CPU) gives the probabilities (the regressor: the
+# outputs) `lockstep predict` writes, to 1e-5 relative per output. Then the errors: a truncated ONNX
 # file, a graph whose input does not fit the data, a missing model; nothing
 # is written. ONNX Runtime is installed into ORT_DIR on the first run
 # (npm install --ignore-scripts onnxruntime-node); without npm or network the
@@ -63,6 +64,16 @@ train --log.name resnet --model.layers "$(layers_of perception_resnet)" --data.t
 train --log.name kinds --data.train "$work/g12.h5" --data.mean 0.2,0.4 --data.std 0.5,0.25 "${common[@]}" \
   --model.layers "conv2d(4, 3, padding=1, nobias), bn, sigmoid, avgpool2d(3, stride=2, padding=1), residual(conv2d(4, 3, padding=1), tanh, residual(conv2d(4, 1), relu)), maxpool2d(3, stride=1, padding=1), flatten, dense(8), batchnorm(eps=0.001), tanh, dropout(0.1), dense(3), sigmoid, dense(3)"
 
+# A regressor (mse: the graph's only output is "logits") on float features
+# with per-column standardisation.
+awk 'BEGIN { srand(7); print "a,b,c,d,y"; for (i = 0; i < 200; i++) {
+  a = rand() * 10; b = rand(); c = rand() * 100; d = rand() - 0.5
+  printf "%.4f,%.4f,%.4f,%.4f,%.4f\n", a, b, c, d, a * b - c / 50 + d } }' >"$work/reg.csv"
+"$bin" import csv --input "$work/reg.csv" --out "$work/reg.h5" --label-column y --regression >/dev/null
+train --log.name reg --model.loss mse --data.train "$work/reg.h5" --data.mean 5,0.5,50,0 \
+  --data.std 3,0.3,30,0.3 --train.epochs 1 --train.batch_size 32 --optim.lr 0.01 \
+  --model.layers "dense(16), tanh, dense(1)"
+
 check_model() {  # name model.h5 data.h5 [export flags]
   local name=$1 model=$2 data=$3; shift 3
   local onnx="$work/$name.onnx" out="$work/ort_$name"
@@ -79,7 +90,9 @@ check_model() {  # name model.h5 data.h5 [export flags]
   mkdir -p "$out"
   NODE_PATH="$ort_dir/node_modules" node "$here/ort_run.js" "$onnx" "$work/x_$name.f32" "$dims" "$out" >/dev/null ||
     { bad "$name: ONNX Runtime run"; return; }
-  if "$py" "$here/compare.py" close "$work/pred_$name.h5" "$out/probabilities.f32" 1e-5 "$name" | tee "$work/close.txt"; then
+  local result="$out/probabilities.f32"
+  [[ -e $result ]] || result="$out/logits.f32"  # a regressor
+  if "$py" "$here/compare.py" close "$work/pred_$name.h5" "$result" 1e-5 "$name" | tee "$work/close.txt"; then
     ok "$name: ONNX Runtime equals lockstep predict"
   else
     bad "$name: ONNX Runtime differs from lockstep predict"
@@ -93,6 +106,7 @@ check_model fashion_cnn_bn_folded "$work/runs/cnn_bn/final.h5" "$work/g28.h5" --
 check_model resnet "$work/runs/resnet/final.h5" "$work/g32.h5"
 check_model resnet_folded "$work/runs/resnet/final.h5" "$work/g32.h5" --fold-batchnorm
 check_model layer_kinds "$work/runs/kinds/final.h5" "$work/g12.h5"
+check_model regressor "$work/runs/reg/final.h5" "$work/reg.h5"
 
 # ---- errors: nothing written
 out="$work/never.h5"
