@@ -63,7 +63,7 @@ OnnxExportSummary export_onnx(const Model& model, const OnnxExportOptions& optio
                               const std::string& path);
 
 struct OnnxImport {
-  std::unique_ptr<Model> model;  // on the CPU, parameters and buffers loaded
+  std::unique_ptr<Model> model;          // on the CPU, parameters and buffers loaded
   std::vector<std::string> class_names;  // from metadata "class_names" (lockstep's exports)
   bool had_softmax = false;              // a final Softmax was dropped
   int64_t nodes = 0;

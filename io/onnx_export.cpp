@@ -44,7 +44,8 @@ class Exporter {
   std::vector<float> param(const std::string& name, bool buffer = false) const {
     const auto& by_name = buffer ? buffers_by_name_ : params_by_name_;
     const auto it = by_name.find(name);
-    LOCKSTEP_CHECK(it != by_name.end(), "ONNX export: the model has no " << (buffer ? "buffer " : "parameter ") << name);
+    LOCKSTEP_CHECK(it != by_name.end(),
+                   "ONNX export: the model has no " << (buffer ? "buffer " : "parameter ") << name);
     const std::vector<float>& slab = buffer ? buffers_ : params_;
     const auto begin = slab.begin() + it->second.offset;
     return {begin, begin + it->second.numel};
@@ -275,12 +276,11 @@ std::string emit_sequence(Exporter& ex, const std::vector<std::string>& tokens,
     const ExportKind& kind = kind_of(tokens[i]);
     const Shape out = make_layer(tokens[i])->output_shape(shape);
     Affine fold;
-    const bool folding = ex.fold() && kind.takes_fold && i + 1 < tokens.size() &&
-                         is_batchnorm(tokens[i + 1]);
+    const bool folding =
+        ex.fold() && kind.takes_fold && i + 1 < tokens.size() && is_batchnorm(tokens[i + 1]);
     if (folding) {
       LayerArgs bn_args(tokens[i + 1]);
-      const BatchNormValues v =
-          batchnorm_values(ex, bn_args, prefix + std::to_string(i + 1) + ".");
+      const BatchNormValues v = batchnorm_values(ex, bn_args, prefix + std::to_string(i + 1) + ".");
       for (size_t c = 0; c < v.gamma.size(); ++c) {
         const double s = v.gamma[c] / std::sqrt(static_cast<double>(v.var[c]) + v.eps);
         fold.scale.push_back(static_cast<float>(s));
@@ -374,7 +374,8 @@ OnnxExportSummary export_onnx(const Model& model, const OnnxExportOptions& optio
   add_metadata(m, "lockstep.input_shape", shape_str(in));
   if (!options.loss.empty()) add_metadata(m, "lockstep.loss", options.loss);
   add_metadata(m, "lockstep.normalisation", options.normalisation_note);
-  if (!options.class_names.empty()) add_metadata(m, "class_names", json_strings(options.class_names));
+  if (!options.class_names.empty())
+    add_metadata(m, "class_names", json_strings(options.class_names));
 
   onnx_util::check(m, "ONNX export to '" + path + "'");
   std::string bytes;

@@ -53,15 +53,17 @@ Shape Importer::input_shape(const Shape& wanted_shape) {
     bool fits = wanted_shape.size() == shape.size();
     for (size_t i = 0; fits && i < shape.size(); ++i)
       fits = shape[i] < 0 || shape[i] == wanted_shape[i];
-    LOCKSTEP_CHECK(fits, where << ": the graph input '" << input->name() << "' takes samples of shape "
-                               << shape_str(shape) << " (-1: any), the data has samples of shape "
+    LOCKSTEP_CHECK(fits, where << ": the graph input '" << input->name()
+                               << "' takes samples of shape " << shape_str(shape)
+                               << " (-1: any), the data has samples of shape "
                                << shape_str(wanted_shape));
     shape = wanted_shape;
   }
   for (int64_t d : shape)
-    LOCKSTEP_CHECK(d > 0, where << ": input '" << input->name() << "' has the sample shape "
-                                << shape_str(shape)
-                                << " with symbolic dimensions; give the data's (--input-shape or --data)");
+    LOCKSTEP_CHECK(d > 0,
+                   where << ": input '" << input->name() << "' has the sample shape "
+                         << shape_str(shape)
+                         << " with symbolic dimensions; give the data's (--input-shape or --data)");
 
   cur_ = input->name();
   position_[cur_] = 0;
@@ -76,7 +78,8 @@ void Importer::walk() {
     const onnx::NodeProto& n = g.node(i);
     const std::string& op = n.op_type();
     if (!n.domain().empty() && n.domain() != "ai.onnx")
-      fail(n, "expected an operator of the standard ONNX domain, found domain '" + n.domain() + "'");
+      fail(n,
+           "expected an operator of the standard ONNX domain, found domain '" + n.domain() + "'");
     if (softmax_) fail(n, "expected Softmax to be the last node");
     if (op == "Constant") {  // a weight given as a node: treated like an initializer
       const auto* value = find_attr(n, "value");
@@ -93,11 +96,13 @@ void Importer::walk() {
       continue;
     }
     if (op == "Concat" || op == "Resize" || op == "Upsample" || op == "ConvTranspose")
-      fail(n, "not supported yet by lockstep's layers (upsampling, transposed convolution and "
-              "concatenation are planned)");
+      fail(n,
+           "not supported yet by lockstep's layers (upsampling, transposed convolution and "
+           "concatenation are planned)");
     expect_chain_input(n);
     if (after_gap_ && op != "Flatten" && op != "Identity")
-      fail(n, "expected Flatten after GlobalAveragePool (lockstep's global_avg_pool outputs (N, C))");
+      fail(n,
+           "expected Flatten after GlobalAveragePool (lockstep's global_avg_pool outputs (N, C))");
     if (op == "Pad") {
       pad(n);
       continue;
@@ -126,9 +131,12 @@ void Importer::walk() {
       after_gap_ = true;
       continue;
     } else if (op == "Flatten") {
-      if (attr_int(n, "axis", 1) != 1) fail(n, "expected axis = 1, found " + std::to_string(attr_int(n, "axis", 1)));
-      if (after_gap_) alias(n.output(0));
-      else push({"flatten", {}, {}}, n.output(0));
+      if (attr_int(n, "axis", 1) != 1)
+        fail(n, "expected axis = 1, found " + std::to_string(attr_int(n, "axis", 1)));
+      if (after_gap_)
+        alias(n.output(0));
+      else
+        push({"flatten", {}, {}}, n.output(0));
     } else if (op == "Identity" || op == "Dropout") {
       alias(n.output(0));
       continue;  // keeps after_gap_
@@ -136,9 +144,10 @@ void Importer::walk() {
       softmax_ = true;
       alias(n.output(0));
     } else {
-      fail(n, "unsupported operator; lockstep imports Gemm, MatMul(+Add), Conv, BatchNormalization, "
-              "Relu, Sigmoid, Tanh, MaxPool, AveragePool, GlobalAveragePool, Flatten, Add "
-              "(residual), Identity, Dropout and a final Softmax");
+      fail(n,
+           "unsupported operator; lockstep imports Gemm, MatMul(+Add), Conv, BatchNormalization, "
+           "Relu, Sigmoid, Tanh, MaxPool, AveragePool, GlobalAveragePool, Flatten, Add "
+           "(residual), Identity, Dropout and a final Softmax");
     }
     after_gap_ = false;
     pad_ = 0;
@@ -151,7 +160,6 @@ void Importer::walk() {
                    where << ": the graph output '" << o.name()
                          << "' is not the end of the chain of layers, '" << cur_ << "'");
   }
-
 }
 
 // The model of the chain, with the weights of the graph.

@@ -23,7 +23,8 @@ std::vector<float> Importer::constant(const onnx::NodeProto& n, int input,
     fail(n, "weight '" + t.name() + "': expected float32, found ONNX data type " +
                 std::to_string(t.data_type()));
   if (t.data_location() == onnx::TensorProto::EXTERNAL)
-    fail(n, "weight '" + t.name() + "' is stored in an external file; expected it inside the model");
+    fail(n,
+         "weight '" + t.name() + "' is stored in an external file; expected it inside the model");
   int64_t count = 1;
   for (int64_t d : t.dims()) count *= d;
   std::vector<float> v(static_cast<size_t>(count));
@@ -53,8 +54,7 @@ void Importer::dense(const onnx::NodeProto& n, const onnx::NodeProto* add) {
   const int64_t out = trans_b ? wd[0] : wd[1], in = trans_b ? wd[1] : wd[0];
   std::vector<float> weight(w.size());  // lockstep's (out, in)
   for (int64_t o = 0; o < out; ++o)
-    for (int64_t i = 0; i < in; ++i)
-      weight[o * in + i] = trans_b ? w[o * in + i] : w[i * out + o];
+    for (int64_t i = 0; i < in; ++i) weight[o * in + i] = trans_b ? w[o * in + i] : w[i * out + o];
   const float alpha = gemm ? attr_float(n, "alpha", 1.0f) : 1.0f;
   if (alpha != 1.0f)
     for (float& x : weight) x *= alpha;
@@ -68,7 +68,8 @@ void Importer::dense(const onnx::NodeProto& n, const onnx::NodeProto* add) {
   }
   if (!bias.empty() && static_cast<int64_t>(bias.size()) != out)
     fail(add && !gemm ? *add : n, "expected a bias of " + std::to_string(out) +
-                                      " values (one per output), found " + std::to_string(bias.size()));
+                                      " values (one per output), found " +
+                                      std::to_string(bias.size()));
   Item item{"dense(" + std::to_string(out) + (bias.empty() ? ", nobias)" : ")"), {}, {}};
   item.params.emplace_back("weight", std::move(weight));
   if (!bias.empty()) item.params.emplace_back("bias", std::move(bias));
@@ -80,7 +81,8 @@ void Importer::conv(const onnx::NodeProto& n) {
   std::vector<float> w = constant(n, 1, &wd);
   if (wd.size() != 4 || wd[2] != wd[3])
     fail(n, "expected a square 2-D kernel (O, C, k, k), found " + shape_str(wd));
-  if (attr_int(n, "group", 1) != 1) fail(n, "expected group = 1 (grouped convolutions are not supported)");
+  if (attr_int(n, "group", 1) != 1)
+    fail(n, "expected group = 1 (grouped convolutions are not supported)");
   if (same(n, attr_ints(n, "dilations"), 1, "dilation") != 1) fail(n, "expected dilations of 1");
   const auto* auto_pad = find_attr(n, "auto_pad");
   if (auto_pad && auto_pad->s() != "NOTSET" && auto_pad->s() != "VALID")
@@ -92,8 +94,10 @@ void Importer::conv(const onnx::NodeProto& n) {
   if (n.input_size() > 2 && !n.input(2).empty()) bias = constant(n, 2);
   Item item{"conv2d(" + std::to_string(wd[0]) + ", " + std::to_string(wd[2]) +
                 (stride != 1 ? ", stride=" + std::to_string(stride) : "") +
-                (pad != 0 ? ", padding=" + std::to_string(pad) : "") + (bias.empty() ? ", nobias)" : ")"),
-            {}, {}};
+                (pad != 0 ? ", padding=" + std::to_string(pad) : "") +
+                (bias.empty() ? ", nobias)" : ")"),
+            {},
+            {}};
   item.params.emplace_back("weight", std::move(w));
   if (!bias.empty()) item.params.emplace_back("bias", std::move(bias));
   push(std::move(item), n.output(0));
@@ -114,8 +118,10 @@ void Importer::batchnorm(const onnx::NodeProto& n) {
   if (attr_int(n, "training_mode", 0) != 0 || n.output_size() > 1)
     fail(n, "expected the inference form (training_mode = 0, one output)");
   const float eps = attr_float(n, "epsilon", 1e-5f);
-  Item item{std::strtof("1e-05", nullptr) == eps ? "batchnorm" : "batchnorm(eps=" + eps_text(eps) + ")",
-            {}, {}};
+  Item item{
+      std::strtof("1e-05", nullptr) == eps ? "batchnorm" : "batchnorm(eps=" + eps_text(eps) + ")",
+      {},
+      {}};
   item.params.emplace_back("gamma", constant(n, 1));
   item.params.emplace_back("beta", constant(n, 2));
   item.buffers.emplace_back("running_mean", constant(n, 3));
@@ -128,7 +134,8 @@ void Importer::pool(const onnx::NodeProto& n, bool max) {
   if (k < 1 || attr_ints(n, "kernel_shape").size() != 2) fail(n, "expected a 2-D kernel_shape");
   const int64_t stride = same(n, attr_ints(n, "strides"), 1, "stride");
   const int64_t pad = same(n, attr_ints(n, "pads"), 0, "padding") + pad_;
-  if (pad_ && (max || pad != pad_)) fail(n, "expected no pads of its own (and average pooling) after a Pad node");
+  if (pad_ && (max || pad != pad_))
+    fail(n, "expected no pads of its own (and average pooling) after a Pad node");
   if (attr_int(n, "ceil_mode", 0) != 0) fail(n, "expected ceil_mode = 0, found 1");
   if (same(n, attr_ints(n, "dilations"), 1, "dilation") != 1) fail(n, "expected dilations of 1");
   if (!max && pad > pad_ && attr_int(n, "count_include_pad", 0) != 1)
@@ -136,9 +143,10 @@ void Importer::pool(const onnx::NodeProto& n, bool max) {
   const auto* auto_pad = find_attr(n, "auto_pad");
   if (auto_pad && auto_pad->s() != "NOTSET" && auto_pad->s() != "VALID")
     fail(n, "expected explicit pads, found auto_pad = " + auto_pad->s());
-  push({std::string(max ? "maxpool2d(" : "avgpool2d(") + std::to_string(k) +
-            ", stride=" + std::to_string(stride) + (pad ? ", padding=" + std::to_string(pad) : "") + ")",
-        {}, {}},
+  push({std::string(max ? "maxpool2d(" : "avgpool2d(") + std::to_string(k) + ", stride=" +
+            std::to_string(stride) + (pad ? ", padding=" + std::to_string(pad) : "") + ")",
+        {},
+        {}},
        n.output(0));
 }
 
@@ -149,7 +157,8 @@ void Importer::pad(const onnx::NodeProto& n) {
   if (mode && mode->s() != "constant") fail(n, "expected mode = constant, found " + mode->s());
   if (n.input_size() > 2 && !n.input(2).empty()) {
     const auto it = constants_.find(n.input(2));
-    if (it == constants_.end() || it->second->raw_data().find_first_not_of('\0') != std::string::npos ||
+    if (it == constants_.end() ||
+        it->second->raw_data().find_first_not_of('\0') != std::string::npos ||
         it->second->float_data_size() > 0)
       fail(n, "expected padding with zeros");
   }

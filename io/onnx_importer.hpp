@@ -70,7 +70,8 @@ class Importer {
       if (x != v[0]) fail(n, std::string("expected the same ") + what + " along every axis");
     return v[0];
   }
-  std::vector<float> constant(const onnx::NodeProto& n, int input, std::vector<int64_t>* dims = nullptr) const;
+  std::vector<float> constant(const onnx::NodeProto& n, int input,
+                              std::vector<int64_t>* dims = nullptr) const;
   void expect_chain_input(const onnx::NodeProto& n) const {
     if (n.input_size() == 0 || n.input(0) != cur_)
       fail(n, "reads '" + (n.input_size() ? n.input(0) : std::string()) +

@@ -24,8 +24,8 @@ void add_initializer(onnx::GraphProto& g, const std::string& name,
   t->set_data_type(onnx::TensorProto::FLOAT);
   for (int64_t d : shape) t->add_dims(d);
   // ONNX raw_data is little-endian, like every machine lockstep runs on.
-  t->set_raw_data(std::string(reinterpret_cast<const char*>(values.data()),
-                              values.size() * sizeof(float)));
+  t->set_raw_data(
+      std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)));
 }
 
 onnx::NodeProto& add_node(onnx::GraphProto& g, const std::string& op,

@@ -133,9 +133,9 @@ int run_import(int argc, char** argv) {
                "       lockstep import onnx MODEL.onnx --out MODEL.h5 [options]\n"
                "Each has --help.\n");
   if (help) return 0;
-  throw Error(argc >= 2
-                  ? "import: unknown format '" + std::string(argv[1]) + "', expected idx, csv or onnx"
-                  : std::string("import: expected a format, idx, csv or onnx"));
+  throw Error(argc >= 2 ? "import: unknown format '" + std::string(argv[1]) +
+                              "', expected idx, csv or onnx"
+                        : std::string("import: expected a format, idx, csv or onnx"));
 }
 
 int run_datagen(int argc, char** argv) {

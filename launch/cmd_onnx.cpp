@@ -65,8 +65,8 @@ double input_scale(const io::Normalization& norm, const io::DatasetSpec& train,
     } catch (const Error& e) {
       throw Error("export: the model '" + model_path +
                   "' has data.scale = auto (1/255 for uint8 features, 1 for float32) and its "
-                  "training data cannot be read to tell which (" + e.what() +
-                  "); expected --input-type uint8 or float32");
+                  "training data cannot be read to tell which (" +
+                  e.what() + "); expected --input-type uint8 or float32");
     }
   }
   if (type != "uint8" && type != "float32")
@@ -134,15 +134,16 @@ int run_export(int argc, char** argv) {
   }
   options.normalisation_note = note.str();
   const io::OnnxExportSummary s = io::export_onnx(*model, options, out);
-  std::printf("wrote %s: ONNX opset %d, %lld nodes, %lld initializers%s; input \"input\" (N, %s, "
-              "output%s\n",
-              out.c_str(), io::kOnnxOpset, static_cast<long long>(s.nodes),
-              static_cast<long long>(s.initializers),
-              s.folded_batchnorms ? (", " + std::to_string(s.folded_batchnorms) +
-                                     " BatchNorm(s) folded").c_str()
-                                  : "",
-              dims_text(model->input_shape()).c_str(),
-              options.classifier ? "s \"logits\" and \"probabilities\"" : " \"logits\"");
+  std::printf(
+      "wrote %s: ONNX opset %d, %lld nodes, %lld initializers%s; input \"input\" (N, %s, "
+      "output%s\n",
+      out.c_str(), io::kOnnxOpset, static_cast<long long>(s.nodes),
+      static_cast<long long>(s.initializers),
+      s.folded_batchnorms
+          ? (", " + std::to_string(s.folded_batchnorms) + " BatchNorm(s) folded").c_str()
+          : "",
+      dims_text(model->input_shape()).c_str(),
+      options.classifier ? "s \"logits\" and \"probabilities\"" : " \"logits\"");
   std::printf("normalisation: %s\n", options.normalisation_note.c_str());
   return 0;
 }
@@ -165,14 +166,17 @@ int import_onnx(int argc, char** argv) {
       "cross_entropy (a classifier: logits out) or mse")(
       "scale", po::value<std::string>()->default_value("auto"),
       "input normalisation recorded in the model's config (data.scale)")(
-      "mean", po::value<std::string>()->default_value("0"), "data.mean: one value or one per channel")(
-      "std", po::value<std::string>()->default_value("1"), "data.std: one value or one per channel");
+      "mean", po::value<std::string>()->default_value("0"),
+      "data.mean: one value or one per channel")("std",
+                                                 po::value<std::string>()->default_value("1"),
+                                                 "data.std: one value or one per channel");
   po::positional_options_description positional;
   positional.add("input", 1);
   po::variables_map vm;
   if (!parse(argc, argv, desc, vm, "import onnx", &positional)) return 0;
   if (!vm.count("input") || !vm.count("out"))
-    throw Error("import onnx: expected an ONNX file and --out FILE.h5 (see lockstep import onnx --help)");
+    throw Error(
+        "import onnx: expected an ONNX file and --out FILE.h5 (see lockstep import onnx --help)");
   io::require_onnx("import onnx");
   const std::string path = vm["input"].as<std::string>();
   const std::string out = vm["out"].as<std::string>();
@@ -185,7 +189,8 @@ int import_onnx(int argc, char** argv) {
       try {
         shape.push_back(std::stoll(part));
       } catch (const std::exception&) {
-        throw Error("import onnx: --input-shape: expected dimensions like 3x32x32, got '" + text + "'");
+        throw Error("import onnx: --input-shape: expected dimensions like 3x32x32, got '" + text +
+                    "'");
       }
     }
   }
@@ -193,9 +198,9 @@ int import_onnx(int argc, char** argv) {
     const io::DatasetInfo info =
         io::probe_dataset({vm["data"].as<std::string>(), vm["features"].as<std::string>(), ""});
     LOCKSTEP_CHECK(shape.empty() || shape == info.sample_shape,
-                   "import onnx: --input-shape " << shape_str(shape) << " and the samples of --data '"
-                                                 << info.path << "' " << shape_str(info.sample_shape)
-                                                 << " differ");
+                   "import onnx: --input-shape "
+                       << shape_str(shape) << " and the samples of --data '" << info.path << "' "
+                       << shape_str(info.sample_shape) << " differ");
     shape = info.sample_shape;
   }
   // The config the model is saved with: the defaults, its layers, loss and normalisation.
@@ -213,14 +218,14 @@ int import_onnx(int argc, char** argv) {
   if (static_cast<int64_t>(imported.class_names.size()) == saved.num_outputs)
     saved.class_names = imported.class_names;
   io::save_model(out, saved);
-  std::printf("wrote %s: %lld ONNX nodes -> %zu layer(s), %lld parameters, input %s, %lld outputs%s\n"
-              "layers: %s\n",
-              out.c_str(), static_cast<long long>(imported.nodes), imported.model->num_layers(),
-              static_cast<long long>(imported.model->num_params()),
-              shape_str(imported.model->input_shape()).c_str(),
-              static_cast<long long>(saved.num_outputs),
-              imported.had_softmax ? " (the final Softmax dropped: the model outputs logits)" : "",
-              saved.layers.c_str());
+  std::printf(
+      "wrote %s: %lld ONNX nodes -> %zu layer(s), %lld parameters, input %s, %lld outputs%s\n"
+      "layers: %s\n",
+      out.c_str(), static_cast<long long>(imported.nodes), imported.model->num_layers(),
+      static_cast<long long>(imported.model->num_params()),
+      shape_str(imported.model->input_shape()).c_str(), static_cast<long long>(saved.num_outputs),
+      imported.had_softmax ? " (the final Softmax dropped: the model outputs logits)" : "",
+      saved.layers.c_str());
   return 0;
 }
 

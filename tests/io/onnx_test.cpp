@@ -33,8 +33,8 @@ std::unique_ptr<Model> random_model(const std::string& spec, const Shape& in, ui
   Rng rng(seed + 7);
   float* p = m->params().data<float>();
   for (const ParamInfo& info : m->layout())  // non-zero biases, gammas away from 1
-    if (info.name.find("bias") != std::string::npos || info.name.find("beta") != std::string::npos ||
-        info.name.find("gamma") != std::string::npos)
+    if (info.name.find("bias") != std::string::npos ||
+        info.name.find("beta") != std::string::npos || info.name.find("gamma") != std::string::npos)
       for (int64_t i = 0; i < info.numel; ++i)
         p[info.offset + i] += static_cast<float>(0.3 * rng.normal());
   float* b = m->buffers().data<float>();
@@ -149,8 +149,9 @@ void write_graph(const std::string& path, const std::vector<std::string>& ops,
     if (ops[i] == "Add") {  // not a residual: x + x
       onnx_util::add_node(g, "Add", {cur, cur}, {name}, "node" + std::to_string(i));
     } else if (ops[i] == "Concat") {  // [x, x] along the features
-      onnx_util::set_int(onnx_util::add_node(g, "Concat", {cur, cur}, {name}, "node" + std::to_string(i)),
-                         "axis", 1);
+      onnx_util::set_int(
+          onnx_util::add_node(g, "Concat", {cur, cur}, {name}, "node" + std::to_string(i)), "axis",
+          1);
     } else {
       onnx_util::add_node(g, ops[i], {cur}, {name}, "node" + std::to_string(i));
     }
@@ -171,7 +172,9 @@ TEST(OnnxImport, ErrorsNameTheFileTheNodeAndTheOperator) {
   EXPECT_TRUE(contains_all(error_of([&] { import_onnx(p); }),
                            {p, "node 'node1'", "(Add)", "earlier in the chain"}));
   write_graph(p, {"Relu"}, {1, 4, 4});
-  EXPECT_TRUE(contains_all(error_of([&] { import_onnx(p, {3, 4, 4}); }),
+  EXPECT_TRUE(contains_all(error_of([&] {
+                             import_onnx(p, {3, 4, 4});
+                           }),
                            {p, "(1, 4, 4)", "(3, 4, 4)"}));
 }
 
@@ -180,8 +183,9 @@ TEST(OnnxImport, ConcatIsNotSupportedYet) {
   TempFolder dir;
   const std::string p = dir.file("c.onnx");
   write_graph(p, {"Relu", "Concat"}, {4}, {8});
-  EXPECT_TRUE(contains_all(error_of([&] { import_onnx(p); }),
-                           {p, "node 'node1'", "(Concat)", "not supported yet by lockstep's layers"}));
+  EXPECT_TRUE(
+      contains_all(error_of([&] { import_onnx(p); }),
+                   {p, "node 'node1'", "(Concat)", "not supported yet by lockstep's layers"}));
 }
 
 TEST(OnnxImport, ATruncatedOrForeignFileIsAnError) {
@@ -193,8 +197,8 @@ TEST(OnnxImport, ATruncatedOrForeignFileIsAnError) {
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   for (size_t keep : {bytes.size() / 2, bytes.size() - 3, size_t{7}}) {
     std::ofstream(dir.file("t.onnx"), std::ios::binary) << bytes.substr(0, keep);
-    EXPECT_TRUE(contains_all(error_of([&] { import_onnx(dir.file("t.onnx")); }),
-                             {dir.file("t.onnx")}))
+    EXPECT_TRUE(
+        contains_all(error_of([&] { import_onnx(dir.file("t.onnx")); }), {dir.file("t.onnx")}))
         << keep;
   }
   std::ofstream(dir.file("x.onnx")) << "not an onnx model at all";
