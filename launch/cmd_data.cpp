@@ -125,15 +125,17 @@ int import_csv(int argc, char** argv) {
 int run_import(int argc, char** argv) {
   if (argc >= 2 && !std::strcmp(argv[1], "idx")) return import_idx(argc - 1, argv + 1);
   if (argc >= 2 && !std::strcmp(argv[1], "csv")) return import_csv(argc - 1, argv + 1);
+  if (argc >= 2 && !std::strcmp(argv[1], "onnx")) return import_onnx(argc - 1, argv + 1);
   const bool help = argc >= 2 && (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h"));
   std::fprintf(help ? stdout : stderr,
                "Usage: lockstep import idx --images FILE --labels FILE --out FILE.h5\n"
                "       lockstep import csv --input FILE.csv --out FILE.h5 [options]\n"
+               "       lockstep import onnx MODEL.onnx --out MODEL.h5 [options]\n"
                "Each has --help.\n");
   if (help) return 0;
-  throw Error(argc >= 2
-                  ? "import: unknown format '" + std::string(argv[1]) + "', expected idx or csv"
-                  : std::string("import: expected a format, idx or csv"));
+  throw Error(argc >= 2 ? "import: unknown format '" + std::string(argv[1]) +
+                              "', expected idx, csv or onnx"
+                        : std::string("import: expected a format, idx, csv or onnx"));
 }
 
 int run_datagen(int argc, char** argv) {

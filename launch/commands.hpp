@@ -14,6 +14,9 @@ int run_predict(int argc, char** argv, comm::MpiSession& mpi);
 int run_sweep(int argc, char** argv, comm::MpiSession& mpi);
 int run_cv(int argc, char** argv, comm::MpiSession& mpi);
 int run_import(int argc, char** argv);
+int run_export(int argc, char** argv);
+/// lockstep import onnx (cmd_onnx.cpp); argv[0] is "onnx".
+int import_onnx(int argc, char** argv);
 int run_inspect(int argc, char** argv);
 int run_datagen(int argc, char** argv);
 

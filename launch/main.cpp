@@ -27,7 +27,9 @@ constexpr const char* kUsage =
     "  sweep     grid or random search over config keys (--grid optim.lr=0.01,0.1)\n"
     "  cv        k-fold cross-validation of a config (--folds 5)\n"
     "  predict   write a saved model's predictions (--model final.h5 --data x.csv --out p.csv)\n"
-    "  import    convert data to a lockstep HDF5 dataset (import idx | import csv)\n"
+    "  import    convert data to a lockstep HDF5 dataset (import idx | import csv), or an ONNX\n"
+    "            model to a lockstep model file (import onnx model.onnx --out model.h5)\n"
+    "  export    write a saved model as ONNX (--model final.h5 --out model.onnx)\n"
     "  inspect   print the schema of a dataset or saved-model file\n"
     "  datagen   write a synthetic image-classification dataset of any size and shape\n"
     "\n"
@@ -92,6 +94,7 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   try {
     if (command == "import") return lockstep::launch::run_import(argc - 1, argv + 1);
+    if (command == "export") return lockstep::launch::run_export(argc - 1, argv + 1);
     if (command == "inspect") return lockstep::launch::run_inspect(argc - 1, argv + 1);
     if (command == "datagen") return lockstep::launch::run_datagen(argc - 1, argv + 1);
     if (command == "train" || command == "eval" || command == "predict" || command == "sweep" ||
