@@ -94,4 +94,30 @@ uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
+const char* to_string(WireType w) {
+  switch (w) {
+    case WireType::kF32:
+      return "fp32";
+    case WireType::kBF16:
+      return "bf16";
+    case WireType::kF16:
+      return "fp16";
+  }
+  return "?";
+}
+
+WireType parse_wire_type(const std::string& name) {
+  if (name == "fp32") return WireType::kF32;
+  if (name == "bf16") return WireType::kBF16;
+  if (name == "fp16") return WireType::kF16;
+  throw Error("dist.grad_dtype: expected fp32, bf16 or fp16, got '" + name + "'");
+}
+
+std::unique_ptr<Request> Communicator::allreduce_compressed_async(std::span<float> data,
+                                                                 ReduceOp op, WireType wire) {
+  if (wire == WireType::kF32) return allreduce_async(data, op);
+  throw Error("dist.grad_dtype = " + std::string(to_string(wire)) + ": the " + backend() +
+              " communicator sends float32 only");
+}
+
 }  // namespace lockstep::comm

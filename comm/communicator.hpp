@@ -35,6 +35,14 @@ class Watchdog;  // comm/watchdog.hpp
 
 enum class ReduceOp { kSum, kAvg, kMax, kMin };
 
+/// How float values travel in a compressed all-reduce (dist.grad_dtype):
+/// float32 as they are, or bfloat16 / IEEE binary16 (core/half.hpp).
+enum class WireType { kF32, kBF16, kF16 };
+/// "fp32", "bf16", "fp16".
+const char* to_string(WireType w);
+/// Parses fp32, bf16 or fp16; throws naming dist.grad_dtype otherwise.
+WireType parse_wire_type(const std::string& name);
+
 /// A pending collective; wait() blocks until its buffers are final.
 class Request {
  public:
@@ -58,6 +66,15 @@ class Communicator {
   virtual void allreduce(std::span<int64_t> data, ReduceOp op) = 0;
   /// Starts an in-place float all-reduce; the span must stay alive until wait().
   virtual std::unique_ptr<Request> allreduce_async(std::span<float> data, ReduceOp op) = 0;
+  /// The same with the values sent as `wire` (kF32: allreduce_async). 16-bit
+  /// types halve the bytes: each rank's values are rounded to the type and the
+  /// partial sums are rounded to it at every step of the reduction. kF16 values
+  /// are first scaled by a power of two the ranks agree on (from the largest
+  /// magnitude on any rank) so that the sum cannot overflow and small values
+  /// keep their bits; the result is scaled back. The span stays float32.
+  /// kSum and kAvg only. Backends without 16-bit support throw.
+  virtual std::unique_ptr<Request> allreduce_compressed_async(std::span<float> data, ReduceOp op,
+                                                              WireType wire);
 
   virtual void broadcast(std::span<float> data, int root) = 0;
   virtual void broadcast(std::span<double> data, int root) = 0;

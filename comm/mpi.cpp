@@ -4,10 +4,13 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <cmath>
+#include <limits>
 #include <cstdlib>
 #include <thread>
 
 #include "comm/watchdog.hpp"
+#include "core/half.hpp"
 
 namespace lockstep::comm {
 
@@ -248,6 +251,72 @@ class MpiRequest final : public Request {
   bool done_ = false;
 };
 
+// A float all-reduce sent as 16-bit values (WireType): the values are
+// converted into `wire_`, summed by a user-defined MPI operation that rounds
+// every partial sum to the type, and converted back (scaled) on completion.
+class MpiWireRequest final : public Request {
+ public:
+  MpiWireRequest(std::span<float> data, WireType wire, float post_scale, Watchdog* watchdog)
+      : data_(data), wire_type_(wire), post_(post_scale), watchdog_(watchdog), wire_(data.size()) {}
+  ~MpiWireRequest() override {
+    if (!done_)
+      for (MPI_Request& r : requests_) MPI_Wait(&r, MPI_STATUS_IGNORE);
+  }
+  void wait() override {
+    if (done_) return;
+    const Watchdog::Scope scope(watchdog_, "allreduce");
+    LOCKSTEP_MPI_CHECK(
+        MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE));
+    complete();
+  }
+  bool test() override {
+    if (done_) return true;
+    int flag = 0;
+    LOCKSTEP_MPI_CHECK(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &flag,
+                                   MPI_STATUSES_IGNORE));
+    if (flag) complete();
+    return done_;
+  }
+  std::vector<uint16_t>& wire() { return wire_; }
+  std::vector<MPI_Request> requests_;
+
+ private:
+  void complete() {
+    done_ = true;
+    const bool bf16 = wire_type_ == WireType::kBF16;
+    for (size_t i = 0; i < data_.size(); ++i)
+      data_[i] = (bf16 ? half::from_bf16(wire_[i]) : half::from_f16(wire_[i])) * post_;
+  }
+
+  std::span<float> data_;
+  WireType wire_type_;
+  float post_;
+  Watchdog* watchdog_;
+  std::vector<uint16_t> wire_;
+  bool done_ = false;
+};
+
+void bf16_sum(void* in, void* inout, int* len, MPI_Datatype*) {
+  const auto* a = static_cast<const uint16_t*>(in);
+  auto* b = static_cast<uint16_t*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = half::to_bf16(half::from_bf16(a[i]) + half::from_bf16(b[i]));
+}
+
+void f16_sum(void* in, void* inout, int* len, MPI_Datatype*) {
+  const auto* a = static_cast<const uint16_t*>(in);
+  auto* b = static_cast<uint16_t*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = half::to_f16(half::from_f16(a[i]) + half::from_f16(b[i]));
+}
+
+// The summing operation of a 16-bit wire type (created once).
+MPI_Op wire_sum(WireType wire) {
+  static MPI_Op ops[2] = {MPI_OP_NULL, MPI_OP_NULL};
+  const int i = wire == WireType::kBF16 ? 0 : 1;
+  if (ops[i] == MPI_OP_NULL)
+    LOCKSTEP_MPI_CHECK(MPI_Op_create(i == 0 ? bf16_sum : f16_sum, /*commute=*/1, &ops[i]));
+  return ops[i];
+}
+
 }  // namespace
 
 MpiCommunicator::MpiCommunicator(MPI_Comm comm) {
@@ -283,6 +352,38 @@ std::unique_ptr<Request> MpiCommunicator::allreduce_async(std::span<float> data,
     MPI_Request r = MPI_REQUEST_NULL;
     LOCKSTEP_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data.data() + at, static_cast<int>(n),
                                       MPI_FLOAT, to_mpi(op), comm_, &r));
+    req->requests_.push_back(r);
+  }
+  return req;
+}
+
+std::unique_ptr<Request> MpiCommunicator::allreduce_compressed_async(std::span<float> data,
+                                                                    ReduceOp op, WireType wire) {
+  if (wire == WireType::kF32) return allreduce_async(data, op);
+  LOCKSTEP_CHECK(op == ReduceOp::kSum || op == ReduceOp::kAvg,
+                 "allreduce: a " << to_string(wire) << " all-reduce sums or averages only");
+  float scale = 1.0f;
+  if (wire == WireType::kF16) {  // the ranks agree on the scale from the largest magnitude
+    float max_abs = 0.0f;
+    for (float v : data) max_abs = std::max(max_abs, std::abs(v));
+    if (!std::isfinite(max_abs)) max_abs = std::numeric_limits<float>::infinity();
+    {
+      const Watchdog::Scope scope(watchdog(), "allreduce");
+      LOCKSTEP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &max_abs, 1, MPI_FLOAT, MPI_MAX, comm_));
+    }
+    scale = half::f16_scale(max_abs, size_);
+  }
+  const float post = (op == ReduceOp::kAvg ? 1.0f / static_cast<float>(size_) : 1.0f) / scale;
+  auto req = std::make_unique<MpiWireRequest>(data, wire, post, watchdog());
+  std::vector<uint16_t>& w = req->wire();
+  for (size_t i = 0; i < data.size(); ++i)
+    w[i] = wire == WireType::kBF16 ? half::to_bf16(data[i]) : half::to_f16(data[i] * scale);
+  const MPI_Op sum = wire_sum(wire);
+  for (size_t at = 0; at < w.size(); at += kMaxPiece) {
+    const size_t n = std::min(kMaxPiece, w.size() - at);
+    MPI_Request r = MPI_REQUEST_NULL;
+    LOCKSTEP_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, w.data() + at, static_cast<int>(n),
+                                      MPI_UINT16_T, sum, comm_, &r));
     req->requests_.push_back(r);
   }
   return req;

@@ -109,6 +109,8 @@ class MpiCommunicator final : public Communicator {
   void allreduce(std::span<double> data, ReduceOp op) override;
   void allreduce(std::span<int64_t> data, ReduceOp op) override;
   std::unique_ptr<Request> allreduce_async(std::span<float> data, ReduceOp op) override;
+  std::unique_ptr<Request> allreduce_compressed_async(std::span<float> data, ReduceOp op,
+                                                      WireType wire) override;
   void broadcast(std::span<float> data, int root) override;
   void broadcast(std::span<double> data, int root) override;
   void broadcast(std::span<uint8_t> data, int root) override;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "comm/abortable.hpp"
+#include "comm/nccl_wire.hpp"
 #include "comm/watchdog.hpp"
 #include "core/cuda/runtime.hpp"
 
@@ -128,6 +129,38 @@ class NcclCommunicator final : public Communicator {
     begin();
     LOCKSTEP_NCCL_CHECK(ncclAllReduce(data.data(), data.data(), data.size(), ncclFloat32,
                                       to_nccl(op), comm_->get(), stream_.get()));
+    return end("allreduce");
+  }
+
+  // 16-bit wire: staging from the stream-ordered pool (no allocation on the
+  // host path), the scale agreed on the device (binary16), all on the
+  // communication stream.
+  std::unique_ptr<Request> allreduce_compressed_async(std::span<float> data, ReduceOp op,
+                                                      WireType wire_type) override {
+    if (wire_type == WireType::kF32) return allreduce_async(data, op);
+    LOCKSTEP_CHECK(op == ReduceOp::kSum || op == ReduceOp::kAvg,
+                   "allreduce: a " << to_string(wire_type) << " all-reduce sums or averages only");
+    const bool bf16 = wire_type == WireType::kBF16;
+    const size_t n = data.size();
+    const size_t wire_bytes = (n * sizeof(uint16_t) + 15) / 16 * 16;
+    begin();
+    cudaStream_t s = stream_.get();
+    void* buf = nullptr;
+    LOCKSTEP_CUDA_CHECK(cudaMallocAsync(&buf, wire_bytes + sizeof(unsigned int), s));
+    auto* values = static_cast<uint16_t*>(buf);
+    auto* max_bits = reinterpret_cast<unsigned int*>(static_cast<char*>(buf) + wire_bytes);
+    LOCKSTEP_CUDA_CHECK(cudaMemsetAsync(max_bits, 0, sizeof(unsigned int), s));
+    if (!bf16) {
+      wire::max_abs_bits(data.data(), n, max_bits, s);
+      LOCKSTEP_NCCL_CHECK(
+          ncclAllReduce(max_bits, max_bits, 1, ncclUint32, ncclMax, comm_->get(), s));
+    }
+    wire::to_wire(data.data(), values, n, bf16, max_bits, size(), s);
+    LOCKSTEP_NCCL_CHECK(ncclAllReduce(values, values, n, bf16 ? ncclBfloat16 : ncclFloat16,
+                                      ncclSum, comm_->get(), s));
+    const float post = op == ReduceOp::kAvg ? 1.0f / static_cast<float>(size()) : 1.0f;
+    wire::from_wire(values, data.data(), n, bf16, max_bits, size(), post, s);
+    LOCKSTEP_CUDA_CHECK(cudaFreeAsync(buf, s));
     return end("allreduce");
   }
 

@@ -14,7 +14,8 @@ double now_s() {
 }  // namespace
 
 Reducer::Reducer(Communicator& comm, std::span<float> grads,
-                 const std::vector<std::pair<int64_t, int64_t>>& layer_ranges, size_t bucket_bytes)
+                 const std::vector<std::pair<int64_t, int64_t>>& layer_ranges, size_t bucket_bytes,
+                 bool progress, WireType wire)
     : comm_(comm),
       grads_(grads),
       lowest_done_(layer_ranges.size()),
@@ -46,6 +47,8 @@ Reducer::Reducer(Communicator& comm, std::span<float> grads,
   }
   if (has_open) buckets_.push_back(std::move(open));
   times_.resize(buckets_.size());
+  progress_ = progress;
+  wire_ = wire;
   LOCKSTEP_CHECK(prev_begin == 0, "reducer: the layer ranges do not start at slab element 0");
 }
 
@@ -54,9 +57,9 @@ void Reducer::launch_ready() {
     times_[next_launch_] = {now_s(), 0.0};
     Bucket& b = buckets_[next_launch_++];
     if (comm_.size() > 1) {
-      b.request = comm_.allreduce_async(
+      b.request = comm_.allreduce_compressed_async(
           grads_.subspan(static_cast<size_t>(b.begin), static_cast<size_t>(b.end - b.begin)),
-          ReduceOp::kAvg);
+          ReduceOp::kAvg, wire_);
     }
   }
 }
@@ -65,7 +68,7 @@ void Reducer::layer_done(size_t layer) {
   LOCKSTEP_CHECK(layer < num_layers_, "reducer: layer " << layer << " of " << num_layers_);
   if (layer < lowest_done_) lowest_done_ = layer;
   launch_ready();
-  progress();
+  if (progress_) progress();
 }
 
 void Reducer::progress() {

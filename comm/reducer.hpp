@@ -8,7 +8,8 @@
 // rank and buckets are launched strictly in that order: a bucket starts as soon
 // as the last of its layers reports done. Between layers the buckets in flight
 // are tested (MPI progresses a nonblocking collective only inside MPI calls),
-// so they move while backward runs. finalize() waits for all of them;
+// so they move while backward runs (`progress`; off, they move only once
+// finalize() waits, as an experiment's baseline). finalize() waits for all of them;
 // afterwards the slab holds the average over ranks.
 //
 // Every step records when each bucket was launched and found complete, and
@@ -31,7 +32,8 @@ class Reducer {
   /// parameters).
   Reducer(Communicator& comm, std::span<float> grads,
           const std::vector<std::pair<int64_t, int64_t>>& layer_ranges,
-          size_t bucket_bytes = size_t{25} << 20);
+          size_t bucket_bytes = size_t{25} << 20, bool progress = true,
+          WireType wire = WireType::kF32);
 
   /// Backward finished layer i (layers arrive from last to first).
   void layer_done(size_t layer);
@@ -69,6 +71,8 @@ class Reducer {
   std::vector<Bucket> buckets_;  // in launch order (reverse layer order)
   size_t next_launch_ = 0;
   size_t next_complete_ = 0;  // buckets before it are complete
+  bool progress_ = true;      // test the buckets in flight between layers
+  WireType wire_ = WireType::kF32;  // how the gradients travel (dist.grad_dtype)
   std::vector<BucketTime> times_;
   double finalize_begin_ = 0.0, finalize_end_ = 0.0;
   size_t lowest_done_;  // the smallest layer index reported done this step

@@ -170,6 +170,17 @@ std::vector<ConfigKey> make_keys() {
           FIELD(threads), integer(0)),
       key("dist.bucket_mb", "25", "gradient all-reduce bucket size in MB",
           FIELD(train.bucket_bytes), megabytes("> 0", positive)),
+      key("dist.grad_dtype", "fp32",
+          "how gradients travel in the all-reduce: fp32, bf16 (half the bytes, float32's "
+          "range) or fp16 (half the bytes, scaled by a power of two the ranks agree on); "
+          "parameters and optimizer state stay float32",
+          FIELD(train.grad_dtype),
+          [](const std::string&, const std::string& t) { return comm::parse_wire_type(t); }),
+      key("dist.overlap", "true",
+          "move the gradient all-reduce buckets along while backward runs (MPI: test them "
+          "between layers); false: they progress only once backward has ended (a baseline for "
+          "measuring overlap)",
+          FIELD(train.overlap), to_bool),
       key("dist.timeout", "600",
           "seconds a collective may wait for the other ranks before the job is ended "
           "(a rank stopped participating); 0: no timeout",

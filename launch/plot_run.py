@@ -23,7 +23,8 @@ import os
 import sys
 
 SPLITS = (("train", "-"), ("test", "--"), ("val", ":"))
-NOT_METRICS = {"type", "epoch", "step", "time", "seconds", "samples_per_s", "input_wait_s", "lr"}
+NOT_METRICS = {"type", "epoch", "step", "time", "seconds", "samples_per_s", "input_wait_s", "lr",
+               "exposed_comm_s", "comm_s", "overlap"}
 
 
 def load_run(run_dir):

@@ -118,7 +118,7 @@ Trainer::Trainer(comm::Communicator& comm, Model& model, Loss loss, Optimizer& o
               ranges.push_back(model.layer_slab_range(i));
             return ranges;
           }(),
-          options.bucket_bytes) {
+          options.bucket_bytes, options.overlap, options.grad_dtype) {
   LOCKSTEP_CHECK(model.dtype() == DType::kF32,
                  "trainer: expected a float32 model, got " << to_string(model.dtype()));
   LOCKSTEP_CHECK(options.accumulate_steps >= 1,
@@ -198,13 +198,14 @@ LossSums Trainer::micro_step(const Tensor& x_in, const Tensor& y_in, int64_t fir
 
 void Trainer::trace_span(const std::string& name, const char* category, int track) {
   const double now = steady_seconds();
-  trace_->span(name, category, track, mark_, now, step_);
+  trace_->span(name, category, track, mark_, now, trace_step_);
   mark_ = now;
 }
 
 LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
   if (comm::Watchdog* w = comm_.watchdog()) w->set_step(step_);
   tracing_ = trace_ && trace_->records(step_);
+  trace_step_ = step_;
   const double step_begin = steady_seconds();
   mark_ = step_begin;
   poison_ = options_.fault.due(comm_.rank(), step_) && inject_fault(options_.fault);
@@ -292,7 +293,7 @@ LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
   optimizer_.step(model_.params(), model_.grads(), schedule_.lr_at(step_ - 1));
   if (tracing_) {
     trace_span("optimizer", "optimizer");
-    trace_->span("step " + std::to_string(step_ - 1), "step", 3, step_begin, mark_, step_ - 1);
+    trace_->span("step " + std::to_string(trace_step_), "step", 3, step_begin, mark_, trace_step_);
   }
   return sums;
 }
@@ -312,10 +313,10 @@ void Trainer::record_communication() {
   }
   if (!tracing_) return;
   trace_->span("wait for all-reduce", "communication", 0, reducer_.finalize_begin(),
-               reducer_.finalize_end(), step_);
+               reducer_.finalize_end(), trace_step_);
   for (size_t b = 0; b < times.size(); ++b)
     trace_->span("all-reduce bucket " + std::to_string(b + 1) + "/" + std::to_string(times.size()),
-                 "communication", 1, times[b].launched, times[b].completed, step_);
+                 "communication", 1, times[b].launched, times[b].completed, trace_step_);
   mark_ = reducer_.finalize_end();
 }
 

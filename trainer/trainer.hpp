@@ -51,6 +51,8 @@ struct TrainOptions {
   std::function<int()> stop_signal = nullptr;
   FaultPlan fault = {};  // a fault to inject (tests; launch/ parses LOCKSTEP_FAULT into it)
   int64_t accumulate_steps = 1;  // micro-batches per optimizer step (one all-reduce)
+  bool overlap = true;  // test the all-reduce buckets in flight between backward's layers
+  comm::WireType grad_dtype = comm::WireType::kF32;  // how gradients travel in the all-reduce
 };
 
 /// Exit codes of a training run that ends early (README "Failure behaviour").
@@ -181,6 +183,7 @@ class Trainer {
   CommOverlap overlap_;
   Trace* trace_ = nullptr;
   bool tracing_ = false;  // this step is recorded
+  int64_t trace_step_ = 0;
   double mark_ = 0.0;     // tracing: when the last span ended
 };
 

@@ -40,7 +40,7 @@ dir = $work/runs
 every = 1
 progress = off
 INI
-steps() { grep '"type":"step"' "$1" | sed 's/,"samples_per_s":[-0-9.e+]*//; s/,"time":[-0-9.e+]*//'; }
+steps() { grep '"type":"step"' "$1" | sed 's/,"samples_per_s":[-0-9.e+]*//; s/,"time":[-0-9.e+]*//; s/"\(comm_s\|exposed_comm_s\|overlap\)":[-0-9.e+]*,//g'; }
 # last_step RUN: the newest step record's step number (0 if none yet)
 last_step() {
   local s

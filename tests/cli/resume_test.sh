@@ -40,7 +40,7 @@ dir = $work/runs
 every = 1
 progress = off
 INI
-steps() { grep '"type":"step"' "$1" | sed 's/,"samples_per_s":[-0-9.e+]*//; s/,"time":[-0-9.e+]*//'; }
+steps() { grep '"type":"step"' "$1" | sed 's/,"samples_per_s":[-0-9.e+]*//; s/,"time":[-0-9.e+]*//; s/"\(comm_s\|exposed_comm_s\|overlap\)":[-0-9.e+]*,//g'; }
 
 # exact_resume NP STOP SUFFIX: the uninterrupted run "full$SUFFIX" and a run
 # "split$SUFFIX" stopped after STOP steps and resumed, on NP ranks: the final

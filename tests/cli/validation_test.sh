@@ -72,7 +72,7 @@ timeout 120 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.name s
   --train.stop_after_steps 112 >/dev/null 2>&1
 timeout 120 "${mpi[@]}" -np 2 "$bin" train --config "$work/run.ini" --log.name split \
   --checkpoint.resume auto >"$work/split.log" 2>&1
-strip() { grep -v '"type":"step"' "$1" | sed 's/,"input_wait_s":[-0-9.e+]*//; s/,"samples_per_s":[-0-9.e+]*//; s/,"seconds":[-0-9.e+]*//; s/,"time":[-0-9.e+]*//'; }
+strip() { grep -v '"type":"step"' "$1" | sed 's/,"input_wait_s":[-0-9.e+]*//; s/,"samples_per_s":[-0-9.e+]*//; s/,"seconds":[-0-9.e+]*//; s/,"time":[-0-9.e+]*//; s/"\(comm_s\|exposed_comm_s\|overlap\)":[-0-9.e+]*,//g'; }
 if cmp -s <(strip "$run/metrics.jsonl") <(strip "$work/runs/split/metrics.jsonl") \
    && cmp -s <(grep "^early stopping" "$work/stop.log") <(grep "^early stopping" "$work/split.log") \
    && h5diff "$run/best.h5" "$work/runs/split/best.h5" /parameters >/dev/null; then

@@ -11,7 +11,11 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "comm/mpi.hpp"
 #include "io/dataset.hpp"
@@ -132,6 +136,48 @@ TEST(RunTraining, GlobalBatchAndStopAfterSteps) {
   if (w.comm.size() == 2) {
     EXPECT_THROW(run_training(c, "ini", w.mpi), comm::CollectiveError);
   }
+}
+
+// log.trace: trace.json holds, per rank, each recorded step's layers forward
+// and backward, input waits, optimizer, the step, the all-reduce buckets (on
+// several ranks) and checkpoint writes; epoch records carry the exposed
+// communication and overlap.
+TEST(RunTraining, TraceHoldsEveryRanksTimeline) {
+  Workspace w("trace");
+  RunConfig c = w.config("t");
+  c.trace = true;
+  c.trace_steps = 3;
+  c.train.epochs = 1;
+  c.train.bucket_bytes = 64 * sizeof(float);  // several buckets
+  const RunOutcome out = run_training(c, "ini", w.mpi);
+  ASSERT_EQ(out.end, RunEnd::kFinished);
+  if (w.comm.rank() != 0) return;
+  const nlohmann::json trace = nlohmann::json::parse(read(out.run_dir + "/trace.json"));
+  const int layers = 3;
+  for (int rank = 0; rank < w.comm.size(); ++rank) {
+    std::map<std::string, int> count;
+    std::set<int64_t> steps;
+    for (const auto& e : trace["traceEvents"]) {
+      if (e["ph"] != "X" || e["pid"] != rank) continue;
+      ++count[e["cat"].get<std::string>()];
+      if (e["cat"] != "checkpoint") steps.insert(e["args"]["step"].get<int64_t>());
+      EXPECT_GE(e["dur"].get<double>(), 0.0);
+    }
+    SCOPED_TRACE("rank " + std::to_string(rank));
+    EXPECT_EQ(count["forward"], 3 * (layers + 1));  // each layer, then the loss
+    EXPECT_EQ(count["backward"], 3 * layers);
+    EXPECT_EQ(count["input"], 3);
+    EXPECT_EQ(count["optimizer"], 3);
+    EXPECT_EQ(count["step"], 3);
+    EXPECT_EQ(count["checkpoint"], 1);  // the epoch's end
+    if (w.comm.size() > 1) {
+      EXPECT_GE(count["communication"], 3 * 3);  // buckets and the wait
+    }
+    EXPECT_EQ(steps, (std::set<int64_t>{0, 1, 2}));
+  }
+  const std::string metrics = read(out.run_dir + "/metrics.jsonl");
+  EXPECT_NE(metrics.find("\"exposed_comm_s\""), std::string::npos);
+  EXPECT_NE(metrics.find("\"overlap\""), std::string::npos);
 }
 
 TEST(Tuning, SweepRanksTrialsAndGoesOnAfterAFailure) {
