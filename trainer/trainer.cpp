@@ -36,6 +36,16 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// The denominator of this rank's loss mean (core/loss.hpp, "Note: per-pixel
+// cross-entropy"): its rows, or its share of the global batch's pixel weight
+// when that can differ between ranks.
+double loss_mean_over(comm::Communicator& comm, Loss& loss, const Tensor& out, const Tensor& y) {
+  double w = loss.local_weight(out, y);
+  if (!loss.weight_varies(out)) return w;
+  if (comm.size() > 1) comm.allreduce(std::span<double>(&w, 1), comm::ReduceOp::kSum);
+  return w > 0 ? w / comm.size() : 1.0;  // nothing counted: the gradient is 0 anyway
+}
+
 // Global sums of (loss, correct, rows) across ranks.
 EvalResult global_result(comm::Communicator& comm, double loss, int64_t correct, int64_t rows) {
   std::vector<double> l{loss};
@@ -89,7 +99,7 @@ void report_epoch(const EpochRecord& rec, int64_t epochs, int64_t step, double l
 
 EvalResult evaluate(comm::Communicator& comm, Model& model, Loss& loss, const ShardedData& data,
                     int64_t batch_size) {
-  const EvalMetrics m = evaluate_metrics(comm, model, loss.kind(), data, batch_size, 1);
+  const EvalMetrics m = evaluate_metrics(comm, model, loss.kind(), data, batch_size, 1, loss.options());
   EvalResult r;
   r.samples = m.samples();
   r.loss = m.loss();
@@ -170,7 +180,7 @@ LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
   ensure_shape(dout_, out.shape(), out.dtype(), out.device());
   // Each rank takes the mean over its own batch; averaging over ranks then
   // gives the mean over the global batch (all ranks have equal batch sizes).
-  LossSums sums = loss_.compute(out, y, out.dim(0), &dout_);
+  LossSums sums = loss_.compute(out, y, loss_mean_over(comm_, loss_, out, y_in), &dout_);
   if (poison) {  // LOCKSTEP_FAULT action=nan: NaN loss and gradients on this rank
     sums.loss = std::numeric_limits<double>::quiet_NaN();
     ops::scale(dout_, std::numeric_limits<double>::quiet_NaN());
@@ -328,7 +338,8 @@ std::vector<EpochRecord> Trainer::fit(io::BatchPipeline& input, const ShardedDat
     sync_buffers();  // every rank evaluates (and saves) with rank 0's running statistics
     if (test) rec.test = evaluate(comm_, model_, loss_, *test, options_.eval_batch_size);
     if (val)
-      rec.val = evaluate_metrics(comm_, model_, loss_.kind(), *val, options_.eval_batch_size, 1);
+      rec.val = evaluate_metrics(comm_, model_, loss_.kind(), *val, options_.eval_batch_size, 1,
+                                 loss_.options());
     if (root)
       report_epoch(rec, options_.epochs, step_, schedule_.lr_at(step_ - 1), loss_.kind(), metrics);
     records.push_back(rec);

@@ -12,6 +12,7 @@
 #include "core/ops/loss.hpp"
 #include "core/ops/norm.hpp"
 #include "core/ops/optim.hpp"
+#include "core/ops/pixel_loss.hpp"
 #include "core/ops/pool.hpp"
 #include "core/ops/resize.hpp"
 
@@ -141,6 +142,11 @@ void conv_transpose2d_forward(const Tensor&, const Tensor&, const Tensor&, int64
 void conv_transpose2d_backward(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t,
                                Tensor*, Tensor&, Tensor*) {
   no_cuda("conv_transpose2d_backward");
+}
+
+void pixel_cross_entropy(const Tensor&, const Tensor&, const Tensor&, int64_t, double, Tensor&,
+                         Tensor&, Tensor&, Tensor*, Tensor&) {
+  no_cuda("pixel_cross_entropy");
 }
 
 }  // namespace lockstep::ops::cuda
