@@ -6,8 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 
+#include "core/loss.hpp"
 #include "core/model.hpp"
 #include "core/ops/conv_transpose.hpp"
 #include "core/ops/resize.hpp"
@@ -90,6 +92,24 @@ TEST_F(CudaSeg, ConvTranspose) {
     expect_close(dw, gdw, kAtol, kRtol, name + " dw");
     expect_close(db, gdb, kAtol, kRtol, name + " db");
   }
+}
+
+TEST_F(CudaSeg, PixelCrossEntropy) {
+  const Tensor z = random_host({3, 4, 5, 6}, 1, 3.0f);
+  Tensor y = Tensor::empty({3, 5, 6}, DType::kI32);
+  Rng rng(2);
+  for (int64_t i = 0; i < y.numel(); ++i)
+    y.data<int32_t>()[i] = rng.uniform() < 0.2 ? 255 : static_cast<int32_t>(rng.below(4));
+  Loss cpu(LossKind::kCrossEntropy, {255, {1.0, 0.5, 2.0, 1.5}});
+  Loss dev(LossKind::kCrossEntropy, {255, {1.0, 0.5, 2.0, 1.5}});
+  Tensor dz = host(z.shape()), gdz = gpu(z.shape());
+  const LossSums a = cpu.compute(z, y, 40.0, &dz);
+  const LossSums b = dev.compute(to_gpu(z), to_gpu(y), 40.0, &gdz);
+  EXPECT_NEAR(a.loss, b.loss, 1e-9 * std::abs(a.loss));
+  EXPECT_EQ(a.correct, b.correct);
+  expect_close(dz, gdz, 1e-6, 1e-4, "dlogits");
+  for (int64_t s = 0; s < 3; ++s)
+    EXPECT_NEAR(cpu.row_weights().data<double>()[s], dev.row_weights().data<double>()[s], 1e-12);
 }
 
 TEST_F(CudaSeg, UnetGradientsThroughModel) {

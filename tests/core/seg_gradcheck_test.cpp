@@ -10,6 +10,7 @@
 #include <functional>
 
 #include "core/layers/registry.hpp"
+#include "core/loss.hpp"
 #include "core/model.hpp"
 #include "core/ops/conv_transpose.hpp"
 #include "core/ops/resize.hpp"
@@ -215,6 +216,52 @@ TEST(SegGradCheck, UnetThroughModel) {
   model.backward(c);
   for (int64_t i = 0; i < model.num_params(); ++i)
     EXPECT_EQ(model.grads().data<double>()[i], grads.data<double>()[i]) << i;
+}
+
+// Per-pixel cross-entropy with an ignored label and class weights: dlogits
+// against central differences of (sum of weighted pixel losses) / mean_over.
+TEST(SegGradCheck, PixelCrossEntropy) {
+  Loss loss(LossKind::kCrossEntropy, {7, {0.5, 2.0, 1.0}});
+  Tensor z = random_tensor({2, 3, 2, 3}, 1);
+  Tensor y = Tensor::empty({2, 2, 3}, DType::kI32);
+  const int32_t labels[] = {0, 1, 2, 7, 1, 1, 2, 7, 7, 0, 0, 1};
+  std::copy(labels, labels + 12, y.data<int32_t>());
+  EXPECT_DOUBLE_EQ(loss.local_weight(z, y), 0.5 * 3 + 2.0 * 4 + 1.0 * 2);
+  EXPECT_TRUE(loss.weight_varies(z));
+  const double mean_over = 5.0;
+  Tensor dz = Tensor::empty(z.shape(), DType::kF64);
+  const LossSums sums = loss.compute(z, y, mean_over, &dz);
+  EXPECT_EQ(sums.rows, 2);
+  auto total = [&]() {
+    loss.compute(z, y, mean_over, nullptr);
+    return (loss.row_losses().data<double>()[0] + loss.row_losses().data<double>()[1]) / mean_over;
+  };
+  EXPECT_NEAR(sums.loss, 2 * total(), 1e-12);  // N * weighted sum / mean_over
+  for (int64_t i = 0; i < z.numel(); ++i) {
+    double* p = z.data<double>() + i;
+    const double v = *p;
+    *p = v + kEps;
+    const double up = total();
+    *p = v - kEps;
+    const double down = total();
+    *p = v;
+    expect_close(dz.data<double>()[i], (up - down) / (2 * kEps), "logit " + std::to_string(i));
+  }
+  // Ignored pixels get no gradient; equal logits give log(C) per counted pixel.
+  EXPECT_EQ(dz.data<double>()[3], 0.0);
+  Tensor flat = Tensor::zeros({1, 3, 1, 2}, DType::kF64);
+  Tensor y2 = Tensor::zeros({1, 1, 2}, DType::kI32);
+  Loss plain(LossKind::kCrossEntropy);
+  plain.compute(flat, y2, 1.0, nullptr);
+  EXPECT_NEAR(plain.row_losses().data<double>()[0], 2 * std::log(3.0), 1e-12);
+  y2.data<int32_t>()[1] = 3;  // outside the 3 classes
+  EXPECT_THROW(plain.compute(flat, y2, 1.0, nullptr), Error);
+  // Options need per-pixel outputs; weights one per class.
+  Tensor rows = Tensor::zeros({2, 3}, DType::kF64);
+  Tensor ids = Tensor::zeros({2}, DType::kI32);
+  EXPECT_THROW(loss.compute(rows, ids, 2.0, nullptr), Error);
+  Loss two(LossKind::kCrossEntropy, {std::nullopt, {1.0, 2.0}});
+  EXPECT_THROW(two.compute(z, y, 1.0, nullptr), Error);
 }
 
 std::string error_of(const std::function<void()>& f) {
