@@ -1,11 +1,45 @@
 #include "core/model.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 
+#include "core/layers/concat.hpp"
 #include "core/layers/registry.hpp"
+#include "core/ops/elementwise.hpp"
 #include "core/rng.hpp"
 
 namespace lockstep {
+namespace {
+
+bool valid_name(const std::string& n) {
+  if (n.empty() || std::isdigit(static_cast<unsigned char>(n[0]))) return false;
+  for (char c : n)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  return true;
+}
+
+// Splits "conv2d(16, 3) @enc1" into the layer token and the name ("" when
+// none); only an '@' outside parentheses names the output.
+std::pair<std::string, std::string> split_name(const std::string& token) {
+  int depth = 0;
+  for (size_t i = 0; i < token.size(); ++i) {
+    depth += token[i] == '(' ? 1 : token[i] == ')' ? -1 : 0;
+    if (token[i] != '@' || depth != 0) continue;
+    std::string layer = token.substr(0, i), name = token.substr(i + 1);
+    while (!layer.empty() && std::isspace(static_cast<unsigned char>(layer.back())))
+      layer.pop_back();
+    while (!name.empty() && std::isspace(static_cast<unsigned char>(name.front())))
+      name.erase(0, 1);
+    LOCKSTEP_CHECK(!layer.empty() && valid_name(name),
+                   "model layer '" << token << "': expected 'layer @name' with a name of letters, "
+                                   << "digits and '_' (not starting with a digit)");
+    return {layer, name};
+  }
+  return {token, ""};
+}
+
+}  // namespace
 
 Model::Model(const std::string& layers_spec, const Shape& input_shape, DType dtype, Device device)
     : input_shape_(input_shape), dtype_(dtype), device_(device) {
@@ -15,13 +49,32 @@ Model::Model(const std::string& layers_spec, const Shape& input_shape, DType dty
                  "model input: expected a non-empty sample shape, got " << shape_str(input_shape));
   Shape shape = input_shape;
   int64_t offset = 0, buffer_offset = 0;
-  for (const std::string& token : split_layer_spec(layers_spec)) {
+  std::vector<Shape> shapes;  // per layer: its output's per-sample shape
+  for (const std::string& written : split_layer_spec(layers_spec)) {
+    const auto [token, name] = split_name(written);
     auto layer = make_layer(token);
     const size_t index = layers_.size();
+    int64_t source = -1;
+    if (auto* merge = dynamic_cast<Merge*>(layer.get())) {
+      const auto at = std::find(names_.begin(), names_.end(), merge->source());
+      LOCKSTEP_CHECK(at != names_.end(),
+                     "model layer " << index << " '" << written << "': no earlier layer is named @"
+                                    << merge->source() << "; expected a layer before it written "
+                                    << "'... @" << merge->source() << "'");
+      source = at - names_.begin();
+      merge->set_source_shape(shapes[static_cast<size_t>(source)]);
+    }
+    if (!name.empty())
+      LOCKSTEP_CHECK(std::find(names_.begin(), names_.end(), name) == names_.end(),
+                     "model layer "
+                         << index << " '" << written << "': the name @" << name
+                         << " is already given to layer "
+                         << std::find(names_.begin(), names_.end(), name) - names_.begin()
+                         << "; expected each name once");
     try {
       layer->set_input_shape(shape);
     } catch (const Error& e) {
-      throw Error("model layer " + std::to_string(index) + " '" + token + "' on input " +
+      throw Error("model layer " + std::to_string(index) + " '" + written + "' on input " +
                   shape_str(shape) + ": " + e.what());
     }
     const int64_t first = offset;
@@ -51,10 +104,16 @@ Model::Model(const std::string& layers_spec, const Shape& input_shape, DType dty
       buffer_layout_.push_back(std::move(info));
     }
     shape = layer->output_shape(shape);
+    shapes.push_back(shape);
+    names_.push_back(name);
+    sources_.push_back(source);
     layers_.push_back(std::move(layer));
   }
   output_shape_ = shape;
   saved_.resize(layers_.size());
+  outputs_.resize(layers_.size());
+  named_grads_.resize(layers_.size());
+  named_grad_set_.assign(layers_.size(), 0);
   params_ = Tensor::zeros({offset}, dtype, device);
   grads_ = Tensor::zeros({offset}, dtype, device);
   buffers_ = Tensor::zeros({buffer_offset}, dtype, device);
@@ -79,7 +138,8 @@ Model::Model(const std::string& layers_spec, const Shape& input_shape, DType dty
 
 std::string Model::spec() const {
   std::string s;
-  for (size_t i = 0; i < layers_.size(); ++i) s += (i ? ", " : "") + layers_[i]->spec();
+  for (size_t i = 0; i < layers_.size(); ++i)
+    s += (i ? ", " : "") + layers_[i]->spec() + (names_[i].empty() ? "" : " @" + names_[i]);
   return s;
 }
 
@@ -128,17 +188,37 @@ void Model::init_params(uint64_t seed, InitScheme scheme) {
 Tensor Model::forward(const Tensor& x, const RunContext& ctx) {
   Tensor h = x;
   for (size_t i = 0; i < layers_.size(); ++i) {
+    if (sources_[i] >= 0)
+      static_cast<Merge&>(*layers_[i]).set_source(outputs_[static_cast<size_t>(sources_[i])]);
     h = layers_[i]->forward(h, ctx, i, saved_[i]);
+    if (!names_[i].empty()) outputs_[i] = h;
     if (ctx.on_layer_forwarded) ctx.on_layer_forwarded(i);
   }
   return h;
 }
 
 void Model::backward(const Tensor& dy, const std::function<void(size_t)>& on_layer_done) {
+  // See "Note: named outputs" (model.hpp).
+  std::fill(named_grad_set_.begin(), named_grad_set_.end(), 0);
   Tensor g = dy;
   for (size_t i = layers_.size(); i-- > 0;) {
+    if (named_grad_set_[i]) {  // this output also fed later merges
+      ops::add(g, named_grads_[i], named_grads_[i]);
+      g = named_grads_[i];
+    }
     // The input of layer 0 is data: its gradient is never needed.
     g = layers_[i]->backward(saved_[i], g, /*need_dx=*/i > 0);
+    if (sources_[i] >= 0) {
+      const auto j = static_cast<size_t>(sources_[i]);
+      const Tensor& ds = static_cast<const Merge&>(*layers_[i]).source_grad();
+      if (named_grad_set_[j]) {
+        ops::add(named_grads_[j], ds, named_grads_[j]);
+      } else {
+        ensure_shape(named_grads_[j], ds.shape(), ds.dtype(), ds.device());
+        named_grads_[j].copy_from(ds);
+        named_grad_set_[j] = 1;
+      }
+    }
     if (on_layer_done) on_layer_done(i);
   }
 }

@@ -7,6 +7,21 @@
 // is data and is saved with the model. Backward reports, after each layer, that
 // the gradients of that layer are final: the hook a gradient reducer uses to
 // start communication while earlier layers still run.
+//
+// Note: named outputs. A top-level layer token may end in "@name" to name its
+// output ("conv2d(16, 3, padding=1) @enc1"), and a later concat(@name) or
+// add(@name) takes that output as its second operand (U-Net, FPN). The model
+// is then a DAG whose written order is a topological order: forward runs the
+// layers in that order, keeping each named output (a layer's own output
+// buffer, valid until the next forward); backward runs in reverse, each merge
+// handing back the gradient for its named operand, which the model keeps in a
+// per-name accumulator (copied at the first use met, added after) and adds to
+// the incoming gradient when backward reaches the layer that produced it.
+// Every consumer of an output comes after its producer, so when backward
+// passes layer i nothing later can still add to the gradients of layer i's
+// parameters: on_layer_done(i) keeps its meaning. Parse-time errors name the
+// token: unknown name, used before defined, defined twice, shapes that do not
+// fit.
 
 #include <functional>
 #include <memory>
@@ -46,6 +61,10 @@ class Model {
   Device device() const { return device_; }
   size_t num_layers() const { return layers_.size(); }
   Layer& layer(size_t i) { return *layers_.at(i); }
+  /// The name layer i's output was given ("" when none), see "Note: named outputs".
+  const std::string& output_name(size_t i) const { return names_.at(i); }
+  /// For a merge (concat/add) layer: the index of the layer whose output it takes; else -1.
+  int64_t source_layer(size_t i) const { return sources_.at(i); }
 
   const std::vector<ParamInfo>& layout() const { return layout_; }
   /// Non-trained state (e.g. BatchNorm running statistics) in its own slab.
@@ -73,6 +92,11 @@ class Model {
  private:
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<Saved> saved_;
+  std::vector<std::string> names_;    // per layer: its output's name or ""
+  std::vector<int64_t> sources_;      // per layer: producer of a merge's operand, or -1
+  std::vector<Tensor> outputs_;       // per layer: the last forward's output when named
+  std::vector<Tensor> named_grads_;   // per named layer: gradient from later merges
+  std::vector<char> named_grad_set_;  // per layer: named_grads_ holds this backward's sum
   Shape input_shape_;
   Shape output_shape_;
   DType dtype_;

@@ -5,6 +5,7 @@
 #include "launch/config_keys.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <sstream>
 
@@ -30,6 +31,35 @@ std::vector<ConfigKey> make_keys() {
           FIELD(loss),
           [](const std::string& k, const std::string& t) {
             return parse_loss(choice({"cross_entropy", "mse"})(k, t));
+          }),
+      key("model.ignore_index", "none",
+          "per-pixel cross-entropy: pixels with this label count for nothing in the loss and "
+          "the metrics (e.g. 255); none: every pixel counts",
+          FIELD(loss_options.ignore_index),
+          [](const std::string& k, const std::string& t) -> std::optional<int64_t> {
+            if (t == "none") return std::nullopt;
+            const int64_t v =
+                convert(k, t, "an integer class id or none",
+                        [](const std::string& s, size_t* u) { return std::stoll(s, u); });
+            if (v < INT32_MIN || v > INT32_MAX)
+              throw Error(k + ": expected an int32 class id or none, got '" + t + "'");
+            return v;
+          }),
+      key("model.class_weights", "",
+          "per-pixel cross-entropy: class weights w0,w1,... (one per class, >= 0); the loss is "
+          "the weighted mean over counted pixels; empty: all 1",
+          FIELD(loss_options.class_weights),
+          [](const std::string& k, const std::string& t) {
+            std::vector<double> w;
+            if (t.empty()) return w;
+            std::string item;
+            std::istringstream in(t);
+            while (std::getline(in, item, ',')) {
+              item.erase(0, item.find_first_not_of(" \t"));
+              item.erase(item.find_last_not_of(" \t") + 1);
+              w.push_back(number("(comma-separated, >= 0)", non_negative)(k, item));
+            }
+            return w;
           }),
       key("model.init", "he", "weight initialisation: he or xavier", FIELD(init),
           [](const std::string& k, const std::string& t) {

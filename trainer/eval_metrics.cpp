@@ -22,15 +22,20 @@ EvalMetrics::EvalMetrics(LossKind kind, int64_t outputs, int64_t top_k)
 }
 
 int64_t EvalMetrics::sum_width() const {
-  return 4 + 2 * static_cast<int64_t>(sum_t_.size());  // batch, loss, sse, sae, sum_t, sum_t2
+  // batch, loss, sse, sae, weight (per pixel), sum_t, sum_t2
+  return 5 + 2 * static_cast<int64_t>(sum_t_.size());
 }
 
 void EvalMetrics::add(const Tensor& outputs, const Tensor& targets, const Tensor& row_losses,
-                      int64_t batch) {
+                      int64_t batch, const Tensor* row_weights) {
   const int64_t n = outputs.dim(0), k = outputs_;
-  LOCKSTEP_CHECK(
-      outputs.rank() == 2 && outputs.dim(1) == k && outputs.device() == Device::kCpu,
-      "evaluation: expected host outputs (N, " << k << "), got " << shape_str(outputs.shape()));
+  LOCKSTEP_CHECK((per_pixel_ ? outputs.rank() >= 3 : outputs.rank() == 2) && outputs.dim(1) == k &&
+                     outputs.device() == Device::kCpu,
+                 "evaluation: expected host outputs (N, " << k << (per_pixel_ ? ", H, W" : "")
+                                                          << "), got "
+                                                          << shape_str(outputs.shape()));
+  LOCKSTEP_CHECK(!per_pixel_ || (row_weights && row_weights->numel() == n),
+                 "evaluation: per-pixel figures need the " << n << " per-sample loss weights");
   LOCKSTEP_CHECK(batch >= -1, "evaluation: batch index " << batch << " is invalid");
   if (batch < 0) batch = next_batch_;
   next_batch_ = batch + 1;
@@ -42,13 +47,16 @@ void EvalMetrics::add(const Tensor& outputs, const Tensor& targets, const Tensor
   double& loss_sum = rec[1];
   double& sse = rec[2];
   double& sae = rec[3];
-  double* sum_t = rec + 4;
+  double* sum_t = rec + 5;
   double* sum_t2 = sum_t + sum_t_.size();
   const float* z = outputs.data<float>();
   const double* l = row_losses.data<double>();
   for (int64_t i = 0; i < n; ++i) loss_sum += l[i];
   samples_ += n;
-  if (kind_ == LossKind::kCrossEntropy) {
+  if (per_pixel_) {
+    for (int64_t i = 0; i < n; ++i) rec[4] += row_weights->data<double>()[i];
+    add_pixels(outputs, targets);
+  } else if (kind_ == LossKind::kCrossEntropy) {
     const int32_t* y = targets.data<int32_t>();
     for (int64_t i = 0; i < n; ++i) {
       const float* row = z + i * k;
@@ -74,12 +82,13 @@ void EvalMetrics::add(const Tensor& outputs, const Tensor& targets, const Tensor
 }
 
 void EvalMetrics::reduce(comm::Communicator& comm) {
-  std::vector<int64_t> counts{samples_, topk_hits_};
+  std::vector<int64_t> counts{samples_, topk_hits_, pixels_};
   counts.insert(counts.end(), confusion_.begin(), confusion_.end());
   comm.allreduce(std::span<int64_t>(counts), comm::ReduceOp::kSum);
   samples_ = counts[0];
   topk_hits_ = counts[1];
-  std::copy(counts.begin() + 2, counts.end(), confusion_.begin());
+  pixels_ = counts[2];
+  std::copy(counts.begin() + 3, counts.end(), confusion_.begin());
   // Every batch's sums in one table (batch, sum), each row filled on the one
   // rank that evaluated the batch and zero elsewhere: the all-reduce adds only
   // zeros to each value, which is exact. Then the batches are added in order.
@@ -100,9 +109,10 @@ void EvalMetrics::reduce(comm::Communicator& comm) {
     loss_sum_ += rec[0];
     sse_ += rec[1];
     sae_ += rec[2];
+    weight_sum_ += rec[3];
     for (size_t j = 0; j < k; ++j) {
-      sum_t_[j] += rec[3 + j];
-      sum_t2_[j] += rec[3 + k + j];
+      sum_t_[j] += rec[4 + j];
+      sum_t2_[j] += rec[4 + k + j];
     }
   }
   batch_sums_.clear();
@@ -115,6 +125,7 @@ double ratio(double a, double b) {
 }  // namespace
 
 double EvalMetrics::loss() const {
+  if (per_pixel_) return ratio(loss_sum_, weight_sum_);
   return ratio(loss_sum_, static_cast<double>(samples_));
 }
 
@@ -127,7 +138,8 @@ int64_t EvalMetrics::correct() const {
 }
 
 double EvalMetrics::accuracy() const {
-  return ratio(static_cast<double>(correct()), static_cast<double>(samples_));
+  return ratio(static_cast<double>(correct()),
+               static_cast<double>(per_pixel_ ? pixels_ : samples_));
 }
 
 double EvalMetrics::top_k() const {
@@ -171,6 +183,7 @@ double EvalMetrics::r2() const {
 }
 
 std::string EvalMetrics::report(const std::vector<std::string>& names) const {
+  if (per_pixel_) return report_pixels(names);
   std::ostringstream os;
   char line[256];
   if (kind_ != LossKind::kCrossEntropy) {
@@ -204,6 +217,7 @@ std::string EvalMetrics::report(const std::vector<std::string>& names) const {
 }
 
 nlohmann::json EvalMetrics::to_json(const std::vector<std::string>& names) const {
+  if (per_pixel_) return json_pixels(names);
   if (kind_ != LossKind::kCrossEntropy) {
     return {{"task", "regression"}, {"samples", samples_}, {"loss", loss()},
             {"mse", mse()},         {"mae", mae()},        {"r2", r2()}};
@@ -241,7 +255,8 @@ nlohmann::json EvalMetrics::to_json(const std::vector<std::string>& names) const
 }
 
 EvalMetrics evaluate_metrics(comm::Communicator& comm, Model& model, LossKind kind,
-                             const ShardedData& data, int64_t batch_size, int64_t top_k) {
+                             const ShardedData& data, int64_t batch_size, int64_t top_k,
+                             const LossOptions& loss_options) {
   LOCKSTEP_CHECK(batch_size > 0, "evaluation batch size: expected > 0, got " << batch_size);
   // Batches of the global row order (io/sampler.hpp): the shard must be made
   // of whole batches of this size.
@@ -249,8 +264,11 @@ EvalMetrics evaluate_metrics(comm::Communicator& comm, Model& model, LossKind ki
                  "evaluation: the data is sharded in blocks of "
                      << data.options().shard_block << " rows; expected the batch size "
                      << batch_size << " (DataOptions::shard_block)");
-  EvalMetrics metrics(kind, shape_numel(model.output_shape()), top_k);
-  Loss loss(kind);
+  Loss loss(kind, loss_options);
+  const bool pixels = loss.per_pixel(model.output_shape());
+  EvalMetrics metrics(kind, pixels ? model.output_shape()[0] : shape_numel(model.output_shape()),
+                      top_k);
+  if (pixels) metrics.set_per_pixel(loss_options.ignore_index);
   Tensor x, y, x_dev, y_dev, out_host;
   std::vector<int64_t> idx;
   const int64_t first_batch = data.first_position() / batch_size;
@@ -268,7 +286,8 @@ EvalMetrics evaluate_metrics(comm::Communicator& comm, Model& model, LossKind ki
     loss.compute(out, gpu ? y_dev : y, end - begin, nullptr);
     ensure_shape(out_host, out.shape(), DType::kF32, Device::kCpu);
     out_host.copy_from(out);
-    metrics.add(out_host, y, loss.row_losses(), first_batch + begin / batch_size);
+    metrics.add(out_host, y, loss.row_losses(), first_batch + begin / batch_size,
+                pixels ? &loss.row_weights() : nullptr);
   }
   metrics.reduce(comm);
   return metrics;

@@ -6,8 +6,15 @@
 // exactly; the floating-point sums are kept per batch, exchanged exactly (a
 // batch's sums are non-zero on one rank only) and added in batch order, so
 // the figures have the same bits on any number of ranks.
+//
+// Segmentation (per-pixel cross-entropy, set_per_pixel): the confusion matrix
+// counts pixels (those labelled ignore_index left out), giving pixel
+// accuracy, per-class IoU = TP / (TP + FP + FN) and mean IoU over the classes
+// that occur (in the labels or the predictions); the loss is the weighted
+// mean over counted pixels (eval_metrics_seg.cpp).
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,14 +36,24 @@ class EvalMetrics {
   /// float32) and the per-row losses (n,) float64. `batch` is the batch's
   /// global index (the same on any number of ranks); -1: the next one after
   /// the previous add() (one rank, or tests).
+  /// Per pixel: outputs (n, C, H, W), targets n*H*W int32, row_losses the
+  /// per-sample weighted loss sums and `row_weights` their weights (n,) float64.
   void add(const Tensor& outputs, const Tensor& targets, const Tensor& row_losses,
-           int64_t batch = -1);
+           int64_t batch = -1, const Tensor* row_weights = nullptr);
+  /// Makes this a segmentation evaluation (before the first add()).
+  void set_per_pixel(std::optional<int64_t> ignore_index);
+  bool per_pixel() const { return per_pixel_; }
+  int64_t pixels() const { return pixels_; }  // counted pixels (segmentation)
+  /// Segmentation: IoU of class c (0 when it occurs nowhere), and the mean
+  /// over the classes that occur.
+  double iou(int64_t c) const;
+  double mean_iou() const;
   /// Sums over all ranks (collective); call once, after the last add().
   void reduce(comm::Communicator& comm);
 
   int64_t samples() const { return samples_; }
-  double loss() const;      // mean per-sample loss
-  double accuracy() const;  // classification
+  double loss() const;      // mean per-sample loss (per pixel: per counted pixel, weighted)
+  double accuracy() const;  // classification (per pixel: pixel accuracy)
   int64_t correct() const;  // classification: samples whose argmax is the label
   double top_k() const;     // classification: fraction with the label among the k largest
   int64_t k() const { return k_; }
@@ -70,14 +87,23 @@ class EvalMetrics {
   std::vector<double> batch_sums_;
   int64_t next_batch_ = 0;
   int64_t sum_width() const;
-  double loss_sum_ = 0;
+  double loss_sum_ = 0, weight_sum_ = 0;
+  bool per_pixel_ = false;
+  std::optional<int64_t> ignore_;
+  int64_t pixels_ = 0;
+  void add_pixels(const Tensor& outputs, const Tensor& targets);
+  std::string report_pixels(const std::vector<std::string>& class_names) const;
+  nlohmann::json json_pixels(const std::vector<std::string>& class_names) const;
   // regression: sums of squared and absolute errors, of targets and their squares (per output)
   double sse_ = 0, sae_ = 0;
   std::vector<double> sum_t_, sum_t2_;
 };
 
 /// Evaluates `model` over `data` (every sample once across ranks) into metrics.
+/// Per-pixel models (cross-entropy on (C, H, W) outputs) give segmentation
+/// figures, with `loss_options` (ignore_index, class weights) applied.
 EvalMetrics evaluate_metrics(comm::Communicator& comm, Model& model, LossKind kind,
-                             const ShardedData& data, int64_t batch_size, int64_t top_k = 5);
+                             const ShardedData& data, int64_t batch_size, int64_t top_k = 5,
+                             const LossOptions& loss_options = {});
 
 }  // namespace lockstep::trainer

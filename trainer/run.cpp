@@ -244,7 +244,7 @@ RunOutcome run_training(const RunConfig& config, const std::string& config_ini,
   model->init_params(cfg.train.seed, cfg.init);
   const std::unique_ptr<Optimizer> optimizer = make_optimizer(
       cfg.optimizer, cfg.sgd_options(), cfg.adam_options(), model->params());
-  Trainer trainer(grad_comm, *model, Loss(cfg.loss), *optimizer, LrSchedule(sched), cfg.train);
+  Trainer trainer(grad_comm, *model, Loss(cfg.loss, cfg.loss_options), *optimizer, LrSchedule(sched), cfg.train);
 
   CheckpointOptions ckpt = cfg.checkpoint;
   if (ckpt.dir.empty()) ckpt.dir = run_dir + "/checkpoints";

@@ -23,6 +23,7 @@ struct RunConfig {
   // model
   std::string layers;
   LossKind loss = LossKind::kCrossEntropy;
+  LossOptions loss_options;  // model.ignore_index (none), model.class_weights (empty)
   InitScheme init = InitScheme::kHe;
   // data
   DataOptions train_data;

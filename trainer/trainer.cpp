@@ -37,6 +37,16 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// The denominator of this rank's loss mean (core/loss.hpp, "Note: per-pixel
+// cross-entropy"): its rows, or its share of the global batch's pixel weight
+// when that can differ between ranks.
+double loss_mean_over(comm::Communicator& comm, Loss& loss, const Tensor& out, const Tensor& y) {
+  double w = loss.local_weight(out, y);
+  if (!loss.weight_varies(out)) return w;
+  if (comm.size() > 1) comm.allreduce(std::span<double>(&w, 1), comm::ReduceOp::kSum);
+  return w > 0 ? w / comm.size() : 1.0;  // nothing counted: the gradient is 0 anyway
+}
+
 // Global sums of (loss, correct, rows) across ranks.
 EvalResult global_result(comm::Communicator& comm, double loss, int64_t correct, int64_t rows) {
   std::vector<double> l{loss};
@@ -93,7 +103,7 @@ void report_epoch(const EpochRecord& rec, int64_t epochs, int64_t step, double l
 
 EvalResult evaluate(comm::Communicator& comm, Model& model, Loss& loss, const ShardedData& data,
                     int64_t batch_size) {
-  const EvalMetrics m = evaluate_metrics(comm, model, loss.kind(), data, batch_size, 1);
+  const EvalMetrics m = evaluate_metrics(comm, model, loss.kind(), data, batch_size, 1, loss.options());
   EvalResult r;
   r.samples = m.samples();
   r.loss = m.loss();
@@ -152,10 +162,10 @@ void Trainer::sync_buffers() {
 // travels with the gradients and every rank takes the same decision without
 // a collective of its own.
 // One micro-batch: rows [first, first + rows) of (x, y) through forward, the
-// loss (its gradient scaled as a part of a batch of `mean_over` rows) and
+// loss (its gradient scaled as one of `micro_batches` parts of the step's batch) and
 // backward, calling `layer_done` as each layer's gradients are final.
 LossSums Trainer::micro_step(const Tensor& x_in, const Tensor& y_in, int64_t first, int64_t rows,
-                             int64_t micro, int64_t mean_over, bool& bad_loss,
+                             int64_t micro, int64_t micro_batches, bool& bad_loss,
                              const std::function<void(size_t)>& layer_done) {
   const auto row_slice = [&](const Tensor& t) {
     if (first == 0 && rows == t.dim(0)) return t;
@@ -185,6 +195,19 @@ LossSums Trainer::micro_step(const Tensor& x_in, const Tensor& y_in, int64_t fir
     };
   const Tensor out = model_.forward(x, ctx);
   ensure_shape(dout_, out.shape(), out.dtype(), out.device());
+  // Each rank takes the mean over its own batch (its share of the global
+  // batch's pixel weight where that varies); averaging over ranks then gives
+  // the mean over the global batch. A micro-batch is a part of its step's
+  // batch of `micro_batches` parts.
+  double mean_over = loss_mean_over(comm_, loss_, out, y_rows);
+  if (micro_batches > 1) {
+    LOCKSTEP_CHECK(!loss_.weight_varies(out),
+                   "train.accumulate_steps = "
+                       << micro_batches
+                       << ": expected no model.ignore_index or model.class_weights with "
+                          "per-pixel outputs (their weight per micro-batch varies), got them");
+    mean_over *= static_cast<double>(micro_batches);
+  }
   LossSums sums = loss_.compute(out, y, mean_over, &dout_);
   if (tracing_) trace_span("loss", "forward");
   if (poison_) {  // LOCKSTEP_FAULT action=nan: NaN loss and gradients on this rank
@@ -236,7 +259,7 @@ LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
   bool bad_loss = false;
   for (int64_t m = 0; m + 1 < k; ++m) {
     if (m > 0) model_.zero_grad();  // each micro-batch's own gradients (layers add into them)
-    add(micro_step(x_in, y_in, m * micro_rows, micro_rows, m, rows, bad_loss, {}));
+    add(micro_step(x_in, y_in, m * micro_rows, micro_rows, m, k, bad_loss, {}));
     if (m == 0) {
       ensure_shape(grad_sum_, model_.grads().shape(), DType::kF32, model_.device());
       grad_sum_.copy_from(model_.grads());
@@ -260,7 +283,7 @@ LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
     reducer_.layer_done(layer);
   };
   if (k > 1) model_.zero_grad();
-  add(micro_step(x_in, y_in, (k - 1) * micro_rows, micro_rows, k - 1, rows, bad_loss,
+  add(micro_step(x_in, y_in, (k - 1) * micro_rows, micro_rows, k - 1, k, bad_loss,
                  layer_done));
   reducer_.finalize();
   record_communication();
@@ -445,7 +468,8 @@ std::vector<EpochRecord> Trainer::fit(io::BatchPipeline& input, const ShardedDat
     sync_buffers();  // every rank evaluates (and saves) with rank 0's running statistics
     if (test) rec.test = evaluate(comm_, model_, loss_, *test, options_.eval_batch_size);
     if (val)
-      rec.val = evaluate_metrics(comm_, model_, loss_.kind(), *val, options_.eval_batch_size, 1);
+      rec.val = evaluate_metrics(comm_, model_, loss_.kind(), *val, options_.eval_batch_size, 1,
+                                 loss_.options());
     if (root)
       report_epoch(rec, options_.epochs, step_, schedule_.lr_at(step_ - 1), loss_.kind(), metrics);
     records.push_back(rec);

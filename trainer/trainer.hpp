@@ -158,7 +158,7 @@ class Trainer {
   void trace_span(const std::string& name, const char* category, int track = 0);
   void record_communication();
   LossSums micro_step(const Tensor& x, const Tensor& y, int64_t first, int64_t rows, int64_t micro,
-                      int64_t mean_over, bool& bad_loss,
+                      int64_t micro_batches, bool& bad_loss,
                       const std::function<void(size_t)>& layer_done);
 
   comm::Communicator& comm_;

@@ -123,6 +123,15 @@ double LayerArgs::number(const std::string& name, std::optional<double> fallback
   return d;
 }
 
+std::string LayerArgs::text(const std::string& name, std::optional<std::string> fallback) const {
+  const std::string* v = find(name);
+  if (!v) {
+    LOCKSTEP_CHECK(fallback, "layer '" << token_ << "': missing argument " << name);
+    return *fallback;
+  }
+  return *v;
+}
+
 std::string LayerArgs::flag(const std::vector<std::string>& choices) const {
   for (const std::string& f : flags_)
     if (std::find(choices.begin(), choices.end(), f) != choices.end()) return f;

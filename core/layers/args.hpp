@@ -42,6 +42,9 @@ class LayerArgs {
   int64_t integer(const std::string& name, std::optional<int64_t> fallback = std::nullopt) const;
   /// A real-valued argument, likewise.
   double number(const std::string& name, std::optional<double> fallback = std::nullopt) const;
+  /// A word-valued argument ("mode=bilinear"), likewise.
+  std::string text(const std::string& name,
+                   std::optional<std::string> fallback = std::nullopt) const;
   /// The flag among `choices` that was given (at most one may be), or "".
   std::string flag(const std::vector<std::string>& choices) const;
   /// Throws unless the token has no arguments.

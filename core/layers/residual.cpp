@@ -1,5 +1,6 @@
 #include "core/layers/residual.hpp"
 
+#include "core/layers/concat.hpp"
 #include "core/layers/registry.hpp"
 #include "core/ops/elementwise.hpp"
 #include "core/rng.hpp"
@@ -8,6 +9,10 @@ namespace lockstep {
 
 Residual::Residual(std::vector<std::unique_ptr<Layer>> body) : body_(std::move(body)) {
   LOCKSTEP_CHECK(!body_.empty(), "residual: expected at least one layer in the block");
+  for (const auto& l : body_)
+    LOCKSTEP_CHECK(dynamic_cast<const Merge*>(l.get()) == nullptr,
+                   "residual: '" << l->spec() << "' takes a named output, which only a layer at "
+                                 << "the top level of the model can do");
 }
 
 std::string Residual::spec() const {

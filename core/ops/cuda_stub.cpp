@@ -6,12 +6,15 @@
 
 #include "core/ops/activation.hpp"
 #include "core/ops/conv.hpp"
+#include "core/ops/conv_transpose.hpp"
 #include "core/ops/dense.hpp"
 #include "core/ops/elementwise.hpp"
 #include "core/ops/loss.hpp"
 #include "core/ops/norm.hpp"
 #include "core/ops/optim.hpp"
+#include "core/ops/pixel_loss.hpp"
 #include "core/ops/pool.hpp"
+#include "core/ops/resize.hpp"
 
 namespace lockstep::ops::cuda {
 namespace {
@@ -118,6 +121,32 @@ void batchnorm_param_grads(const Tensor&, Tensor&, Tensor&) {
 void batchnorm_input_grad(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                           double, Tensor&) {
   no_cuda("batchnorm");
+}
+
+void upsample_forward(const Tensor&, int64_t, UpsampleMode, Tensor&) {
+  no_cuda("upsample_forward");
+}
+void upsample_backward(const Tensor&, int64_t, UpsampleMode, Tensor&) {
+  no_cuda("upsample_backward");
+}
+void concat_channels(const Tensor&, const Tensor&, Tensor&) {
+  no_cuda("concat_channels");
+}
+void split_channels(const Tensor&, Tensor&, Tensor*) {
+  no_cuda("split_channels");
+}
+void conv_transpose2d_forward(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t,
+                              Tensor&) {
+  no_cuda("conv_transpose2d_forward");
+}
+void conv_transpose2d_backward(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t,
+                               Tensor*, Tensor&, Tensor*) {
+  no_cuda("conv_transpose2d_backward");
+}
+
+void pixel_cross_entropy(const Tensor&, const Tensor&, const Tensor&, int64_t, double, Tensor&,
+                         Tensor&, Tensor&, Tensor*, Tensor&) {
+  no_cuda("pixel_cross_entropy");
 }
 
 }  // namespace lockstep::ops::cuda
