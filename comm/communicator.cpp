@@ -120,4 +120,14 @@ std::unique_ptr<Request> Communicator::allreduce_compressed_async(std::span<floa
               " communicator sends float32 only");
 }
 
+std::unique_ptr<Request> Communicator::reduce_scatter_async(std::span<const float>,
+                                                           std::span<float>,
+                                                           const std::vector<int64_t>&, ReduceOp) {
+  throw Error("dist.shard_optimizer: the " + backend() + " communicator has no reduce-scatter");
+}
+
+void Communicator::allgather_pieces(std::span<float>, const std::vector<int64_t>&) {
+  throw Error("dist.shard_optimizer: the " + backend() + " communicator has no all-gather");
+}
+
 }  // namespace lockstep::comm

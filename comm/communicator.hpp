@@ -76,6 +76,18 @@ class Communicator {
   virtual std::unique_ptr<Request> allreduce_compressed_async(std::span<float> data, ReduceOp op,
                                                               WireType wire);
 
+  /// Starts a reduce-scatter: `send` (the same length on every rank) is cut
+  /// into consecutive pieces of counts[0], counts[1], ... elements (summing
+  /// to its length); rank r receives the reduction of piece r in `recv`
+  /// (counts[rank()] elements). The spans must stay alive until wait().
+  virtual std::unique_ptr<Request> reduce_scatter_async(std::span<const float> send,
+                                                        std::span<float> recv,
+                                                        const std::vector<int64_t>& counts,
+                                                        ReduceOp op);
+  /// In place: rank r's piece (counts[r] elements at the sum of the counts
+  /// before it) of `data` goes to every rank.
+  virtual void allgather_pieces(std::span<float> data, const std::vector<int64_t>& counts);
+
   virtual void broadcast(std::span<float> data, int root) = 0;
   virtual void broadcast(std::span<double> data, int root) = 0;
   virtual void broadcast(std::span<uint8_t> data, int root) = 0;

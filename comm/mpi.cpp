@@ -234,6 +234,7 @@ class MpiRequest final : public Request {
     return done_;
   }
   std::vector<MPI_Request> requests_;
+  std::vector<int> counts_;  // a reduce-scatter's counts, alive until it completes
 
  private:
   void complete() {
@@ -387,6 +388,51 @@ std::unique_ptr<Request> MpiCommunicator::allreduce_compressed_async(std::span<f
     req->requests_.push_back(r);
   }
   return req;
+}
+
+namespace {
+
+std::vector<int> int_counts(const std::vector<int64_t>& counts, const char* op) {
+  std::vector<int> out;
+  for (int64_t c : counts) {
+    LOCKSTEP_CHECK(c >= 0 && c <= INT_MAX, op << ": a piece of " << c << " elements (MPI counts are int)");
+    out.push_back(static_cast<int>(c));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::unique_ptr<Request> MpiCommunicator::reduce_scatter_async(std::span<const float> send,
+                                                               std::span<float> recv,
+                                                               const std::vector<int64_t>& counts,
+                                                               ReduceOp op) {
+  LOCKSTEP_CHECK(static_cast<int>(counts.size()) == size_,
+                 "reduce_scatter: expected " << size_ << " counts, got " << counts.size());
+  LOCKSTEP_CHECK(static_cast<size_t>(counts[static_cast<size_t>(rank_)]) == recv.size(),
+                 "reduce_scatter: expected a receive span of " << counts[static_cast<size_t>(rank_)]
+                                                               << " elements, got " << recv.size());
+  auto req = std::make_unique<MpiRequest>(recv, op, size_, watchdog());
+  req->counts_ = int_counts(counts, "reduce_scatter");
+  MPI_Request r = MPI_REQUEST_NULL;
+  LOCKSTEP_MPI_CHECK(MPI_Ireduce_scatter(send.data(), recv.data(), req->counts_.data(), MPI_FLOAT,
+                                         to_mpi(op), comm_, &r));
+  req->requests_.push_back(r);
+  return req;
+}
+
+void MpiCommunicator::allgather_pieces(std::span<float> data, const std::vector<int64_t>& counts) {
+  LOCKSTEP_CHECK(static_cast<int>(counts.size()) == size_,
+                 "allgather: expected " << size_ << " counts, got " << counts.size());
+  const std::vector<int> n = int_counts(counts, "allgather");
+  std::vector<int> displs(n.size(), 0);
+  for (size_t r = 1; r < n.size(); ++r) displs[r] = displs[r - 1] + n[r - 1];
+  LOCKSTEP_CHECK(static_cast<size_t>(displs.back() + n.back()) == data.size(),
+                 "allgather: the pieces cover " << displs.back() + n.back() << " of "
+                                                << data.size() << " elements");
+  const Watchdog::Scope scope(watchdog(), "allgather");
+  LOCKSTEP_MPI_CHECK(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data.data(), n.data(),
+                                    displs.data(), MPI_FLOAT, comm_));
 }
 
 void MpiCommunicator::broadcast(std::span<float> data, int root) {

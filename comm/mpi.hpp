@@ -111,6 +111,10 @@ class MpiCommunicator final : public Communicator {
   std::unique_ptr<Request> allreduce_async(std::span<float> data, ReduceOp op) override;
   std::unique_ptr<Request> allreduce_compressed_async(std::span<float> data, ReduceOp op,
                                                       WireType wire) override;
+  std::unique_ptr<Request> reduce_scatter_async(std::span<const float> send, std::span<float> recv,
+                                                const std::vector<int64_t>& counts,
+                                                ReduceOp op) override;
+  void allgather_pieces(std::span<float> data, const std::vector<int64_t>& counts) override;
   void broadcast(std::span<float> data, int root) override;
   void broadcast(std::span<double> data, int root) override;
   void broadcast(std::span<uint8_t> data, int root) override;

@@ -164,6 +164,45 @@ class NcclCommunicator final : public Communicator {
     return end("allreduce");
   }
 
+  // Pieces of any size: one ncclReduce per rank's piece in one group (NCCL's
+  // own reduce-scatter wants equal pieces).
+  std::unique_ptr<Request> reduce_scatter_async(std::span<const float> send, std::span<float> recv,
+                                                const std::vector<int64_t>& counts,
+                                                ReduceOp op) override {
+    LOCKSTEP_CHECK(static_cast<int>(counts.size()) == size(),
+                   "reduce_scatter: expected " << size() << " counts, got " << counts.size());
+    begin();
+    LOCKSTEP_NCCL_CHECK(ncclGroupStart());
+    size_t at = 0;
+    for (int r = 0; r < size(); ++r) {
+      const auto n = static_cast<size_t>(counts[static_cast<size_t>(r)]);
+      float* out = r == rank() ? recv.data() : nullptr;
+      if (n > 0)
+        LOCKSTEP_NCCL_CHECK(ncclReduce(send.data() + at, out, n, ncclFloat32, to_nccl(op), r,
+                                       comm_->get(), stream_.get()));
+      at += n;
+    }
+    LOCKSTEP_NCCL_CHECK(ncclGroupEnd());
+    return end("reduce-scatter");
+  }
+
+  void allgather_pieces(std::span<float> data, const std::vector<int64_t>& counts) override {
+    LOCKSTEP_CHECK(static_cast<int>(counts.size()) == size(),
+                   "allgather: expected " << size() << " counts, got " << counts.size());
+    begin();
+    LOCKSTEP_NCCL_CHECK(ncclGroupStart());
+    size_t at = 0;
+    for (int r = 0; r < size(); ++r) {
+      const auto n = static_cast<size_t>(counts[static_cast<size_t>(r)]);
+      if (n > 0)
+        LOCKSTEP_NCCL_CHECK(ncclBroadcast(data.data() + at, data.data() + at, n, ncclFloat32, r,
+                                          comm_->get(), stream_.get()));
+      at += n;
+    }
+    LOCKSTEP_NCCL_CHECK(ncclGroupEnd());
+    end("allgather")->wait();
+  }
+
   void broadcast(std::span<float> data, int root) override {
     begin();
     LOCKSTEP_NCCL_CHECK(ncclBroadcast(data.data(), data.data(), data.size(), ncclFloat32, root,

@@ -1,5 +1,6 @@
 #include "comm/reducer.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include "comm/watchdog.hpp"
@@ -56,12 +57,41 @@ void Reducer::launch_ready() {
   while (next_launch_ < buckets_.size() && lowest_done_ <= buckets_[next_launch_].first_layer) {
     times_[next_launch_] = {now_s(), 0.0};
     Bucket& b = buckets_[next_launch_++];
-    if (comm_.size() > 1) {
+    if (comm_.size() > 1 && !bounds_.empty()) {
+      std::vector<int64_t> counts;
+      for (size_t r = 0; r + 1 < bounds_.size(); ++r)
+        counts.push_back(std::max<int64_t>(
+            0, std::min(b.end, bounds_[r + 1]) - std::max(b.begin, bounds_[r])));
+      const auto me = static_cast<size_t>(comm_.rank());
+      const int64_t first = std::max(b.begin, bounds_[me]) - bounds_[me];
+      b.request = comm_.reduce_scatter_async(
+          grads_.subspan(static_cast<size_t>(b.begin), static_cast<size_t>(b.end - b.begin)),
+          shard_.subspan(static_cast<size_t>(std::max<int64_t>(0, std::min(first, static_cast<int64_t>(shard_.size())))),
+                         static_cast<size_t>(counts[me])),
+          counts, ReduceOp::kAvg);
+    } else if (comm_.size() > 1) {
       b.request = comm_.allreduce_compressed_async(
           grads_.subspan(static_cast<size_t>(b.begin), static_cast<size_t>(b.end - b.begin)),
           ReduceOp::kAvg, wire_);
     }
   }
+}
+
+void Reducer::shard_into(std::span<float> shard, std::vector<int64_t> bounds) {
+  LOCKSTEP_CHECK(bounds.size() == static_cast<size_t>(comm_.size()) + 1 && bounds.front() == 0 &&
+                     bounds.back() == static_cast<int64_t>(grads_.size()),
+                 "reducer: expected " << comm_.size() + 1 << " shard bounds from 0 to "
+                                      << grads_.size());
+  const auto me = static_cast<size_t>(comm_.rank());
+  LOCKSTEP_CHECK(static_cast<int64_t>(shard.size()) == bounds[me + 1] - bounds[me],
+                 "reducer: expected a shard of " << bounds[me + 1] - bounds[me] << " elements, got "
+                                                 << shard.size());
+  LOCKSTEP_CHECK(wire_ == WireType::kF32,
+                 "dist.shard_optimizer with dist.grad_dtype = "
+                     << to_string(wire_) << ": expected fp32 gradients (a sharded step "
+                     << "reduce-scatters them in float32), got " << to_string(wire_));
+  shard_ = shard;
+  bounds_ = std::move(bounds);
 }
 
 void Reducer::layer_done(size_t layer) {

@@ -35,6 +35,13 @@ class Reducer {
           size_t bucket_bytes = size_t{25} << 20, bool progress = true,
           WireType wire = WireType::kF32);
 
+  /// Sharded optimizer (ZeRO-1): the buckets are reduce-scattered instead of
+  /// all-reduced; rank r receives the average of slab elements
+  /// [bounds[r], bounds[r + 1]) in `shard` (bounds: size() + 1 increasing
+  /// offsets from 0 to the slab's length). The slab itself keeps this rank's
+  /// own gradients.
+  void shard_into(std::span<float> shard, std::vector<int64_t> bounds);
+
   /// Backward finished layer i (layers arrive from last to first).
   void layer_done(size_t layer);
   /// Waits for every bucket (launching any not yet launched); the slab then
@@ -73,6 +80,8 @@ class Reducer {
   size_t next_complete_ = 0;  // buckets before it are complete
   bool progress_ = true;      // test the buckets in flight between layers
   WireType wire_ = WireType::kF32;  // how the gradients travel (dist.grad_dtype)
+  std::span<float> shard_;          // shard_into: this rank's averaged slice
+  std::vector<int64_t> bounds_;     // shard_into: every rank's slice of the slab
   std::vector<BucketTime> times_;
   double finalize_begin_ = 0.0, finalize_end_ = 0.0;
   size_t lowest_done_;  // the smallest layer index reported done this step

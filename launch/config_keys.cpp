@@ -206,6 +206,11 @@ std::vector<ConfigKey> make_keys() {
           "parameters and optimizer state stay float32",
           FIELD(train.grad_dtype),
           [](const std::string&, const std::string& t) { return comm::parse_wire_type(t); }),
+      key("dist.shard_optimizer", "false",
+          "ZeRO-1: each rank keeps the optimizer state of 1/ranks of the parameters; gradients "
+          "are reduce-scattered, each rank updates its slice, parameters are all-gathered "
+          "(checkpoints hold the whole state and resume on any number of ranks)",
+          FIELD(train.shard_optimizer), to_bool),
       key("dist.overlap", "true",
           "move the gradient all-reduce buckets along while backward runs (MPI: test them "
           "between layers); false: they progress only once backward has ended (a baseline for "

@@ -44,6 +44,9 @@ void print_setup(const trainer::RunSetup& s, int local_ranks) {
               static_cast<long long>(s.batch_size), accumulate.c_str(),
               static_cast<long long>(s.global_batch), cfg.optimizer.c_str(), s.base_lr,
               to_string(cfg.schedule));
+  std::printf("  optim  %s state %.1f MB per rank%s\n", cfg.optimizer.c_str(),
+              static_cast<double>(s.optimizer_state_bytes) / (1 << 20),
+              s.sharded ? (" (sharded over " + std::to_string(s.ranks) + " ranks)").c_str() : "");
   std::printf("  run    %s\n", s.run_dir.c_str());
   if (!s.start_from.empty())
     std::printf("  %s %s (step %lld)\n", s.resuming ? "resume" : "init  ", s.start_from.c_str(),

@@ -19,11 +19,19 @@ namespace fs = std::filesystem;
 io::SavedModel checkpoint_snapshot(const Model& model, LossKind loss, const std::string& config,
                                    Optimizer& optimizer, const Position& position, int world_size,
                                    uint64_t seed) {
+  return checkpoint_snapshot(model, loss, config, optimizer.name(), optimizer.steps(),
+                             optimizer.state(), position, world_size, seed);
+}
+
+io::SavedModel checkpoint_snapshot(const Model& model, LossKind loss, const std::string& config,
+                                   const std::string& optimizer_name, int64_t optimizer_steps,
+                                   const std::vector<std::pair<std::string, Tensor>>& slabs,
+                                   const Position& position, int world_size, uint64_t seed) {
   io::SavedModel s = snapshot(model, loss, config);
   io::TrainingState t;
-  t.optimizer = optimizer.name();
-  t.optimizer_steps = optimizer.steps();
-  for (auto& [name, slab] : optimizer.state()) {
+  t.optimizer = optimizer_name;
+  t.optimizer_steps = optimizer_steps;
+  for (const auto& [name, slab] : slabs) {
     Tensor host = Tensor::empty(slab.shape(), DType::kF32);
     host.copy_from(slab);
     t.optimizer_slabs.emplace_back(
@@ -39,7 +47,7 @@ io::SavedModel checkpoint_snapshot(const Model& model, LossKind loss, const std:
 }
 
 void restore_state(const io::SavedModel& saved, const std::string& path, Model& model,
-                   Optimizer* optimizer) {
+                   Optimizer* optimizer, int64_t first) {
   std::unique_ptr<Model> loaded = restore(saved, path, model.device());
   LOCKSTEP_CHECK(loaded->spec() == model.spec() && loaded->input_shape() == model.input_shape(),
                  "checkpoint '" << path << "' holds the model '" << loaded->spec() << "' on "
@@ -58,8 +66,12 @@ void restore_state(const io::SavedModel& saved, const std::string& path, Model& 
                                  [&](const auto& e) { return e.first == name; });
     LOCKSTEP_CHECK(it != t.optimizer_slabs.end(),
                    "checkpoint '" << path << "' lacks the optimizer state '" << name << "'");
+    LOCKSTEP_CHECK(first >= 0 && static_cast<int64_t>(it->second.size()) >= first + slab.numel(),
+                   "checkpoint '" << path << "': the optimizer state '" << name << "' has "
+                                  << it->second.size() << " values; expected at least "
+                                  << first + slab.numel());
     Tensor host = Tensor::empty(slab.shape(), DType::kF32);
-    std::copy(it->second.begin(), it->second.end(), host.data<float>());
+    std::copy_n(it->second.begin() + first, slab.numel(), host.data<float>());
     slab.copy_from(host);
   }
   optimizer->set_steps(t.optimizer_steps);

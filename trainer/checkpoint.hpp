@@ -48,10 +48,19 @@ io::SavedModel checkpoint_snapshot(const Model& model, LossKind loss, const std:
                                    Optimizer& optimizer, const Position& position, int world_size,
                                    uint64_t seed);
 
+/// The same with the optimizer's state slabs given over the whole parameter
+/// slab (a sharded optimizer's, gathered: Trainer::full_optimizer_state).
+io::SavedModel checkpoint_snapshot(const Model& model, LossKind loss, const std::string& config,
+                                   const std::string& optimizer_name, int64_t optimizer_steps,
+                                   const std::vector<std::pair<std::string, Tensor>>& slabs,
+                                   const Position& position, int world_size, uint64_t seed);
+
 /// Loads parameters, buffers and (when `optimizer` is given and the file has
-/// it) optimizer state; checks that the optimizer matches.
+/// it) optimizer state; checks that the optimizer matches. The optimizer's
+/// state slabs take the file's elements from `first` on (a sharded
+/// optimizer's slice of the parameters; 0: the whole slab).
 void restore_state(const io::SavedModel& saved, const std::string& path, Model& model,
-                   Optimizer* optimizer);
+                   Optimizer* optimizer, int64_t first = 0);
 
 /// Writes <dir>/ckpt-<step>.h5 and the `latest` pointer; prunes to `keep`.
 /// Returns the checkpoint's path. Rank 0 only.

@@ -147,7 +147,8 @@ StartPoint load_start_point(const RunConfig& cfg, const std::string& checkpoint_
     }
     if (start.path.empty()) return;
     const io::SavedModel saved = found ? std::move(*found) : io::load_model(start.path);
-    restore_state(saved, start.path, model, start.resuming ? &optimizer : nullptr);
+    restore_state(saved, start.path, model, start.resuming ? &optimizer : nullptr,
+                  trainer.shard().first);
     if (start.resuming) {
       LOCKSTEP_CHECK(saved.training, "checkpoint.resume: '"
                                          << start.path
@@ -242,8 +243,15 @@ RunOutcome run_training(const RunConfig& config, const std::string& config_ini,
   } forget_watchdog{hooks};
   if (hooks.watchdog) hooks.watchdog(&watchdog);
   model->init_params(cfg.train.seed, cfg.init);
-  const std::unique_ptr<Optimizer> optimizer = make_optimizer(
-      cfg.optimizer, cfg.sgd_options(), cfg.adam_options(), model->params());
+  // ZeRO-1 (dist.shard_optimizer): the optimizer state covers this rank's slice only.
+  Tensor optimized = model->params();
+  if (cfg.train.shard_optimizer && grad_comm.size() > 1) {
+    const std::vector<int64_t> b = shard_bounds(model->num_params(), grad_comm.size());
+    const auto r = static_cast<size_t>(grad_comm.rank());
+    optimized = model->params().view(b[r], {b[r + 1] - b[r]});
+  }
+  const std::unique_ptr<Optimizer> optimizer =
+      make_optimizer(cfg.optimizer, cfg.sgd_options(), cfg.adam_options(), optimized);
   Trainer trainer(grad_comm, *model, Loss(cfg.loss, cfg.loss_options), *optimizer, LrSchedule(sched), cfg.train);
 
   CheckpointOptions ckpt = cfg.checkpoint;
@@ -302,6 +310,9 @@ RunOutcome run_training(const RunConfig& config, const std::string& config_ini,
     setup.batch_size = cfg.train.batch_size;
     setup.global_batch = global_batch;
     setup.base_lr = sched.base_lr;
+    for (auto& [name, slab] : optimizer->state())
+      setup.optimizer_state_bytes += slab.numel() * static_cast<int64_t>(sizeof(float));
+    setup.sharded = trainer.sharded();
     setup.run_dir = run_dir;
     setup.start_from = start.path;
     setup.resuming = start.resuming;
@@ -323,10 +334,13 @@ RunOutcome run_training(const RunConfig& config, const std::string& config_ini,
     if (!ckpt.due(next, epoch_end, stopping)) return;
     trainer.sync_buffers();
     const double begin = steady_seconds();
+    const auto optimizer_state = trainer.full_optimizer_state();  // collective when sharded
     on_root(comm, [&] {
       try {
-        io::SavedModel snap = checkpoint_snapshot(*model, cfg.loss, config_ini, *optimizer, next,
-                                                  comm.size(), cfg.train.seed);
+        io::SavedModel snap =
+            checkpoint_snapshot(*model, cfg.loss, config_ini, optimizer->name(),
+                                optimizer->steps(), optimizer_state, next, comm.size(),
+                                cfg.train.seed);
         if (tracker) snap.best = tracker->stopping().state();
         snap.class_names = info.class_names;
         out.last_checkpoint = write_checkpoint(ckpt, snap);

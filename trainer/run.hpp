@@ -38,6 +38,8 @@ struct RunSetup {
   int64_t batch_size = 0;    // per rank and micro-batch
   int64_t global_batch = 0;  // per optimizer step, all ranks (and micro-batches)
   double base_lr = 0.0;      // after optim.scale_lr
+  int64_t optimizer_state_bytes = 0;  // this rank's
+  bool sharded = false;               // dist.shard_optimizer: 1/ranks of the state
   std::string run_dir;
   std::string start_from;  // a checkpoint resumed or weights loaded; "" when fresh
   bool resuming = false;

@@ -139,6 +139,22 @@ Trainer::Trainer(comm::Communicator& comm, Model& model, Loss loss, Optimizer& o
   LOCKSTEP_CHECK(options.log_every > 0, "log.every: expected > 0, got " << options.log_every);
   LOCKSTEP_CHECK(options.max_nan_skips >= 1,
                  "train.max_nan_skips: expected >= 1, got " << options.max_nan_skips);
+  shard_hi_ = model.num_params();
+  if (options.shard_optimizer && comm.size() > 1) {
+    const std::vector<int64_t> bounds = shard_bounds(model.num_params(), comm.size());
+    sharded_ = true;
+    shard_lo_ = bounds[static_cast<size_t>(comm.rank())];
+    shard_hi_ = bounds[static_cast<size_t>(comm.rank()) + 1];
+    for (size_t r = 0; r + 1 < bounds.size(); ++r) shard_counts_.push_back(bounds[r + 1] - bounds[r]);
+    shard_grads_ = Tensor::zeros({shard_hi_ - shard_lo_}, DType::kF32, model.device());
+    reducer_.shard_into(slab_span(shard_grads_), bounds);
+  }
+  for (auto& [name, slab] : optimizer_.state())
+    LOCKSTEP_CHECK(slab.numel() == shard_hi_ - shard_lo_,
+                   "trainer: expected the optimizer's state '"
+                       << name << "' over " << shard_hi_ - shard_lo_ << " parameters"
+                       << (sharded_ ? " (this rank's slice, dist.shard_optimizer)" : "") << ", got "
+                       << slab.numel());
   while (first_param_layer_ + 1 < model.num_layers() &&
          model.layer_slab_range(first_param_layer_).first ==
              model.layer_slab_range(first_param_layer_).second)
@@ -288,8 +304,16 @@ LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
   reducer_.finalize();
   record_communication();
   // After the all-reduce every rank holds the same gradients, so the norm,
-  // the non-finite check and the clipping are identical on every rank.
-  grad_norm_ = std::sqrt(ops::sum_squares(model_.grads()));
+  // the non-finite check and the clipping are identical on every rank
+  // (sharded: each rank holds a slice; the norm's sum of squares is summed).
+  Tensor& grads = sharded_ ? shard_grads_ : model_.grads();
+  if (sharded_) {
+    double ss = ops::sum_squares(grads);
+    comm_.allreduce(std::span<double>(&ss, 1), comm::ReduceOp::kSum);
+    grad_norm_ = std::sqrt(ss);
+  } else {
+    grad_norm_ = std::sqrt(ops::sum_squares(grads));
+  }
   skipped_ = !std::isfinite(grad_norm_);
   const int64_t in_progress = step_++;  // "step S": S steps were done before it
   if (skipped_) {
@@ -311,9 +335,15 @@ LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
   }
   consecutive_skips_ = 0;
   if (options_.clip_norm > 0 && grad_norm_ > options_.clip_norm)
-    ops::scale(model_.grads(), options_.clip_norm / grad_norm_);
+    ops::scale(grads, options_.clip_norm / grad_norm_);
   mark_ = steady_seconds();
-  optimizer_.step(model_.params(), model_.grads(), schedule_.lr_at(step_ - 1));
+  if (sharded_) {  // this rank's slice, then every rank's slice to every rank
+    Tensor slice = model_.params().view(shard_lo_, {shard_hi_ - shard_lo_});
+    optimizer_.step(slice, grads, schedule_.lr_at(step_ - 1));
+    comm_.allgather_pieces(slab_span(model_.params()), shard_counts_);
+  } else {
+    optimizer_.step(model_.params(), grads, schedule_.lr_at(step_ - 1));
+  }
   if (tracing_) {
     trace_span("optimizer", "optimizer");
     trace_->span("step " + std::to_string(trace_step_), "step", 3, step_begin, mark_, trace_step_);
@@ -341,6 +371,26 @@ void Trainer::record_communication() {
     trace_->span("all-reduce bucket " + std::to_string(b + 1) + "/" + std::to_string(times.size()),
                  "communication", 1, times[b].launched, times[b].completed, trace_step_);
   mark_ = reducer_.finalize_end();
+}
+
+std::vector<std::pair<std::string, Tensor>> Trainer::full_optimizer_state() {
+  std::vector<std::pair<std::string, Tensor>> state = optimizer_.state();
+  if (!sharded_) return state;
+  for (auto& [name, slab] : state) {
+    Tensor full = Tensor::zeros(model_.params().shape(), DType::kF32, model_.device());
+    Tensor mine = full.view(shard_lo_, {shard_hi_ - shard_lo_});
+    mine.copy_from(slab);
+    comm_.allgather_pieces(slab_span(full), shard_counts_);
+    slab = full;
+  }
+  return state;
+}
+
+std::vector<int64_t> shard_bounds(int64_t n, int world) {
+  const int64_t each = (n + world - 1) / world;
+  std::vector<int64_t> b;
+  for (int r = 0; r <= world; ++r) b.push_back(std::min<int64_t>(n, r * each));
+  return b;
 }
 
 // The signal every rank agrees to stop on after this step (0: go on): the

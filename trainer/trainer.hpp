@@ -53,6 +53,10 @@ struct TrainOptions {
   int64_t accumulate_steps = 1;  // micro-batches per optimizer step (one all-reduce)
   bool overlap = true;  // test the all-reduce buckets in flight between backward's layers
   comm::WireType grad_dtype = comm::WireType::kF32;  // how gradients travel in the all-reduce
+  // ZeRO-1: gradients reduce-scattered, each rank updates its slice of the
+  // parameters (the optimizer must be built over shard_bounds' slice), then
+  // the parameters are all-gathered.
+  bool shard_optimizer = false;
 };
 
 /// Exit codes of a training run that ends early (README "Failure behaviour").
@@ -85,6 +89,11 @@ struct EpochRecord {
   double comm_s = 0.0;
   double overlap = 1.0;
 };
+
+/// The slices of a slab of `n` elements over `world` ranks (ZeRO-1): rank r
+/// owns [bounds[r], bounds[r + 1]), ceil(n / world) elements each (the last
+/// ones fewer or none).
+std::vector<int64_t> shard_bounds(int64_t n, int world);
 
 /// Collective: the training input over `train` (this rank's shard, batches of
 /// options.batch_size, shuffled by options.seed): its steps_per_epoch() is the
@@ -149,6 +158,13 @@ class Trainer {
   double last_grad_norm() const { return grad_norm_; }
   /// The last step's gradient all-reduce as backward saw it.
   const CommOverlap& last_overlap() const { return overlap_; }
+  /// Whether the optimizer state is sharded across ranks, and this rank's
+  /// slice of the parameter slab ([0, params) when not).
+  bool sharded() const { return sharded_; }
+  std::pair<int64_t, int64_t> shard() const { return {shard_lo_, shard_hi_}; }
+  /// Collective when sharded: the optimizer's state slabs over the whole
+  /// parameter slab (gathered from every rank's slice), for checkpoints.
+  std::vector<std::pair<std::string, Tensor>> full_optimizer_state();
   /// Records the steps `trace` asks for into it (log.trace); nullptr: none.
   void set_trace(Trace* trace) { trace_ = trace; }
   Loss& loss() { return loss_; }
@@ -181,6 +197,10 @@ class Trainer {
   Tensor grad_sum_;               // accumulate_steps > 1: the earlier micro-batches' gradients
   bool poison_ = false;           // this step injects a NaN (LOCKSTEP_FAULT)
   CommOverlap overlap_;
+  bool sharded_ = false;
+  int64_t shard_lo_ = 0, shard_hi_ = 0;
+  std::vector<int64_t> shard_counts_;  // every rank's slice length
+  Tensor shard_grads_;                 // this rank's slice of the averaged gradients
   Trace* trace_ = nullptr;
   bool tracing_ = false;  // this step is recorded
   int64_t trace_step_ = 0;

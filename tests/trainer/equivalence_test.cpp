@@ -230,6 +230,70 @@ void check_accumulation(const char* layers, const Shape& sample) {
   if (world.rank() == 0) std::filesystem::remove(path);
 }
 
+// dist.shard_optimizer (ZeRO-1): gradients reduce-scattered, each rank's SGD
+// state over its slice of the parameters, parameters all-gathered: the same
+// parameters as unsharded to float rounding, 1/P of the optimizer state per
+// rank, and the gathered state equals the unsharded state.
+TEST(Equivalence, ShardedOptimizerMatchesUnsharded) {
+  comm::MpiCommunicator world;
+  if (!use_device(world)) GTEST_SKIP() << "no GPU visible";
+  const char* layers = "dense(16), tanh, dense(8), relu, dense(3)";
+  const std::string path = shared_dataset(world, {kFeatures});
+  DataOptions options{{path, "/features", "/labels"}, {}};
+  std::unique_ptr<comm::Communicator> nccl;
+  if (kGpu) nccl = comm::make_nccl_communicator(world);
+  comm::Communicator& grad_comm = nccl ? *nccl : static_cast<comm::Communicator&>(world);
+  ShardedData shard(options, world);
+  Replica plain(grad_comm, kBatch, layers, {kFeatures});
+  plain.trainer.broadcast_parameters();
+  plain.trainer.fit(shard, nullptr, nullptr);
+
+  Model model(layers, {kFeatures}, DType::kF32, kDevice);
+  model.init_params(11, InitScheme::kHe);
+  const std::vector<int64_t> b = shard_bounds(model.num_params(), world.size());
+  const auto r = static_cast<size_t>(world.rank());
+  Sgd sgd(model.params().view(b[r], {b[r + 1] - b[r]}), {0.9, true, 1e-3});
+  TrainOptions o{kEpochs, kBatch, 64, 3, true, 1000, "off", 256, 0.0, {}};
+  o.shard_optimizer = true;
+  Trainer sharded(grad_comm, model, Loss(LossKind::kCrossEntropy), sgd,
+                  LrSchedule({ScheduleKind::kCosine, 0.05, 60, 5, 0.0, 1, 0.1}), o);
+  EXPECT_EQ(sharded.sharded(), world.size() > 1);
+  sharded.broadcast_parameters();
+  sharded.fit(shard, nullptr, nullptr);
+
+  const std::vector<float> a = host_params(model), p = host_params(plain.model);
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff += (a[i] - p[i]) * (a[i] - p[i]);
+    norm += p[i] * p[i];
+  }
+  const double rel = std::sqrt(diff / norm);
+  const int64_t state = sgd.state()[0].second.numel();
+  if (world.rank() == 0)
+    std::printf("[ info ] sharded SGD on %d rank(s): relative L2 difference %.3g; optimizer "
+                "state %lld of %lld values per rank\n",
+                world.size(), rel, static_cast<long long>(state),
+                static_cast<long long>(model.num_params()));
+  EXPECT_LT(rel, kGpu ? 1e-5 : 1e-6);
+  const int64_t each = (model.num_params() + world.size() - 1) / world.size();
+  EXPECT_LE(state, each);
+  EXPECT_GE(state, model.num_params() - each * (world.size() - 1));
+  // The gathered state is the unsharded optimizer's.
+  const auto full = sharded.full_optimizer_state();
+  ASSERT_EQ(full.size(), 1u);
+  Tensor fh = Tensor::empty(full[0].second.shape(), DType::kF32);
+  fh.copy_from(full[0].second);
+  const auto ref = plain.sgd.state()[0].second;
+  Tensor rh = Tensor::empty(ref.shape(), DType::kF32);
+  rh.copy_from(ref);
+  ASSERT_EQ(fh.numel(), rh.numel());
+  for (int64_t i = 0; i < fh.numel(); ++i)
+    EXPECT_NEAR(fh.data<float>()[i], rh.data<float>()[i], 1e-4 * (std::abs(rh.data<float>()[i]) + 1e-3))
+        << "velocity " << i;
+  world.barrier();
+  if (world.rank() == 0) std::filesystem::remove(path);
+}
+
 TEST(Equivalence, AccumulatedMicroBatchesMatchTheLargerBatch) {
   check_accumulation(kLayers, {kFeatures});
   check_accumulation("conv2d(4, 3, padding=1), relu, avgpool2d(2), conv2d(6, 3, stride=2), tanh, "

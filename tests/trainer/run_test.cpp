@@ -19,6 +19,7 @@
 
 #include "comm/mpi.hpp"
 #include "io/dataset.hpp"
+#include "io/model_file.hpp"
 #include "trainer/run.hpp"
 #include "trainer/tuning.hpp"
 
@@ -178,6 +179,38 @@ TEST(RunTraining, TraceHoldsEveryRanksTimeline) {
   const std::string metrics = read(out.run_dir + "/metrics.jsonl");
   EXPECT_NE(metrics.find("\"exposed_comm_s\""), std::string::npos);
   EXPECT_NE(metrics.find("\"overlap\""), std::string::npos);
+}
+
+// dist.shard_optimizer: a sharded run's checkpoint holds the whole optimizer
+// state, so it resumes unsharded (or on any number of ranks) and ends where
+// an unsharded run ends.
+TEST(RunTraining, ShardedOptimizerCheckpointResumesUnsharded) {
+  Workspace w("zero");
+  RunConfig plain = w.config("plain");
+  plain.train.epochs = 2;
+  plain.optimizer = "adam";
+  plain.lr = 0.01;
+  ASSERT_EQ(run_training(plain, "ini", w.mpi).end, RunEnd::kFinished);
+  RunConfig zero = plain;
+  zero.run_name = "zero";
+  zero.train.shard_optimizer = true;
+  zero.train.stop_after_steps = 5;
+  ASSERT_EQ(run_training(zero, "ini", w.mpi).end, RunEnd::kStoppedAfterSteps);
+  zero.train.shard_optimizer = false;
+  zero.train.stop_after_steps = 0;
+  zero.resume = "auto";
+  ASSERT_EQ(run_training(zero, "ini", w.mpi).end, RunEnd::kFinished);
+  if (w.comm.rank() == 0) {
+    const io::SavedModel a = io::load_model(w.dir + "/plain/final.h5");
+    const io::SavedModel b = io::load_model(w.dir + "/zero/final.h5");
+    ASSERT_EQ(a.parameters.size(), b.parameters.size());
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < a.parameters.size(); ++i) {
+      diff += (a.parameters[i] - b.parameters[i]) * (a.parameters[i] - b.parameters[i]);
+      norm += a.parameters[i] * a.parameters[i];
+    }
+    EXPECT_LT(std::sqrt(diff / norm), 1e-6);
+  }
 }
 
 TEST(Tuning, SweepRanksTrialsAndGoesOnAfterAFailure) {
