@@ -127,7 +127,37 @@ void check_not_an_input(const std::string& out, const std::vector<std::string>& 
   }
 }
 
+namespace {
+
+void write_class_maps(const std::string& path, const PredictionTable& t) {
+  LOCKSTEP_CHECK(t.map_shape.size() == 2 &&
+                     t.classes.size() ==
+                         static_cast<size_t>(t.rows * t.map_shape[0] * t.map_shape[1]),
+                 "predictions file '" << path << "': " << t.classes.size()
+                                      << " pixel classes for " << t.rows << " maps");
+  LOCKSTEP_CHECK(prediction_format(path, "--out") == PredictionFormat::kHdf5,
+                 "--out '" << path
+                           << "': expected an .h5 / .hdf5 file for per-pixel class maps "
+                              "(a segmentation model), got a CSV name");
+  h5::write_atomically(path, "predictions file", [&](hid_t file) {
+    write_array(file, "class", H5T_STD_I32LE, H5T_NATIVE_INT32,
+                {static_cast<hsize_t>(t.rows), static_cast<hsize_t>(t.map_shape[0]),
+                 static_cast<hsize_t>(t.map_shape[1])},
+                t.classes.data());
+    h5::write_string_attribute(file, "lockstep_format", "predictions/1");
+    if (!t.class_names.empty()) h5::write_strings_attribute(file, "class_names", t.class_names);
+    h5::write_string_attribute(file, "model", t.model);
+    h5::write_string_attribute(file, "data", t.data);
+  });
+}
+
+}  // namespace
+
 void write_predictions(const std::string& path, const PredictionTable& t) {
+  if (!t.map_shape.empty()) {
+    write_class_maps(path, t);
+    return;
+  }
   const auto width = static_cast<size_t>(t.width);
   LOCKSTEP_CHECK(
       t.rows > 0 && t.width > 0 && t.values.size() == static_cast<size_t>(t.rows) * width &&

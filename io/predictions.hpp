@@ -7,6 +7,8 @@
 //               class id, quoted when it holds a comma, a quote or a newline)
 //               HDF5: /class int32 (N,), /probabilities float32 (N, K); with
 //               class names also a root attribute class_names (K strings)
+//   segmentation (per-pixel classes): HDF5 only: /class int32 (N, H, W),
+//               the class of each pixel (no probabilities)
 //   regression  CSV: header "output_0,...,output_{k-1}"
 //               HDF5: /outputs float32 (N, k)
 //   HDF5 root attributes: lockstep_format = "predictions/1", model, data
@@ -24,7 +26,8 @@ struct PredictionTable {
   int64_t rows = 0;
   int64_t width = 0;                     // classes K (classifier) or outputs k (regression)
   bool classifier = false;               // class ids and probabilities, else outputs
-  std::vector<int32_t> classes;          // (rows,) when classifier
+  std::vector<int32_t> classes;          // (rows,) when classifier; (rows, H, W) per pixel
+  std::vector<int64_t> map_shape;        // per-pixel classes: {H, W} (values then empty)
   std::vector<float> values;             // (rows, width): probabilities or outputs
   std::vector<std::string> class_names;  // classifier: one per class id, or empty
   std::string model;                     // recorded in HDF5 files

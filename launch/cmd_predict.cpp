@@ -70,9 +70,13 @@ int run_predict(int argc, char** argv, comm::MpiSession& mpi) {
   std::vector<float> local;
   comm::check_on_all_ranks(
       comm, [&] { local = trainer::predict_outputs(*loaded.model, input, loaded.data.norm); });
-  const int64_t width = shape_numel(loaded.model->output_shape());
+  const Shape& out_shape = loaded.model->output_shape();
+  const int64_t width = out_shape[0];
   const bool classifier = loaded.loss == LossKind::kCrossEntropy;
-  io::PredictionTable table = trainer::gather_predictions(comm, input, local, width, classifier);
+  const bool per_pixel = classifier && out_shape.size() == 3;  // a segmentation model
+  io::PredictionTable table =
+      per_pixel ? trainer::gather_class_maps(comm, input, local, out_shape)
+                : trainer::gather_predictions(comm, input, local, shape_numel(out_shape), classifier);
   table.model = model_path;
   comm::check_on_all_ranks(comm, [&] {
     if (comm.rank() != 0) return;
@@ -87,10 +91,14 @@ int run_predict(int argc, char** argv, comm::MpiSession& mpi) {
     std::printf(
         "model %s\ndata  %s (%lld rows, %d rank(s))\nwrote %s: %s\n", model_path.c_str(),
         data_path.c_str(), static_cast<long long>(input.num_rows), comm.size(), out_path.c_str(),
-        classifier ? ((table.class_names.empty() ? "class and " : "class, class name and ") +
-                      std::to_string(width) + " class probabilities per row")
-                         .c_str()
-                   : (std::to_string(width) + " output(s) per row").c_str());
+        per_pixel ? ("the class of each of " + std::to_string(out_shape[1]) + "x" +
+                     std::to_string(out_shape[2]) + " pixels per row (" + std::to_string(width) +
+                     " classes)")
+                        .c_str()
+        : classifier ? ((table.class_names.empty() ? "class and " : "class, class name and ") +
+                        std::to_string(width) + " class probabilities per row")
+                           .c_str()
+                     : (std::to_string(shape_numel(out_shape)) + " output(s) per row").c_str());
   }
   return 0;
 }

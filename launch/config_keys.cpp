@@ -25,7 +25,9 @@ namespace {
 
 std::vector<ConfigKey> make_keys() {
   return {
-      key("model.layers", "", "the layers, e.g. \"dense(256), relu, dropout(0.2), dense(10)\"",
+      key("model.layers", "",
+          "the layers, e.g. \"dense(256), relu, dropout(0.2), dense(10)\"; empty with "
+          "checkpoint.init: that model's layers",
           FIELD(layers), as_text),
       key("model.loss", "cross_entropy", "cross_entropy (class ids) or mse (float targets)",
           FIELD(loss),
@@ -320,9 +322,10 @@ void check_validation(const ConfigValues& v, RunConfig& c) {
 
 // The rules between keys, and the core types' own rules.
 void check_run_config(const ConfigValues& v, RunConfig& c) {
-  if (c.layers.empty())
+  if (c.layers.empty() && c.init_from.empty())
     throw Error(
-        "model.layers: expected a layer list such as \"dense(128), relu, dense(10)\", got nothing");
+        "model.layers: expected a layer list such as \"dense(128), relu, dense(10)\" (or "
+        "checkpoint.init naming a model file to take the layers from), got nothing");
   if (c.train_data.spec.path.empty())
     throw Error("data.train: expected the path of a training dataset, got nothing");
   check_options(c.adam_options());

@@ -106,7 +106,7 @@ bool parse_config_args(int argc, char** argv, const std::string& command, const 
         (ini ? "did you mean --config " + word + "?"
              : std::string("options are --name value (see lockstep ") + command + " --help)"));
   }
-  if (!cli.count("config") && !cli.count("model.layers"))
+  if (!cli.count("config") && !cli.count("model.layers") && !cli.count("checkpoint.init"))
     throw Error(
         "no --config given: expected --config run.ini (an INI file with [model] layers and "
         "[data] train), or the keys as flags (--model.layers ... --data.train ...)");

@@ -141,4 +141,36 @@ io::PredictionTable gather_predictions(comm::MpiCommunicator& comm, const Predic
   return t;
 }
 
+io::PredictionTable gather_class_maps(comm::MpiCommunicator& comm, const PredictInput& input,
+                                      const std::vector<float>& local, const Shape& output_shape) {
+  LOCKSTEP_CHECK(output_shape.size() == 3,
+                 "predict: expected per-pixel outputs (C, H, W), got " << shape_str(output_shape));
+  const int64_t c = output_shape[0], hw = output_shape[1] * output_shape[2];
+  // Each rank reduces its rows to class ids first (C times less to gather).
+  const int64_t rows = static_cast<int64_t>(local.size()) / (c * hw);
+  std::vector<float> ids(static_cast<size_t>(rows * hw));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t p = 0; p < hw; ++p) {
+      const float* z = local.data() + r * c * hw + p;
+      int64_t best = 0;
+      for (int64_t k = 1; k < c; ++k)
+        if (z[k * hw] > z[best * hw]) best = k;
+      ids[static_cast<size_t>(r * hw + p)] = static_cast<float>(best);
+    }
+  std::vector<int64_t> counts;
+  for (int64_t n : input.rank_rows) counts.push_back(n * hw);
+  io::PredictionTable t;
+  std::vector<float> all(comm.rank() == 0 ? static_cast<size_t>(input.num_rows * hw) : 0);
+  comm.gather(ids, all, counts, 0);
+  if (comm.rank() != 0) return t;
+  t.rows = input.num_rows;
+  t.width = c;
+  t.classifier = true;
+  t.data = input.path;
+  t.map_shape = {output_shape[1], output_shape[2]};
+  t.classes.reserve(all.size());
+  for (float v : all) t.classes.push_back(static_cast<int32_t>(v));
+  return t;
+}
+
 }  // namespace lockstep::trainer

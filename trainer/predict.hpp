@@ -62,4 +62,10 @@ io::PredictionTable gather_predictions(comm::MpiCommunicator& comm, const Predic
                                        const std::vector<float>& local, int64_t width,
                                        bool classifier);
 
+/// Collective: the same for a segmentation model, whose outputs are (C, H, W)
+/// class scores per row (`output_shape`): rank 0 gets each pixel's class (the
+/// first highest score), map_shape {H, W}.
+io::PredictionTable gather_class_maps(comm::MpiCommunicator& comm, const PredictInput& input,
+                                      const std::vector<float>& local, const Shape& output_shape);
+
 }  // namespace lockstep::trainer

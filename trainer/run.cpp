@@ -214,6 +214,10 @@ RunOutcome run_training(const RunConfig& config, const std::string& config_ini,
     comm::check_same_across_ranks(comm, comm::fnv1a(schema.str()), "the training dataset schema");
   }
 
+  // No model.layers: the layers of the model checkpoint.init starts from
+  // (e.g. one made by `lockstep import onnx`).
+  if (cfg.layers.empty())
+    comm::check_on_all_ranks(comm, [&] { cfg.layers = io::load_model(cfg.init_from).layers; });
   std::unique_ptr<Model> model;
   comm::check_on_all_ranks(comm, [&] {
     model = std::make_unique<Model>(cfg.layers, info.sample_shape, DType::kF32, model_device);

@@ -5,8 +5,8 @@
 # torch.onnx.export both with BatchNormalization nodes and with them folded,
 # imported with `lockstep import onnx`: `lockstep predict` gives PyTorch's
 # logits (and softmax probabilities) to 1e-5 relative per output; fine-tuning
-# the imported model for one epoch on 2 ranks (checkpoint.init) lowers its
-# loss. Operators lockstep lacks (Resize from nn.Upsample, LeakyRelu) are
+# the imported model for one epoch on 2 ranks (checkpoint.init, its layers
+# taken from the file: no model.layers) lowers its loss. Operators lockstep lacks (Resize from nn.Upsample, LeakyRelu) are
 # errors naming the node and operator, and nothing is written.
 # Skipped (exit 77) without a python3 that imports torch, onnx and h5py
 # (Debian: python3-torch python3-onnx python3-h5py; launch/install_deps.sh).
@@ -44,7 +44,7 @@ grep -q batchnorm <<<"$layers" && ok "BatchNormalization imported as batchnorm" 
 loss_of() { "$bin" eval --device cpu --model "$1" --data "$work/data.h5" | sed -n 's/^loss *//p' | awk '{print $1}'; }
 before=$(loss_of "$work/resnet.h5")
 timeout 300 "${mpi[@]}" -np 2 "$bin" train --dist.device cpu --log.dir "$work/runs" --log.progress off \
-  --checkpoint.every_epochs 0 --model.layers "$layers" --checkpoint.init "$work/resnet.h5" \
+  --checkpoint.every_epochs 0 --checkpoint.init "$work/resnet.h5" \
   --data.train "$work/data.h5" --train.epochs 1 --train.batch_size 16 --optim.lr 0.1 \
   --optim.momentum 0.9 --log.name ft >"$work/train.log" 2>&1 || { cat "$work/train.log"; fail "fine-tuning on 2 ranks"; }
 after=$(loss_of "$work/runs/ft/final.h5")
