@@ -1,0 +1,117 @@
+// Block-by-block writer of uint8 image datasets (dataset_writer.hpp).
+
+#include "io/dataset_writer.hpp"
+
+#include <algorithm>
+
+#include "io/dataset_open.hpp"
+#include "io/hdf5.hpp"
+
+namespace lockstep::io {
+
+namespace {
+
+constexpr int kGzipLevel = 4;
+constexpr int64_t kChunkBytes = int64_t{1} << 20;
+
+int64_t product(const std::vector<int64_t>& v) {
+  int64_t n = 1;
+  for (int64_t d : v) n *= d;
+  return n;
+}
+
+h5::Dataset create(hid_t file, const std::string& name, hid_t type, std::vector<hsize_t> dims,
+                   int64_t row_bytes) {
+  std::vector<hsize_t> chunk = dims;
+  chunk[0] = static_cast<hsize_t>(
+      std::clamp<int64_t>(kChunkBytes / row_bytes, 1, static_cast<int64_t>(dims[0])));
+  h5::Dataspace space{
+      LOCKSTEP_HDF5_CHECK(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr))};
+  h5::PropList dcpl{LOCKSTEP_HDF5_CHECK(H5Pcreate(H5P_DATASET_CREATE))};
+  LOCKSTEP_HDF5_CHECK(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()));
+  if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0) {
+    LOCKSTEP_HDF5_CHECK(H5Pset_deflate(dcpl.get(), kGzipLevel));
+  }
+  h5::PropList lcpl{LOCKSTEP_HDF5_CHECK(H5Pcreate(H5P_LINK_CREATE))};
+  LOCKSTEP_HDF5_CHECK(H5Pset_create_intermediate_group(lcpl.get(), 1));
+  return h5::Dataset{LOCKSTEP_HDF5_CHECK(
+      H5Dcreate2(file, name.c_str(), type, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT))};
+}
+
+void write_block(hid_t dataset, int64_t begin, int64_t count, hid_t mem_type, const void* data) {
+  h5::Dataspace fspace{LOCKSTEP_HDF5_CHECK(H5Dget_space(dataset))};
+  auto dims = h5::extent(fspace.get());
+  std::vector<hsize_t> start(dims.size(), 0);
+  std::vector<hsize_t> size(dims.begin(), dims.end());
+  start[0] = static_cast<hsize_t>(begin);
+  size[0] = static_cast<hsize_t>(count);
+  LOCKSTEP_HDF5_CHECK(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr,
+                                          size.data(), nullptr));
+  h5::Dataspace mspace{
+      LOCKSTEP_HDF5_CHECK(H5Screate_simple(static_cast<int>(size.size()), size.data(), nullptr))};
+  LOCKSTEP_HDF5_CHECK(H5Dwrite(dataset, mem_type, mspace.get(), fspace.get(), H5P_DEFAULT, data));
+}
+
+class H5RowSink : public RowSink {
+ public:
+  H5RowSink(hid_t file, const DatasetSpec& spec, const ImageDatasetSchema& s)
+      : n_(s.num_samples), where_("dataset file '" + spec.path + "'") {
+    std::vector<hsize_t> fdims{static_cast<hsize_t>(s.num_samples)};
+    for (int64_t d : s.sample_shape) fdims.push_back(static_cast<hsize_t>(d));
+    std::vector<hsize_t> ldims{static_cast<hsize_t>(s.num_samples)};
+    for (int64_t d : s.label_shape) ldims.push_back(static_cast<hsize_t>(d));
+    features_ = create(file, spec.features, H5T_STD_U8LE, fdims, product(s.sample_shape));
+    labels_ = create(file, spec.labels, H5T_STD_I32LE, ldims, 4 * product(s.label_shape));
+  }
+  void write(int64_t begin, int64_t count, const uint8_t* features,
+             const int32_t* labels) override {
+    LOCKSTEP_CHECK(begin >= 0 && count >= 0 && begin + count <= n_,
+                   where_ << ": rows [" << begin << ", " << begin + count
+                          << ") written; expected rows within [0, " << n_ << ")");
+    if (count == 0) return;
+    write_block(features_.get(), begin, count, H5T_NATIVE_UINT8, features);
+    write_block(labels_.get(), begin, count, H5T_NATIVE_INT32, labels);
+  }
+
+ private:
+  int64_t n_;
+  std::string where_;
+  h5::Dataset features_;
+  h5::Dataset labels_;
+};
+
+}  // namespace
+
+int64_t rows_per_block(const ImageDatasetSchema& schema, int64_t bytes) {
+  const int64_t row = product(schema.sample_shape) + 4 * product(schema.label_shape);
+  return std::max<int64_t>(1, bytes / std::max<int64_t>(row, 1));
+}
+
+void write_image_dataset(const DatasetSpec& spec, const ImageDatasetSchema& schema,
+                         const std::function<void(RowSink&)>& produce) {
+  const std::string where = "dataset file '" + spec.path + "'";
+  LOCKSTEP_CHECK(schema.num_samples > 0,
+                 where << ": " << schema.num_samples << " samples; expected at least one");
+  LOCKSTEP_CHECK(schema.sample_shape.size() == 3 && product(schema.sample_shape) > 0,
+                 where << ": sample shape " << h5::shape_string(schema.sample_shape)
+                       << "; expected (C, H, W) images");
+  LOCKSTEP_CHECK(schema.label_shape.empty() || schema.label_shape.size() == 2,
+                 where << ": label shape " << h5::shape_string(schema.label_shape)
+                       << "; expected none (N,) or (H, W) per pixel");
+  h5::write_atomically(spec.path, "dataset file", [&](hid_t file) {
+    {
+      H5RowSink sink(file, spec, schema);
+      produce(sink);
+    }
+    detail::write_dataset_attributes(file, spec, 3, Layout::kNchw, schema.ignore_index);
+    h5::write_string_attribute(file, "lockstep_format", "dataset/1");
+    if (!schema.class_names.empty())
+      h5::write_strings_attribute(file, "class_names", schema.class_names);
+    for (const auto& [name, value] : schema.int_attributes)
+      h5::write_int64_attribute(file, name.c_str(), value);
+    for (const auto& [name, value] : schema.text_attributes)
+      h5::write_string_attribute(file, name.c_str(), value);
+  });
+}
+
+}  // namespace lockstep::io
