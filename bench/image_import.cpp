@@ -1,9 +1,9 @@
 // Image import throughput: `lockstep import images` (io::import_images:
-// decode, resize, block writes to HDF5) against a plain sequential decode
-// loop of the same files with the same libraries (libpng, TurboJPEG), in the
-// same run. Writes a folder of N PNG and JPEG images (two class folders)
-// first when given --make.
-// Usage: bench_image_import DIR [--make N SIZE] [--threads T] [--reps R]
+// decode, block writes to HDF5 with gzip 1 on 1 and T threads, and without
+// compression) against a plain sequential decode loop of the same files with
+// the same libraries (libpng, TurboJPEG), in the same run, alternating. Writes a folder of N PNG
+// and JPEG images (two class folders) first when given --make. Usage: bench_image_import DIR
+// [--make N SIZE] [--threads T] [--reps R]
 
 #include <png.h>
 #include <turbojpeg.h>
@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
       files.push_back(e.path().string());
   std::sort(files.begin(), files.end());
   const std::string out = (fs::temp_directory_path() / "bench_image_import.h5").string();
-  std::vector<double> plain, one, many;
+  std::vector<double> plain, one, many, raw;
   for (int r = 0; r < reps; ++r) {  // alternating, best of reps
     double t0 = now();
     size_t checksum = 0;
@@ -103,10 +103,14 @@ int main(int argc, char** argv) {
     t0 = now();
     const auto rep = lockstep::io::import_images(o);
     many.push_back(static_cast<double>(files.size()) / (now() - t0));
+    o.gzip = 0;
+    t0 = now();
+    lockstep::io::import_images(o);
+    raw.push_back(static_cast<double>(files.size()) / (now() - t0));
     std::printf(
-        "rep %d: plain decode %.0f images/s, import 1 thread %.0f, import %d threads %.0f "
-        "(checksum %zu)\n",
-        r, plain.back(), one.back(), rep.threads, many.back(), checksum);
+        "rep %d: plain decode %.0f images/s; import gzip 1: 1 thread %.0f, %d threads %.0f; "
+        "import gzip 0, %d threads %.0f (checksum %zu)\n",
+        r, plain.back(), one.back(), rep.threads, many.back(), rep.threads, raw.back(), checksum);
   }
   fs::remove(out);
   const auto best = [](const std::vector<double>& v) {
@@ -114,9 +118,10 @@ int main(int argc, char** argv) {
   };
   std::printf(
       "files %zu\nplain_decode_images_per_s %.0f\nimport_1_thread_images_per_s %.0f\n"
-      "import_threads_images_per_s %.0f\nratio_import_1_thread_over_plain %.2f\n"
-      "ratio_import_threads_over_plain %.2f\n",
-      files.size(), best(plain), best(one), best(many), best(one) / best(plain),
-      best(many) / best(plain));
+      "import_threads_images_per_s %.0f\nimport_threads_gzip0_images_per_s %.0f\n"
+      "ratio_import_1_thread_over_plain %.2f\nratio_import_threads_over_plain %.2f\n"
+      "ratio_import_threads_gzip0_over_plain %.2f\n",
+      files.size(), best(plain), best(one), best(many), best(raw), best(one) / best(plain),
+      best(many) / best(plain), best(raw) / best(plain));
   return 0;
 }

@@ -303,8 +303,18 @@ void Shard::keep(std::span<const int64_t> rows) {
 
 std::pair<int32_t, int64_t> Shard::max_class_id() const {
   if (labels_.empty()) return {-1, -1};
-  const auto top = std::max_element(labels_.begin(), labels_.end());  // the first maximum
-  return {*top, file_row((top - labels_.begin()) / info_.label_size())};
+  // The first maximum, the ignore_index (unlabelled pixels) not counted.
+  const bool skip = info_.ignore_index.has_value();
+  const int32_t ignore = info_.ignore_index.value_or(0);
+  int32_t top = -1;
+  size_t at = 0;
+  for (size_t i = 0; i < labels_.size(); ++i) {
+    if ((skip && labels_[i] == ignore) || labels_[i] <= top) continue;
+    top = labels_[i];
+    at = i;
+  }
+  if (top < 0) return {-1, -1};
+  return {top, file_row(static_cast<int64_t>(at) / info_.label_size())};
 }
 
 void Shard::check_labels(int64_t num_classes, const DatasetSpec& spec) const {

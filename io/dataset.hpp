@@ -120,8 +120,9 @@ class Shard {
   /// Float targets of local rows (label_kind must be kTargets): rows.size() * target_dim.
   void gather_targets(std::span<const int64_t> rows, std::span<float> out) const;
 
-  /// The largest class id of the local rows and the file row of its first
-  /// occurrence; {-1, -1} without rows or class ids.
+  /// The largest class id of the local rows (not counting the ignore_index)
+  /// and the file row of its first occurrence; {-1, -1} without rows or class
+  /// ids (or when all are negative).
   std::pair<int32_t, int64_t> max_class_id() const;
   /// Throws if a class id is outside [0, num_classes) (and is not the
   /// dataset's ignore_index), naming the file, the labels dataset, the global

@@ -3,7 +3,8 @@
 // segmentation): the file is created with its final size, each block of rows
 // is written with one hyperslab write per dataset, and nothing but the current
 // block is held in memory, so datasets larger than memory can be written.
-// Chunked along N (about 1 MiB of rows per chunk), gzip, written atomically
+// Both datasets chunked along N by the same rows (features of about 1 MiB
+// per chunk), gzip (level 1 by default), written atomically
 // (temporary name, then rename) like write_dataset, with the same attributes.
 
 #include <cstdint>
@@ -25,6 +26,9 @@ struct ImageDatasetSchema {
   std::optional<int32_t> ignore_index;
   std::vector<std::pair<std::string, int64_t>> int_attributes;  // on the root group (seeds)
   std::vector<std::pair<std::string, std::string>> text_attributes;
+  int threads = 1;          // threads compressing the chunks of a block
+  int64_t chunk_bytes = 0;  // features per chunk; 0: 1 MiB
+  int gzip = 1;             // deflate level 0..9 (0: none; none either without the filter)
 };
 
 /// Receives the rows of the dataset, in any order, each row exactly once.
@@ -37,7 +41,12 @@ class RowSink {
                      const int32_t* labels) = 0;
 };
 
-/// Rows per block that keep a block near `bytes` (at least 1).
+/// Rows per chunk along N of both datasets (features of about 1 MiB).
+int64_t chunk_rows(const ImageDatasetSchema& schema);
+/// Rows per block that keep a block near `bytes`: whole chunks when a chunk
+/// fits in `bytes`, else fewer rows (at least one).
+/// Blocks of whole chunks are compressed in parallel (`threads`) and written
+/// with H5Dwrite_chunk; other writes go through HDF5's own (serial) filter.
 int64_t rows_per_block(const ImageDatasetSchema& schema, int64_t bytes = int64_t{1} << 22);
 
 /// Creates `spec.path` for `schema` and calls `produce` with a sink for its

@@ -1,6 +1,6 @@
 // lockstep import images (image_import.hpp): the folder walk, the parallel
-// block decode and the checks; decoding and resizing live in image_codec.cpp,
-// the block writer in dataset_writer.cpp.
+// block decode (overlapped with the previous block's write) and the checks; decoding and resizing
+// live in image_codec.cpp, the block writer in dataset_writer.cpp.
 
 #include "io/image_import.hpp"
 
@@ -10,6 +10,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <thread>
 
@@ -231,17 +232,27 @@ ImageImportReport import_images(const ImageImportOptions& o) {
                           ? o.threads
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   report.threads = threads;
+  schema.threads = threads;
+  schema.chunk_bytes = o.chunk_bytes;
+  schema.gzip = o.gzip;
   const int64_t block = rows_per_block(schema, o.block_bytes);
   const auto sample = static_cast<size_t>(g.channels * g.height * g.width);
   const auto label = static_cast<size_t>(report.segmentation ? g.height * g.width : 1);
   std::atomic<int32_t> max_id{-1};
   DatasetSpec spec;
   spec.path = o.out;
+  // Two buffers: block k is compressed and written on a second thread while
+  // block k + 1 is decoded (HDF5 is only ever called by one thread at a time).
   write_image_dataset(spec, schema, [&](RowSink& sink) {
-    std::vector<uint8_t> pixels(static_cast<size_t>(block) * sample);
-    std::vector<int32_t> ids(static_cast<size_t>(block) * label);
-    for (int64_t begin = 0; begin < schema.num_samples; begin += block) {
+    std::vector<uint8_t> pixel_buffers[2];
+    std::vector<int32_t> id_buffers[2];
+    std::future<void> writing;
+    for (int64_t begin = 0, k = 0; begin < schema.num_samples; begin += block, ++k) {
       const int64_t count = std::min(block, schema.num_samples - begin);
+      std::vector<uint8_t>& pixels = pixel_buffers[k % 2];
+      std::vector<int32_t>& ids = id_buffers[k % 2];
+      pixels.resize(static_cast<size_t>(block) * sample);
+      ids.resize(static_cast<size_t>(block) * label);
       std::vector<std::exception_ptr> errors(static_cast<size_t>(count));
       std::atomic<int64_t> next{0};
       auto work = [&] {
@@ -266,8 +277,12 @@ ImageImportReport import_images(const ImageImportOptions& o) {
       for (auto& t : pool) t.join();
       for (const auto& e : errors)
         if (e) std::rethrow_exception(e);  // the first failing row of the block
-      sink.write(begin, count, pixels.data(), ids.data());
+      if (writing.valid()) writing.get();  // block k - 1, whose buffers block k + 1 reuses
+      writing = std::async(std::launch::async, [&sink, begin, count, &pixels, &ids] {
+        sink.write(begin, count, pixels.data(), ids.data());
+      });
     }
+    if (writing.valid()) writing.get();
   });
   report.images = schema.num_samples;
   report.sample_shape = schema.sample_shape;

@@ -34,6 +34,8 @@ struct ImageImportOptions {
   bool shuffle = true;
   uint64_t seed = 0;
   int64_t block_bytes = int64_t{1} << 24;  // rows decoded (and held) at once
+  int64_t chunk_bytes = 0;                 // features per HDF5 chunk; 0: 1 MiB
+  int gzip = 1;                            // deflate level of the datasets; 0: none
 };
 
 struct ImageImportReport {

@@ -144,7 +144,10 @@ int import_images(int argc, char** argv) {
       "ignore-index", po::value<int32_t>(),
       "segmentation: a mask value allowed beyond the classes (e.g. 255), stored as the labels' "
       "ignore_index")("no-shuffle", "keep the sorted file order (default: rows shuffled)")(
-      "seed", po::value<uint64_t>()->default_value(0), "seed of the row order");
+      "seed", po::value<uint64_t>()->default_value(0), "seed of the row order")(
+      "gzip", po::value<int>()->default_value(1),
+      "deflate level of the datasets, 0-9; 0: uncompressed (photos barely compress: 0 writes "
+      "fastest)");
   po::variables_map vm;
   if (!parse(argc, argv, desc, vm, "import images")) return 0;
   io::ImageImportOptions o;
@@ -161,6 +164,9 @@ int import_images(int argc, char** argv) {
   if (vm.count("ignore-index")) o.ignore_index = vm["ignore-index"].as<int32_t>();
   o.shuffle = !vm.count("no-shuffle");
   o.seed = vm["seed"].as<uint64_t>();
+  o.gzip = vm["gzip"].as<int>();
+  if (o.gzip < 0 || o.gzip > 9)
+    throw Error("import images: --gzip: expected a level 0-9, got " + std::to_string(o.gzip));
   const io::ImageImportReport r = io::import_images(o);
   std::printf("wrote %s: %lld images, sample shape %lld %lld %lld, %s", o.out.c_str(),
               static_cast<long long>(r.images), static_cast<long long>(r.sample_shape[0]),

@@ -163,6 +163,8 @@ TEST(DenseLabels, ClassIdsOutOfRangeNameRowAndPixelUnlessIgnored) {
   const Shard ok = Shard::load(ignored, 0, 6);
   EXPECT_EQ(ok.info().ignore_index, std::optional<int32_t>(255));
   EXPECT_NO_THROW(ok.check_labels(kClasses, ignored));
+  EXPECT_EQ(ok.max_class_id(), (std::pair<int32_t, int64_t>{3, 0}));  // 255 is not a class
+  EXPECT_EQ(shard.max_class_id(), (std::pair<int32_t, int64_t>{255, 4}));
   a.labels[5] = 9;
   DatasetSpec nine{dir.file("nine.h5")};
   write_dataset(nine, a);

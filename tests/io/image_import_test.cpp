@@ -278,8 +278,16 @@ TEST(ImportImages, ParseSizeAndBlocksSmallerThanTheData) {
   ImageImportOptions o = options(dir, "many");
   o.block_bytes = 5 * 48;  // 5 rows per block: 5 blocks, the last partial
   o.shuffle = false;
+  // Blocks smaller than a chunk (HDF5's filter), then blocks of whole chunks
+  // of 2 rows compressed on 2 threads (H5Dwrite_chunk), the last chunk partial.
+  import_images(o);
+  o.out = dir.file("chunks.h5");
+  o.chunk_bytes = 2 * 48;
+  o.block_bytes = 6 * 52;
   import_images(o);
   const Loaded l = load(o.out);
+  EXPECT_EQ(load(dir.file("many.h5")).x, l.x);
+  EXPECT_EQ(load(dir.file("many.h5")).y, l.y);
   ASSERT_EQ(l.info.num_samples, 23);
   int row = 0;
   for (int cls = 0; cls < 2; ++cls)
