@@ -149,22 +149,24 @@ int32_t decode_item(const ImageImportOptions& o, const Geometry& g, int64_t clas
                    "mask file '" << item.mask << "': " << hw(mask.height, mask.width)
                                  << " pixels (HxW); expected " << hw(image.height, image.width)
                                  << " like its image '" << item.image << "'");
-    if (sized)
-      mask =
-          o.crop ? crop_center(mask, g.height, g.width) : resize_nearest(mask, g.height, g.width);
+    // Checked in the file's own pixel coordinates, before any resize.
     for (size_t i = 0; i < mask.ids.size(); ++i) {
       const int32_t v = mask.ids[i];
       if (o.ignore_index && v == *o.ignore_index) continue;
       LOCKSTEP_CHECK(classes <= 0 || v < classes,
                      "mask file '"
-                         << item.mask << "': pixel (y " << static_cast<int64_t>(i) / g.width
-                         << ", x " << static_cast<int64_t>(i) % g.width << ") has class id " << v
+                         << item.mask << "': pixel (y " << static_cast<int64_t>(i) / mask.width
+                         << ", x " << static_cast<int64_t>(i) % mask.width << ") has class id " << v
                          << "; expected 0 <= id < " << classes
                          << (o.ignore_index
                                  ? " or the ignore index " + std::to_string(*o.ignore_index)
                                  : std::string()));
-      max_id = std::max(max_id, v);
     }
+    if (sized)
+      mask =
+          o.crop ? crop_center(mask, g.height, g.width) : resize_nearest(mask, g.height, g.width);
+    for (const int32_t v : mask.ids)
+      if (!o.ignore_index || v != *o.ignore_index) max_id = std::max(max_id, v);
     std::copy(mask.ids.begin(), mask.ids.end(), ids);
   } else {
     *ids = item.label;

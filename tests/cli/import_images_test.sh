@@ -14,6 +14,8 @@ for p in python3 /usr/bin/python3; do
 done
 [[ -n $py ]] || { echo "SKIP: no python3 with PIL (Debian: python3-pil)"; exit 77; }
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# expect NAME TEXT PATTERN: ok when TEXT matches PATTERN (grep), else bad showing TEXT.
+expect() { if grep -q -- "$3" <<<"$2"; then ok "$1"; else bad "$1: $2"; fi; }
 
 "$py" - "$work" <<'PY'
 import os, sys
@@ -38,32 +40,29 @@ with open(f"{root}/seg/classes.txt", "w") as f:
 PY
 
 out=$("$bin" import images --input "$work/cls" --out "$work/cls.h5" --threads 2)
-grep -q "12 images, sample shape 3 10 12, class ids, 2 classes" <<<"$out" && ok "class folders" || bad "class folders: $out"
-grep -Eq "decoded [0-9]+ images/s \(12 images in [0-9.]+ s, 2 threads\)" <<<"$out" && ok "throughput line" || bad "throughput: $out"
+expect "class folders" "$out" "12 images, sample shape 3 10 12, class ids, 2 classes"
+expect "throughput line" "$out" "decoded [0-9]* images/s (12 images in [0-9.]* s, 2 threads)"
 info=$("$bin" inspect "$work/cls.h5")
-grep -q 'class names: \["apple", "zebra"\]' <<<"$info" && ok "class names sorted" || bad "class names: $info"
-grep -q '@layout = "nchw"' <<<"$info" && ok "layout attribute" || bad "layout: $info"
+expect "class names sorted" "$info" 'class names: \["apple", "zebra"\]'
+expect "layout attribute" "$info" '@layout = "nchw"'
 
 out=$("$bin" import images --input "$work/seg" --out "$work/seg.h5" --size 4x8 --ignore-index 255)
-grep -q "5 images, sample shape 3 4 8, class ids per pixel, 3 classes" <<<"$out" && ok "image/mask pairs" || bad "pairs: $out"
+expect "image/mask pairs" "$out" "5 images, sample shape 3 4 8, class ids per pixel, 3 classes"
 info=$("$bin" inspect "$work/seg.h5")
-grep -q "class ids per pixel (4, 8) 0..2 (3 classes if 0-based), ignore_index 255" <<<"$info" \
-  && ok "inspect per-pixel labels" || bad "inspect: $info"
+expect "inspect per-pixel labels" "$info" "class ids per pixel (4, 8) 0..2 (3 classes if 0-based), ignore_index 255"
 
 if msg=$("$bin" import images --input "$work/seg" --out "$work/bad.h5" 2>&1); then
   bad "mask value 255 without --ignore-index was accepted"
 else
-  grep -q "mask file '$work/seg/masks/p.\.png': pixel (y 0, x 0) has class id 255; expected 0 <= id < 3" <<<"$msg" \
-    && ok "mask value outside the classes names the file" || bad "mask value: $msg"
+  expect "mask value outside the classes names the file" "$msg" "mask file '$work/seg/masks/p.\.png': pixel (y 0, x 0) has class id 255; expected 0 <= id < 3"
 fi
 echo "not a picture" >"$work/cls/apple/7.png"
 if msg=$("$bin" import images --input "$work/cls" --out "$work/bad.h5" 2>&1); then
   bad "an undecodable image was accepted"
 else
-  grep -q "image file '$work/cls/apple/7.png': not a PNG or JPEG file" <<<"$msg" \
-    && ok "undecodable image names the file" || bad "undecodable: $msg"
+  expect "undecodable image names the file" "$msg" "image file '$work/cls/apple/7.png': not a PNG or JPEG file"
 fi
-[[ ! -e $work/bad.h5 ]] && ok "no output file after an error" || bad "bad.h5 left behind"
+if [[ ! -e $work/bad.h5 ]]; then ok "no output file after an error"; else bad "bad.h5 left behind"; fi
 
 # Channels-last data written by h5py: refused without a layout, trained with data.layout = nhwc.
 if "$py" -c 'import h5py, numpy' 2>/dev/null; then
@@ -79,10 +78,13 @@ PY
   if msg=$("${train[@]}" --log.name a 2>&1); then
     bad "channels-last data without a layout was accepted"
   else
-    grep -q "samples of shape (8, 8, 3), which looks channels-last.*data.layout = nhwc" <<<"$msg" \
-      && ok "channels-last data without a layout is refused" || bad "layout error: $msg"
+    expect "channels-last data without a layout is refused" "$msg" "samples of shape (8, 8, 3), which looks channels-last.*data.layout = nhwc"
   fi
-  "${train[@]}" --log.name b --data.layout nhwc >/dev/null && ok "data.layout = nhwc trains" || bad "nhwc run failed"
+  if "${train[@]}" --log.name b --data.layout nhwc >/dev/null; then
+    ok "data.layout = nhwc trains"
+  else
+    bad "nhwc run failed"
+  fi
 fi
 
 echo "$passed passed, $failed failed"
