@@ -79,18 +79,6 @@ void write_rows(hid_t file, const std::string& name, hid_t file_type, hid_t mem_
 
 }  // namespace
 
-void detail::write_dataset_attributes(hid_t file, const DatasetSpec& spec, size_t sample_rank,
-                                      Layout layout, std::optional<int32_t> ignore_index) {
-  if (sample_rank == 3 && layout != Layout::kAuto) {
-    h5::Dataset ds{LOCKSTEP_HDF5_CHECK(H5Dopen2(file, spec.features.c_str(), H5P_DEFAULT))};
-    h5::write_string_attribute(ds.get(), "layout", to_string(layout));
-  }
-  if (ignore_index) {
-    h5::Dataset ds{LOCKSTEP_HDF5_CHECK(H5Dopen2(file, spec.labels.c_str(), H5P_DEFAULT))};
-    h5::write_int64_attribute(ds.get(), "ignore_index", *ignore_index);
-  }
-}
-
 void check_finite(std::span<const float> values, int64_t width, int64_t first_row,
                   const std::string& where, const std::string& name) {
   const auto w = static_cast<size_t>(std::max<int64_t>(width, 1));

@@ -149,6 +149,18 @@ class H5RowSink : public RowSink {
 
 }  // namespace
 
+void detail::write_dataset_attributes(hid_t file, const DatasetSpec& spec, size_t sample_rank,
+                                      Layout layout, std::optional<int32_t> ignore_index) {
+  if (sample_rank == 3 && layout != Layout::kAuto) {
+    h5::Dataset ds{LOCKSTEP_HDF5_CHECK(H5Dopen2(file, spec.features.c_str(), H5P_DEFAULT))};
+    h5::write_string_attribute(ds.get(), "layout", to_string(layout));
+  }
+  if (ignore_index) {
+    h5::Dataset ds{LOCKSTEP_HDF5_CHECK(H5Dopen2(file, spec.labels.c_str(), H5P_DEFAULT))};
+    h5::write_int64_attribute(ds.get(), "ignore_index", *ignore_index);
+  }
+}
+
 int64_t chunk_rows(const ImageDatasetSchema& schema) {
   const int64_t row = std::max<int64_t>(1, product(schema.sample_shape));
   const int64_t bytes = schema.chunk_bytes > 0 ? schema.chunk_bytes : kChunkBytes;
