@@ -181,6 +181,7 @@ void generate_image_dataset(const DatagenOptions& o) {
                                    H5P_DEFAULT, ids.data()));
     }
     h5::write_string_attribute(file, "lockstep_format", "dataset/1");
+    h5::write_string_attribute(features.get(), "layout", "nchw");
     h5::write_string_attribute(file, "generator", "lockstep datagen");
     h5::write_int64_attribute(file, "seed", static_cast<int64_t>(o.seed));
     h5::write_int64_attribute(file, "class_seed", static_cast<int64_t>(o.class_seed));

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 #include <utility>
 
 #include "io/dataset_open.hpp"
@@ -109,6 +110,13 @@ int64_t DatasetInfo::sample_size() const {
   return n;
 }
 
+int64_t DatasetInfo::label_size() const {
+  if (label_kind == LabelKind::kTargets) return target_dim;
+  int64_t n = 1;
+  for (int64_t d : label_shape) n *= d;
+  return n;
+}
+
 int64_t DatasetArrays::num_samples() const {
   int64_t size = 1;
   for (int64_t d : sample_shape) size *= d;
@@ -140,16 +148,20 @@ Shard Shard::load(const DatasetSpec& spec, int64_t begin, int64_t end, bool with
   } else if (open.info.feature_type == FeatureType::kUint8) {
     shard.features_u8_.resize(values);
     read_rows(open.features.get(), begin, end, H5T_NATIVE_UINT8, shard.features_u8_.data());
+    if (open.info.layout == Layout::kNhwc)
+      nhwc_to_nchw(shard.features_u8_.data(), shard.size_, open.info.file_sample_shape, 1);
   } else {
     shard.features_f32_.resize(values);
     read_rows(open.features.get(), begin, end, H5T_NATIVE_FLOAT, shard.features_f32_.data());
+    if (open.info.layout == Layout::kNhwc)
+      nhwc_to_nchw(shard.features_f32_.data(), shard.size_, open.info.file_sample_shape, 4);
     check_finite(shard.features_f32_, open.info.sample_size(), begin,
                  "dataset file '" + spec.path + "'", spec.features);
   }
   if (!open.info.has_labels) {
     // features only
   } else if (open.info.label_kind == LabelKind::kClassIds) {
-    shard.labels_.resize(rows);
+    shard.labels_.resize(rows * static_cast<size_t>(open.info.label_size()));
     read_rows(open.labels.get(), begin, end, H5T_NATIVE_INT32, shard.labels_.data());
   } else {
     shard.targets_.resize(rows * static_cast<size_t>(open.info.target_dim));
@@ -170,6 +182,10 @@ Shard Shard::from_arrays(const std::string& path, const DatasetArrays& arrays, i
   shard.info_.path = path;
   shard.info_.num_samples = n;
   shard.info_.sample_shape = arrays.sample_shape;
+  shard.info_.file_sample_shape = arrays.sample_shape;
+  shard.info_.label_shape =
+      arrays.label_kind == LabelKind::kClassIds ? arrays.label_shape : std::vector<int64_t>{};
+  shard.info_.ignore_index = arrays.ignore_index;
   shard.info_.feature_type = arrays.feature_type;
   shard.info_.label_kind = arrays.label_kind;
   shard.info_.target_dim = arrays.target_dim;
@@ -183,7 +199,7 @@ Shard Shard::from_arrays(const std::string& path, const DatasetArrays& arrays, i
   const int64_t sample = shard.info_.sample_size();
   take(arrays.features_u8, shard.features_u8_, sample);
   take(arrays.features_f32, shard.features_f32_, sample);
-  take(arrays.labels, shard.labels_, 1);
+  take(arrays.labels, shard.labels_, shard.info_.label_size());
   take(arrays.targets, shard.targets_, arrays.target_dim);
   check_finite(shard.features_f32_, sample, begin, "data '" + path + "'", "features");
   check_finite(shard.targets_, arrays.target_dim, begin, "data '" + path + "'", "targets");
@@ -218,11 +234,15 @@ void Shard::gather_labels(std::span<const int64_t> rows, std::span<int32_t> out)
                  "dataset file '" << info_.path
                                   << "': gather_labels needs class ids; the labels are "
                                   << info_.target_dim << "-dim float targets");
-  LOCKSTEP_CHECK(out.size() == rows.size(), "gather_labels: output holds " << out.size()
-                                                                           << " labels; expected "
-                                                                           << rows.size());
+  const auto k = static_cast<size_t>(info_.label_size());
+  LOCKSTEP_CHECK(out.size() == rows.size() * k, "gather_labels: output holds "
+                                                    << out.size() << " labels; expected "
+                                                    << rows.size() << " rows x " << k);
   check_rows(rows, size_, "gather_labels");
-  for (size_t i = 0; i < rows.size(); ++i) out[i] = labels_[static_cast<size_t>(rows[i])];
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const int32_t* src = labels_.data() + static_cast<size_t>(rows[i]) * k;
+    std::copy(src, src + k, out.begin() + static_cast<std::ptrdiff_t>(i * k));
+  }
 }
 
 void Shard::gather_targets(std::span<const int64_t> rows, std::span<float> out) const {
@@ -260,7 +280,8 @@ void Shard::keep(std::span<const int64_t> rows) {
   };
   move(features_u8_, sample);
   move(features_f32_, sample);
-  move(labels_, 1);
+  move(labels_, info_.label_kind == LabelKind::kClassIds ? static_cast<size_t>(info_.label_size())
+                                                         : size_t{1});
   move(targets_, k);
   std::vector<int64_t> file_rows(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) file_rows[i] = file_row(rows[i]);
@@ -270,19 +291,39 @@ void Shard::keep(std::span<const int64_t> rows) {
 
 std::pair<int32_t, int64_t> Shard::max_class_id() const {
   if (labels_.empty()) return {-1, -1};
-  const auto top = std::max_element(labels_.begin(), labels_.end());  // the first maximum
-  return {*top, file_row(top - labels_.begin())};
+  // The first maximum, the ignore_index (unlabelled pixels) not counted.
+  const bool skip = info_.ignore_index.has_value();
+  const int32_t ignore = info_.ignore_index.value_or(0);
+  int32_t top = -1;
+  size_t at = 0;
+  for (size_t i = 0; i < labels_.size(); ++i) {
+    if ((skip && labels_[i] == ignore) || labels_[i] <= top) continue;
+    top = labels_[i];
+    at = i;
+  }
+  if (top < 0) return {-1, -1};
+  return {top, file_row(static_cast<int64_t>(at) / info_.label_size())};
 }
 
 void Shard::check_labels(int64_t num_classes, const DatasetSpec& spec) const {
   LOCKSTEP_CHECK(info_.label_kind == LabelKind::kClassIds,
                  "dataset file '" << spec.path << "': labels '" << spec.labels
                                   << "' are float targets; expected integer class ids");
+  const int64_t k = info_.label_size();
+  const int64_t w = info_.per_pixel() ? info_.label_shape[1] : 1;
+  const int32_t ignore = info_.ignore_index.value_or(-1);
+  const bool has_ignore = info_.ignore_index.has_value();
   for (size_t i = 0; i < labels_.size(); ++i) {
-    LOCKSTEP_CHECK(labels_[i] >= 0 && labels_[i] < num_classes,
-                   "dataset file '" << spec.path << "': labels '" << spec.labels << "' row "
-                                    << file_row(static_cast<int64_t>(i)) << " has class id "
-                                    << labels_[i] << "; expected 0 <= id < " << num_classes);
+    const int32_t v = labels_[i];
+    if ((v >= 0 && v < num_classes) || (has_ignore && v == ignore)) continue;
+    const auto at = static_cast<int64_t>(i);
+    std::ostringstream pixel;
+    if (info_.per_pixel()) pixel << " pixel (y " << (at % k) / w << ", x " << at % w << ")";
+    LOCKSTEP_FAIL("dataset file '" << spec.path << "': labels '" << spec.labels << "' row "
+                                   << file_row(at / k) << pixel.str() << " has class id " << v
+                                   << "; expected 0 <= id < " << num_classes
+                                   << (has_ignore ? " or the ignore_index " + std::to_string(ignore)
+                                                  : std::string()));
   }
 }
 
@@ -306,9 +347,15 @@ void write_dataset(const DatasetSpec& spec, const DatasetArrays& arrays) {
   LOCKSTEP_CHECK(spec.features != spec.labels,
                  where << ": features and labels have the same name '" << spec.features << "'");
   const bool ids = arrays.label_kind == LabelKind::kClassIds;
+  int64_t label_size = 1;
+  for (int64_t d : arrays.label_shape) label_size *= d;
   if (ids) {
-    LOCKSTEP_CHECK(static_cast<int64_t>(arrays.labels.size()) == n,
-                   where << ": " << arrays.labels.size() << " labels; expected " << n);
+    LOCKSTEP_CHECK(arrays.label_shape.empty() || arrays.label_shape.size() == 2,
+                   where << ": label shape " << h5::shape_string(arrays.label_shape)
+                         << "; expected none (N,) or (H, W) per pixel");
+    LOCKSTEP_CHECK(
+        static_cast<int64_t>(arrays.labels.size()) == n * label_size,
+        where << ": " << arrays.labels.size() << " labels; expected " << n << " x " << label_size);
   } else {
     LOCKSTEP_CHECK(arrays.target_dim > 0 &&
                        static_cast<int64_t>(arrays.targets.size()) == n * arrays.target_dim,
@@ -327,11 +374,16 @@ void write_dataset(const DatasetSpec& spec, const DatasetArrays& arrays) {
                  arrays.features_f32.data());
     }
     if (ids) {
-      write_rows(file, spec.labels, H5T_STD_I32LE, H5T_NATIVE_INT32, {n}, arrays.labels.data());
+      std::vector<int64_t> label_dims{n};
+      label_dims.insert(label_dims.end(), arrays.label_shape.begin(), arrays.label_shape.end());
+      write_rows(file, spec.labels, H5T_STD_I32LE, H5T_NATIVE_INT32, label_dims,
+                 arrays.labels.data());
     } else {
       write_rows(file, spec.labels, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {n, arrays.target_dim},
                  arrays.targets.data());
     }
+    detail::write_dataset_attributes(file, spec, arrays.sample_shape.size(), arrays.layout,
+                                     ids ? arrays.ignore_index : std::nullopt);
     h5::write_string_attribute(file, "lockstep_format", "dataset/1");
     if (!arrays.class_names.empty()) {
       h5::write_strings_attribute(file, "class_names", arrays.class_names);

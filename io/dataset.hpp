@@ -1,17 +1,22 @@
 #pragma once
 // HDF5 datasets (DESIGN.md "Data"): a features dataset of shape (N, ...) holding
-// uint8 or float32, and a labels dataset holding either (N,) integer class ids
-// or (N, k) float targets. Names are configurable. Each rank loads only its own
-// contiguous shard [begin, end) with one hyperslab read per dataset.
+// uint8 or float32, and a labels dataset holding either (N,) integer class ids,
+// (N, H, W) integer class ids per pixel (dense prediction of (N, C, H, W)
+// images), or (N, k) float targets. Images stored channels-last (layout.hpp)
+// are transposed to (N, C, H, W) as they are read. Names are configurable. Each rank loads only its
+// own contiguous shard [begin, end) with one hyperslab read per dataset.
 //
 // Validation happens at open and names the file, the dataset, what was expected
 // and what was found.
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "io/layout.hpp"
 
 namespace lockstep::io {
 
@@ -26,24 +31,34 @@ struct DatasetSpec {
   std::string path;
   std::string features = "/features";
   std::string labels = "/labels";  // empty: features only (prediction inputs)
+  Layout layout = Layout::kAuto;   // data.layout: kAuto follows the file's attribute
 };
 
 /// Schema of a dataset, read from the file without reading the data.
 struct DatasetInfo {
   std::string path;
   int64_t num_samples = 0;
-  std::vector<int64_t> sample_shape;  // features shape without the leading N
+  std::vector<int64_t>
+      sample_shape;  // features shape without the leading N, as (C, H, W) for images
+  std::vector<int64_t> file_sample_shape;  // as stored: (H, W, C) when layout is kNhwc
+  Layout layout = Layout::kNchw;           // how the file stores the samples (never kAuto)
   FeatureType feature_type = FeatureType::kFloat32;
   LabelKind label_kind = LabelKind::kClassIds;
   int64_t target_dim = 1;                // k for (N, k) targets; 1 for class ids
+  std::vector<int64_t> label_shape;      // class ids per row: {} for (N,), {H, W} for (N, H, W)
+  std::optional<int32_t> ignore_index;   // labels' "ignore_index" attribute: a class id to skip
   bool has_labels = true;                // false when opened without labels (spec.labels empty)
   std::vector<std::string> class_names;  // the file's "class_names" attribute; empty: none
   int64_t sample_size() const;           // product of sample_shape
+  /// Label values per row: 1 for (N,) ids, H * W for (N, H, W) ids, k for targets.
+  int64_t label_size() const;
+  bool per_pixel() const { return label_kind == LabelKind::kClassIds && !label_shape.empty(); }
 };
 
 /// Opens the file and checks the schema: file exists and is HDF5, both datasets
 /// exist, features have rank >= 2 and dtype uint8 or float32, labels are (N,)
-/// integers or (N, k) floats, the counts agree, N > 0, and every filter a
+/// integers, (N, H, W) integers matching (N, C, H, W) features, or (N, k)
+/// floats, the layout resolves (resolve_layout), the counts agree, N > 0, and every filter a
 /// dataset was written with (compression) can be decoded by this HDF5 library.
 /// Throws lockstep::Error. With an empty spec.labels only the features are
 /// opened and checked.
@@ -100,16 +115,18 @@ class Shard {
   /// against the channel count and `out` against the sizes.
   void gather_features(std::span<const int64_t> rows, const Normalization& norm,
                        std::span<float> out) const;
-  /// Class ids of local rows (label_kind must be kClassIds).
+  /// Class ids of local rows (label_kind must be kClassIds): label_size() per row.
   void gather_labels(std::span<const int64_t> rows, std::span<int32_t> out) const;
   /// Float targets of local rows (label_kind must be kTargets): rows.size() * target_dim.
   void gather_targets(std::span<const int64_t> rows, std::span<float> out) const;
 
-  /// The largest class id of the local rows and the file row of its first
-  /// occurrence; {-1, -1} without rows or class ids.
+  /// The largest class id of the local rows (not counting the ignore_index)
+  /// and the file row of its first occurrence; {-1, -1} without rows or class
+  /// ids (or when all are negative).
   std::pair<int32_t, int64_t> max_class_id() const;
-  /// Throws if a class id is outside [0, num_classes), naming the file, the
-  /// labels dataset, the global row, the value and the expected range.
+  /// Throws if a class id is outside [0, num_classes) (and is not the
+  /// dataset's ignore_index), naming the file, the labels dataset, the global
+  /// row (and pixel), the value and the expected range.
   void check_labels(int64_t num_classes, const DatasetSpec& spec) const;
 
  private:
@@ -119,7 +136,7 @@ class Shard {
   std::vector<int64_t> rows_;  // file rows of the local rows after keep(); empty: contiguous
   std::vector<uint8_t> features_u8_;
   std::vector<float> features_f32_;
-  std::vector<int32_t> labels_;  // class ids
+  std::vector<int32_t> labels_;  // class ids, label_size() per row
   std::vector<float> targets_;   // (size, target_dim)
 };
 
@@ -130,8 +147,12 @@ struct DatasetArrays {
   std::vector<uint8_t> features_u8;  // N * sample_size, when kUint8
   std::vector<float> features_f32;   // N * sample_size, when kFloat32
   LabelKind label_kind = LabelKind::kClassIds;
-  std::vector<int32_t> labels;  // N, when kClassIds
-  std::vector<float> targets;   // N * target_dim, when kTargets
+  std::vector<int32_t> labels;          // N * product(label_shape), when kClassIds
+  std::vector<int64_t> label_shape;     // {} for (N,) class ids, {H, W} per pixel
+  std::optional<int32_t> ignore_index;  // written as the labels' "ignore_index" attribute
+  Layout layout = Layout::kNchw;  // written as the features' "layout" for (C, H, W) / (H, W, C)
+                                  // samples; kAuto writes none
+  std::vector<float> targets;     // N * target_dim, when kTargets
   int64_t target_dim = 1;
   std::vector<std::string> class_names;  // optional, stored as an attribute
   int64_t num_samples() const;
@@ -139,7 +160,8 @@ struct DatasetArrays {
 
 /// Writes `arrays` to a new HDF5 file at `spec.path` (chunked along N, gzip),
 /// atomically: a temporary name in the same folder, then rename. Attributes:
-/// "lockstep_format" = "dataset/1" on the root group, "class_names" when given.
+/// "lockstep_format" = "dataset/1" on the root group, "class_names" when given,
+/// "layout" on the features of image samples, "ignore_index" on the labels.
 void write_dataset(const DatasetSpec& spec, const DatasetArrays& arrays);
 
 }  // namespace lockstep::io

@@ -78,7 +78,8 @@ std::vector<int64_t> dataset_shape(hid_t dataset) {
   return h5::extent(space.get());
 }
 
-void validate_features(OpenDataset& open, const std::string& where, const std::string& name) {
+void validate_features(OpenDataset& open, const std::string& where, const std::string& name,
+                       Layout requested) {
   const auto shape = dataset_shape(open.features.get());
   LOCKSTEP_CHECK(shape.size() >= 2,
                  where << ": features '" << name << "' have shape " << h5::shape_string(shape)
@@ -96,15 +97,28 @@ void validate_features(OpenDataset& open, const std::string& where, const std::s
                         << "; expected uint8 or float32");
   }
   open.info.num_samples = shape[0];
-  open.info.sample_shape.assign(shape.begin() + 1, shape.end());
+  open.info.file_sample_shape.assign(shape.begin() + 1, shape.end());
   LOCKSTEP_CHECK(shape[0] > 0, where << ": dataset is empty: features '" << name << "' have shape "
                                      << h5::shape_string(shape)
                                      << "; expected at least one sample");
-  for (int64_t d : open.info.sample_shape) {
+  for (int64_t d : open.info.file_sample_shape) {
     LOCKSTEP_CHECK(d > 0, where << ": features '" << name << "' have shape "
                                 << h5::shape_string(shape)
                                 << "; expected every sample dimension > 0");
   }
+  std::string attribute;
+  if (h5::has_attribute(open.features.get(), "layout")) {
+    try {
+      attribute = h5::read_string_attribute(open.features.get(), "layout");
+    } catch (const Error& e) {
+      LOCKSTEP_FAIL(where << ": features '" << name
+                          << "': attribute 'layout': expected a string, nchw or nhwc: "
+                          << e.what());
+    }
+    if (attribute.empty()) attribute = "(empty)";
+  }
+  open.info.layout = resolve_layout(open.info.file_sample_shape, attribute, requested, where, name);
+  open.info.sample_shape = nchw_shape(open.info.file_sample_shape, open.info.layout);
 }
 
 void validate_labels(OpenDataset& open, const std::string& where, const std::string& name,
@@ -112,16 +126,36 @@ void validate_labels(OpenDataset& open, const std::string& where, const std::str
   const auto shape = dataset_shape(open.labels.get());
   h5::Datatype type{LOCKSTEP_HDF5_CHECK(H5Dget_type(open.labels.get()))};
   const H5T_class_t cls = H5Tget_class(type.get());
-  if (cls == H5T_INTEGER && shape.size() == 1) {
+  if (cls == H5T_INTEGER && (shape.size() == 1 || shape.size() == 3)) {
     open.info.label_kind = LabelKind::kClassIds;
     open.info.target_dim = 1;
+    open.info.label_shape.assign(shape.begin() + 1, shape.end());
+    const auto& s = open.info.sample_shape;
+    LOCKSTEP_CHECK(shape.size() == 1 || (s.size() == 3 && s[1] == shape[1] && s[2] == shape[2]),
+                   where << ": labels '" << name << "' have shape " << h5::shape_string(shape)
+                         << " (class ids per pixel) but the samples of features '" << features
+                         << "' have shape " << h5::shape_string(s) << "; expected (C, " << shape[1]
+                         << ", " << shape[2] << ") images: one label per pixel");
+    if (h5::has_attribute(open.labels.get(), "ignore_index")) {
+      std::vector<int64_t> v;
+      try {
+        v = h5::read_int64s_attribute(open.labels.get(), "ignore_index");
+      } catch (const Error& e) {
+        LOCKSTEP_FAIL(where << ": labels '" << name << "': " << e.what());
+      }
+      LOCKSTEP_CHECK(v.size() == 1, where << ": labels '" << name
+                                          << "': attribute ignore_index has " << v.size()
+                                          << " values; expected one integer");
+      open.info.ignore_index = static_cast<int32_t>(v[0]);
+    }
   } else if (cls == H5T_FLOAT && shape.size() == 2 && shape[1] > 0) {
     open.info.label_kind = LabelKind::kTargets;
     open.info.target_dim = shape[1];
   } else {
     LOCKSTEP_FAIL(where << ": labels '" << name << "' have dtype " << h5::dtype_name(type.get())
                         << " and shape " << h5::shape_string(shape)
-                        << "; expected integer class ids (N,) or float targets (N,k)");
+                        << "; expected integer class ids (N,) or float targets (N,k), or class "
+                           "ids per pixel (N, H, W)");
   }
   LOCKSTEP_CHECK(shape[0] == open.info.num_samples,
                  where << ": count mismatch: features '" << features << "' have "
@@ -154,11 +188,12 @@ OpenDataset open_dataset(const DatasetSpec& spec) {
   }
   open.features =
       open_member(open.file.get(), where, spec.features, "features (N, ...) of uint8 or float32");
-  validate_features(open, where, spec.features);
+  validate_features(open, where, spec.features, spec.layout);
   open.info.has_labels = !spec.labels.empty();
   if (!open.info.has_labels) return open;
   open.labels = open_member(open.file.get(), where, spec.labels,
-                            "integer class ids (N,) or float targets (N,k)");
+                            "integer class ids (N,) or float targets (N,k), or class ids per "
+                            "pixel (N, H, W)");
   validate_labels(open, where, spec.labels, spec.features);
   return open;
 }

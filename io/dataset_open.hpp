@@ -19,4 +19,10 @@ struct OpenDataset {
 /// Opens `spec`'s file and validates its features and labels datasets.
 OpenDataset open_dataset(const DatasetSpec& spec);
 
+/// The attributes a writer puts on the datasets of `file` (dataset_writer.cpp): "layout" on the
+/// features when the samples have rank 3 (and `layout` is not kAuto),
+/// "ignore_index" on the labels when given.
+void write_dataset_attributes(hid_t file, const DatasetSpec& spec, size_t sample_rank,
+                              Layout layout, std::optional<int32_t> ignore_index);
+
 }  // namespace lockstep::io::detail

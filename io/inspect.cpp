@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 #include <type_traits>
 
@@ -133,22 +134,46 @@ std::string storage(hid_t dataset) {
   return os.str();
 }
 
-void describe_dataset_summary(std::ostringstream& os, hid_t file, const std::string& path) {
-  const DatasetInfo info = probe_dataset(DatasetSpec{path});
+void describe_dataset_summary(std::ostringstream& os, const std::string& path) {
+  const DatasetSpec spec{path};
+  const DatasetInfo info = probe_dataset(spec);
   os << "  samples: " << info.num_samples << "\n"
      << "  sample shape: " << h5::shape_string(info.sample_shape) << " "
-     << to_string(info.feature_type) << "\n";
+     << to_string(info.feature_type);
+  if (info.sample_shape.size() == 3) os << ", stored " << to_string(info.layout);
+  os << "\n";
   if (info.label_kind == LabelKind::kTargets) {
     os << "  labels: float targets, " << info.target_dim << " per sample\n";
     return;
   }
-  std::vector<int32_t> labels(static_cast<size_t>(info.num_samples));
-  h5::Dataset ds{LOCKSTEP_HDF5_CHECK(H5Dopen2(file, "/labels", H5P_DEFAULT))};
-  LOCKSTEP_HDF5_CHECK(
-      H5Dread(ds.get(), H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels.data()));
-  const auto [lo, hi] = std::minmax_element(labels.begin(), labels.end());
-  os << "  labels: class ids " << *lo << ".." << *hi << " (" << (*hi + 1)
-     << " classes if 0-based)\n";
+  // The labels in blocks of about 1M values (per-pixel labels can be large).
+  const int64_t block = std::max<int64_t>(1, (int64_t{1} << 20) / info.label_size());
+  int32_t lo = std::numeric_limits<int32_t>::max();
+  int32_t hi = std::numeric_limits<int32_t>::min();
+  std::vector<int32_t> values;
+  for (int64_t begin = 0; begin < info.num_samples; begin += block) {
+    const int64_t end = std::min(info.num_samples, begin + block);
+    const Shard shard = Shard::load(spec, begin, end, /*with_features=*/false);
+    std::vector<int64_t> rows(static_cast<size_t>(end - begin));
+    for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int64_t>(i);
+    values.resize(rows.size() * static_cast<size_t>(info.label_size()));
+    shard.gather_labels(rows, values);
+    for (int32_t v : values) {
+      if (info.ignore_index && v == *info.ignore_index) continue;
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+  }
+  os << "  labels: class ids";
+  if (info.per_pixel()) os << " per pixel " << h5::shape_string(info.label_shape);
+  if (lo > hi) {
+    os << ", none but the ignore_index";
+  } else {
+    os << " " << lo << ".." << hi << " (" << (hi + 1) << " classes if 0-based)";
+  }
+  if (info.ignore_index) os << ", ignore_index " << *info.ignore_index;
+  os << "\n";
+  if (!info.class_names.empty()) os << "  class names: " << join_values(info.class_names) << "\n";
 }
 
 void describe_model_summary(std::ostringstream& os, const std::string& path) {
@@ -209,7 +234,7 @@ std::string describe_file(const std::string& path) {
     os << "summary:\n";
     try {
       if (format.rfind("dataset/", 0) == 0) {
-        describe_dataset_summary(os, f, path);
+        describe_dataset_summary(os, path);
       } else {
         describe_model_summary(os, path);
       }

@@ -150,7 +150,8 @@ BatchPipeline::Impl::Impl(const DatasetSpec& spec_in, RowSet rows_in, int world,
   Shape x_shape{b};
   x_shape.insert(x_shape.end(), info.sample_shape.begin(), info.sample_shape.end());
   const bool ids = info.label_kind == LabelKind::kClassIds;
-  const Shape y_shape = ids ? Shape{b} : Shape{b, info.target_dim};
+  Shape y_shape = ids ? Shape{b} : Shape{b, info.target_dim};
+  if (ids) y_shape.insert(y_shape.end(), info.label_shape.begin(), info.label_shape.end());
   for (size_t i = 0; i < num_slots; ++i) {
     slots.push_back({Tensor::empty_pinned(x_shape, DType::kF32),
                      Tensor::empty_pinned(y_shape, ids ? DType::kI32 : DType::kF32)});
@@ -194,10 +195,10 @@ void BatchPipeline::Impl::run() {
       HostBatch& batch = slots[static_cast<size_t>(slot)];
       if (options.augment.active()) {
         fill(batch, step);
-        augment_batch(batch.x, options.augment,
+        augment_batch(batch.x, info.per_pixel() ? &batch.y : nullptr, options.augment,
                       hash_keys({options.seed, 0xA06ull, static_cast<uint64_t>(my_epoch),
                                  static_cast<uint64_t>(rank), static_cast<uint64_t>(step)}),
-                      scratch);
+                      scratch, info.ignore_index.value_or(0));
         ++step;
       } else {
         fill(batch, step++);
@@ -304,7 +305,7 @@ void BatchPipeline::Impl::fill(HostBatch& batch, int64_t step) {
     const auto sample = static_cast<size_t>(info.sample_size());
     shard->gather_features(rows, norm, {batch.x.data<float>(), rows.size() * sample});
     if (info.label_kind == LabelKind::kClassIds) {
-      shard->gather_labels(rows, {batch.y.data<int32_t>(), rows.size()});
+      shard->gather_labels(rows, {batch.y.data<int32_t>(), rows.size() * label_values(info)});
     } else {
       shard->gather_targets(rows, {batch.y.data<float>(), rows.size() * label_values(info)});
     }

@@ -42,7 +42,7 @@ struct PipelineOptions {
 
 enum class PipelineMode { kMemory, kStream };
 
-/// One assembled batch: x (n, ...sample) float32, y (n,) int32 class ids or
+/// One assembled batch: x (n, ...sample) float32, y (n,) or (n, H, W) int32 class ids or
 /// (n, k) float32 targets; both in pinned host memory where a GPU is present.
 struct HostBatch {
   Tensor x;

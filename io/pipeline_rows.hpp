@@ -30,7 +30,7 @@ inline size_t feature_size(FeatureType t) {
   return t == FeatureType::kUint8 ? 1 : 4;
 }
 inline size_t label_values(const DatasetInfo& info) {
-  return static_cast<size_t>(info.label_kind == LabelKind::kClassIds ? 1 : info.target_dim);
+  return static_cast<size_t>(info.label_size());  // 1, H * W class ids, or k targets
 }
 // One row as held in memory: features in the file dtype, int32 ids or float targets.
 inline size_t stored_row_bytes(const DatasetInfo& info) {
@@ -95,7 +95,8 @@ class RowReader {
       : where_("dataset file '" + spec.path + "'"), spec_(spec), info_(expected) {
     const DatasetInfo found = probe_dataset(spec);  // the schema checks and their messages
     const auto schema = [](const DatasetInfo& i) {
-      return std::tie(i.num_samples, i.sample_shape, i.feature_type, i.label_kind, i.target_dim);
+      return std::tie(i.num_samples, i.sample_shape, i.feature_type, i.label_kind, i.target_dim,
+                      i.label_shape, i.layout);
     };
     LOCKSTEP_CHECK(schema(found) == schema(expected),
                    where_ << ": changed since the pipeline was created; expected "
@@ -127,6 +128,9 @@ class RowReader {
       throw Error(where_ + ": reading rows [" + std::to_string(begin) + ", " +
                   std::to_string(begin + count) + ") of '" + spec_.features + "' and '" +
                   spec_.labels + "' failed: " + e.what());
+    }
+    if (info_.layout == Layout::kNhwc) {
+      nhwc_to_nchw(features, count, info_.file_sample_shape, feature_size(info_.feature_type));
     }
     if (info_.feature_type == FeatureType::kFloat32) {
       const auto sample = static_cast<size_t>(info_.sample_size());

@@ -2,12 +2,16 @@
 
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <tuple>
 
 #include "core/error.hpp"
 #include "io/datagen.hpp"
+#include "io/datagen_seg.hpp"
+#include "io/image_import.hpp"
 #include "io/importers.hpp"
 #include "io/inspect.hpp"
 #include "launch/commands.hpp"
@@ -120,22 +124,126 @@ int import_csv(int argc, char** argv) {
   return 0;
 }
 
+int import_images(int argc, char** argv) {
+  po::options_description desc(
+      "lockstep import images: a folder of PNG/JPEG images to HDF5 (uint8 N,C,H,W)\n\n"
+      "Usage: lockstep import images --input DIR --out FILE.h5 [--size HxW [--crop]]\n"
+      "  DIR/CLASS/*.png|jpg        classification: one folder per class (names sorted)\n"
+      "  DIR/images/NAME.png|jpg    segmentation: with DIR/masks/NAME.png (one class id\n"
+      "  DIR/masks/NAME.png         per pixel) and an optional DIR/classes.txt (\"ID NAME\")\n\n"
+      "Options");
+  desc.add_options()("help,h", "show this help")("input,i", po::value<std::string>(), "the folder")(
+      "out,o", po::value<std::string>(), "output HDF5 file")(
+      "size", po::value<std::string>(),
+      "HxW: resize every image (bilinear; masks nearest); without it all images must have "
+      "the first one's size")("crop", "with --size: take the centred HxW window instead")(
+      "channels", po::value<int64_t>()->default_value(0), "1 or 3; 0: from the first image")(
+      "threads", po::value<int>()->default_value(0), "decoding threads; 0: the cores")(
+      "classes", po::value<int64_t>()->default_value(0),
+      "segmentation: mask ids must be below this (default: classes.txt's count, else unchecked)")(
+      "ignore-index", po::value<int32_t>(),
+      "segmentation: a mask value allowed beyond the classes (e.g. 255), stored as the labels' "
+      "ignore_index")("no-shuffle", "keep the sorted file order (default: rows shuffled)")(
+      "seed", po::value<uint64_t>()->default_value(0), "seed of the row order")(
+      "gzip", po::value<int>()->default_value(1),
+      "deflate level of the datasets, 0-9; 0: uncompressed (photos barely compress: 0 writes "
+      "fastest)");
+  po::variables_map vm;
+  if (!parse(argc, argv, desc, vm, "import images")) return 0;
+  io::ImageImportOptions o;
+  o.root = required(vm, "input", "import images");
+  o.out = required(vm, "out", "import images");
+  if (vm.count("size")) std::tie(o.height, o.width) = io::parse_size(vm["size"].as<std::string>());
+  o.crop = vm.count("crop") > 0;
+  if (o.crop && o.height == 0) throw Error("import images: --crop needs --size HxW");
+  o.channels = vm["channels"].as<int64_t>();
+  if (o.channels != 0 && o.channels != 1 && o.channels != 3)
+    throw Error("import images: --channels: expected 0, 1 or 3, got " + std::to_string(o.channels));
+  o.threads = vm["threads"].as<int>();
+  o.classes = vm["classes"].as<int64_t>();
+  if (vm.count("ignore-index")) o.ignore_index = vm["ignore-index"].as<int32_t>();
+  o.shuffle = !vm.count("no-shuffle");
+  o.seed = vm["seed"].as<uint64_t>();
+  o.gzip = vm["gzip"].as<int>();
+  if (o.gzip < 0 || o.gzip > 9)
+    throw Error("import images: --gzip: expected a level 0-9, got " + std::to_string(o.gzip));
+  const io::ImageImportReport r = io::import_images(o);
+  std::printf("wrote %s: %lld images, sample shape %lld %lld %lld, %s", o.out.c_str(),
+              static_cast<long long>(r.images), static_cast<long long>(r.sample_shape[0]),
+              static_cast<long long>(r.sample_shape[1]), static_cast<long long>(r.sample_shape[2]),
+              r.segmentation ? "class ids per pixel" : "class ids");
+  if (!r.class_names.empty()) std::printf(", %zu classes", r.class_names.size());
+  std::printf(" (largest id %d)\n", r.max_id);
+  std::printf("decoded %.0f images/s (%lld images in %.2f s, %d threads)\n",
+              static_cast<double>(r.images) / std::max(r.seconds, 1e-9),
+              static_cast<long long>(r.images), r.seconds, r.threads);
+  return 0;
+}
+
+int datagen_dense(const po::variables_map& vm, const std::string& task) {
+  io::SegDatagenOptions o;
+  o.task = task == "road" ? io::SegTask::kRoad : io::SegTask::kSegmentation;
+  o.path = required(vm, "out", "datagen");
+  o.samples = vm["samples"].as<int64_t>();
+  const auto shape = io::parse_shape(vm["shape"].as<std::string>());
+  if (shape[0] != 3)
+    throw Error("datagen --task " + task + ": --shape " + vm["shape"].as<std::string>() +
+                ": expected 3 channels (3xHxW)");
+  o.height = shape[1];
+  o.width = shape[2];
+  o.seed = vm["seed"].as<uint64_t>();
+  o.noise = vm["noise"].defaulted() ? 0.04 : vm["noise"].as<double>();
+  const std::string items = vm["items"].as<std::string>();
+  const auto dash = items.find('-');
+  try {
+    o.min_items = std::stoll(items.substr(0, dash));
+    o.max_items = dash == std::string::npos ? o.min_items : std::stoll(items.substr(dash + 1));
+  } catch (const std::exception&) {
+    throw Error("datagen: --items '" + items + "': expected MIN-MAX, e.g. 2-4");
+  }
+  const std::string dir = vm["fashion-dir"].as<std::string>();
+  const auto write = [&](const std::string& split, int64_t samples, uint64_t seed,
+                         const std::string& path) {
+    o.fashion_images = dir + "/" + split + "-images-idx3-ubyte.gz";
+    o.fashion_labels = dir + "/" + split + "-labels-idx1-ubyte.gz";
+    o.samples = samples;
+    o.seed = seed;
+    o.path = path;
+    io::generate_dense_dataset(o);
+    std::printf(
+        "wrote %s: %lld samples, sample shape 3 %lld %lld, class ids per pixel, %zu "
+        "classes (%s)\n",
+        path.c_str(), static_cast<long long>(samples), static_cast<long long>(o.height),
+        static_cast<long long>(o.width),
+        (task == "road" ? io::kRoadClasses : io::kSegmentationClasses).size(), task.c_str());
+  };
+  write("train", o.samples, o.seed, o.path);
+  if (vm.count("test-out")) {
+    // Another seed for the test file (and, for segmentation, other items).
+    write("t10k", vm["test-samples"].as<int64_t>(), o.seed ^ 0x7E57ull,
+          vm["test-out"].as<std::string>());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run_import(int argc, char** argv) {
   if (argc >= 2 && !std::strcmp(argv[1], "idx")) return import_idx(argc - 1, argv + 1);
   if (argc >= 2 && !std::strcmp(argv[1], "csv")) return import_csv(argc - 1, argv + 1);
   if (argc >= 2 && !std::strcmp(argv[1], "onnx")) return import_onnx(argc - 1, argv + 1);
+  if (argc >= 2 && !std::strcmp(argv[1], "images")) return import_images(argc - 1, argv + 1);
   const bool help = argc >= 2 && (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h"));
   std::fprintf(help ? stdout : stderr,
                "Usage: lockstep import idx --images FILE --labels FILE --out FILE.h5\n"
                "       lockstep import csv --input FILE.csv --out FILE.h5 [options]\n"
                "       lockstep import onnx MODEL.onnx --out MODEL.h5 [options]\n"
+               "       lockstep import images --input DIR --out FILE.h5 [options]\n"
                "Each has --help.\n");
   if (help) return 0;
   throw Error(argc >= 2 ? "import: unknown format '" + std::string(argv[1]) +
-                              "', expected idx, csv or onnx"
-                        : std::string("import: expected a format, idx, csv or onnx"));
+                              "', expected idx, csv, onnx or images"
+                        : std::string("import: expected a format, idx, csv, onnx or images"));
 }
 
 int run_datagen(int argc, char** argv) {
@@ -152,11 +260,28 @@ int run_datagen(int argc, char** argv) {
       "seed", po::value<uint64_t>()->default_value(0), "seed of the samples")(
       "class-seed", po::value<uint64_t>()->default_value(0),
       "seed of the classes: use the same for train and test files, different --seed")(
-      "noise", po::value<double>()->default_value(0.3), "pixel noise std (fraction of full range)")(
+      "noise", po::value<double>()->default_value(0.3),
+      "pixel noise std (fraction of full range; segmentation and road: 0.04 unless given)")(
       "shift", po::value<int64_t>()->default_value(6), "random translation in pixels")(
-      "dtype", po::value<std::string>()->default_value("uint8"), "uint8 or float32");
+      "dtype", po::value<std::string>()->default_value("uint8"), "uint8 or float32")(
+      "task", po::value<std::string>()->default_value("classification"),
+      "classification (blobs), segmentation (Fashion-MNIST items on cluttered canvases, "
+      "per-pixel classes: 0 background, k+1 Fashion-MNIST class k) or road (road scenes: "
+      "terrain, sky, road, lane marking, vehicle, pedestrian)")(
+      "fashion-dir", po::value<std::string>()->default_value("/usr/share/datasets/fashion-mnist"),
+      "segmentation: folder of the Fashion-MNIST IDX files (Debian's dataset-fashion-mnist)")(
+      "items", po::value<std::string>()->default_value("2-4"),
+      "segmentation: items per canvas, MIN-MAX")(
+      "test-out", po::value<std::string>(),
+      "segmentation / road: also write a test file (segmentation: items from the t10k files)")(
+      "test-samples", po::value<int64_t>()->default_value(1000), "samples of the test file");
   po::variables_map vm;
   if (!parse(argc, argv, desc, vm, "datagen")) return 0;
+  const std::string task = vm["task"].as<std::string>();
+  if (task == "segmentation" || task == "road") return datagen_dense(vm, task);
+  if (task != "classification")
+    throw Error("datagen: --task: expected classification, segmentation or road, got '" + task +
+                "'");
   io::DatagenOptions o;
   o.path = required(vm, "out", "datagen");
   o.samples = vm["samples"].as<int64_t>();

@@ -21,7 +21,7 @@ using namespace config_parsers;
 
 namespace {
 
-#define FIELD(member) (+[](RunConfig& c) -> auto& { return c.member; })
+#define FIELD(member) (+[](RunConfig & c) -> auto& { return c.member; })
 
 std::vector<ConfigKey> make_keys() {
   return {
@@ -90,12 +90,10 @@ std::vector<ConfigKey> make_keys() {
           FIELD(folds),
           [](const std::string& k, const std::string& t) {
             const int64_t v = integer(0)(k, t);
-            if (v == 1)
-              throw Error(k + ": expected 0 (off) or at least 2 folds, got '" + t + "'");
+            if (v == 1) throw Error(k + ": expected 0 (off) or at least 2 folds, got '" + t + "'");
             return v;
           }),
-      key("data.fold", "0", "the validation fold, 0 <= fold < data.folds", FIELD(fold),
-          integer(0)),
+      key("data.fold", "0", "the validation fold, 0 <= fold < data.folds", FIELD(fold), integer(0)),
       key("data.memory_mb", "0",
           "memory bound for a rank's training shard in MB: a larger shard is "
           "streamed from the file; 0: hold the shard in memory",
@@ -106,10 +104,27 @@ std::vector<ConfigKey> make_keys() {
           FIELD(train.input.augment.crop_padding), integer(0)),
       key("data.hflip", "false", "augmentation: random horizontal flip of images",
           FIELD(train.input.augment.hflip), to_bool),
+      key("data.scale_jitter", "0",
+          "augmentation: zoom images (bilinear) and label maps (nearest) about the centre by a "
+          "factor in [1 - s, 1 + s]; 0 <= s < 1; 0: off",
+          FIELD(train.input.augment.scale_jitter),
+          number("0 <= s < 1", [](double v) { return v >= 0 && v < 1; })),
+      key("data.brightness", "0",
+          "augmentation: add a value in [-b, b] (after normalisation) to each image, not to "
+          "labels; 0: off",
+          FIELD(train.input.augment.brightness), number(">= 0", non_negative)),
+      key("data.contrast", "0",
+          "augmentation: scale each image about its mean by a factor in [1 - c, 1 + c]; 0: off",
+          FIELD(train.input.augment.contrast), number(">= 0", non_negative)),
       key("data.features", "/features", "name of the features dataset in the files",
           FIELD(train_data.spec.features), as_text),
       key("data.labels", "/labels", "name of the labels dataset in the files",
           FIELD(train_data.spec.labels), as_text),
+      key("data.layout", "auto",
+          "image layout of the features: auto (the file's layout attribute; samples that look "
+          "channels-last without one are an error), nchw, or nhwc (transposed to NCHW on read)",
+          FIELD(train_data.spec.layout),
+          [](const std::string& k, const std::string& t) { return io::parse_layout(t, k); }),
       key("data.scale", "auto", "input scale: auto (1/255 for uint8, 1 for float32) or a number",
           FIELD(train_data.norm.scale),
           [](const std::string& k, const std::string& t) {
@@ -172,8 +187,7 @@ std::vector<ConfigKey> make_keys() {
       key("optim.momentum", "0.9", "sgd: momentum", FIELD(momentum), number()),
       key("optim.nesterov", "false", "sgd: Nesterov momentum", FIELD(nesterov), to_bool),
       key("optim.beta1", "0.9", "adam/adamw: first-moment decay", FIELD(adam.beta1), number()),
-      key("optim.beta2", "0.999", "adam/adamw: second-moment decay", FIELD(adam.beta2),
-          number()),
+      key("optim.beta2", "0.999", "adam/adamw: second-moment decay", FIELD(adam.beta2), number()),
       key("optim.eps", "1e-8", "adam/adamw: epsilon", FIELD(adam.eps), number()),
       key("optim.weight_decay", "0", "weight decay: L2 (sgd, adam) or decoupled (adamw)",
           FIELD(weight_decay), number()),
@@ -241,8 +255,7 @@ std::vector<ConfigKey> make_keys() {
           FIELD(checkpoint.every_steps), integer(0)),
       key("checkpoint.every_epochs", "1", "write a checkpoint every N epochs; 0: off",
           FIELD(checkpoint.every_epochs), integer(0)),
-      key("checkpoint.keep", "3", "newest checkpoints to keep", FIELD(checkpoint.keep),
-          integer(1)),
+      key("checkpoint.keep", "3", "newest checkpoints to keep", FIELD(checkpoint.keep), integer(1)),
       key("checkpoint.resume", "",
           "continue a run: auto (the latest checkpoint of this run, if any) "
           "or a checkpoint file",
@@ -267,8 +280,8 @@ std::vector<ConfigKey> make_keys() {
           FIELD(log_overwrite), to_bool),
       key("log.every", "100", "steps between progress lines and step records",
           FIELD(train.log_every), integer(1)),
-      key("log.progress", "auto", "rank 0's progress: auto (a bar on a terminal), bar, lines or off",
-          FIELD(train.progress),
+      key("log.progress", "auto",
+          "rank 0's progress: auto (a bar on a terminal), bar, lines or off", FIELD(train.progress),
           checked_text([](const std::string& t) { trainer::Progress::parse(t); })),
       key("log.trace", "false",
           "write trace.json in the run directory: a Chrome-trace timeline (Perfetto, "

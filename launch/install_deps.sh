@@ -12,9 +12,11 @@ packages=(
   libgtest-dev
   libopenblas-dev
   zlib1g-dev
+  libpng-dev libturbojpeg0-dev  # lockstep import images: PNG and JPEG decoding
   nlohmann-json3-dev
   python3-matplotlib
   python3-h5py         # tests/cli/h5py_test.sh reads lockstep's files with h5py
+  python3-pil          # tests/cli/import_images_test.sh writes its PNG and JPEG test images
   dataset-fashion-mnist
   python3-sklearn      # the diabetes data of the regression example (tests/cli/predict_test.sh)
   iproute2 util-linux  # ip netns and unshare: several hosts on one machine (tests/cli/multihost_test.sh)

@@ -81,8 +81,11 @@ void ShardedData::fill(std::span<const int64_t> rows, Tensor& x, Tensor& y) cons
   shard_.gather_features(rows, options_.norm,
                          std::span<float>(x.data<float>(), static_cast<size_t>(x.numel())));
   if (info().label_kind == io::LabelKind::kClassIds) {
-    ensure_shape(y, {n}, DType::kI32, Device::kCpu);
-    shard_.gather_labels(rows, std::span<int32_t>(y.data<int32_t>(), static_cast<size_t>(n)));
+    Shape ys{n};  // (n,) or (n, H, W) per pixel
+    ys.insert(ys.end(), info().label_shape.begin(), info().label_shape.end());
+    ensure_shape(y, ys, DType::kI32, Device::kCpu);
+    shard_.gather_labels(rows,
+                         std::span<int32_t>(y.data<int32_t>(), static_cast<size_t>(y.numel())));
   } else {
     ensure_shape(y, {n, info().target_dim}, DType::kF32, Device::kCpu);
     shard_.gather_targets(rows, std::span<float>(y.data<float>(), static_cast<size_t>(y.numel())));

@@ -66,7 +66,7 @@ class ShardedData {
   /// kind, class ids in range / target width) on every rank.
   void check_fits(const ModelInterface& model, comm::Communicator& comm) const;
 
-  /// Fills x (n, ...sample) float32 and y ((n,) int32 or (n, k) float32) with
+  /// Fills x (n, ...sample) float32 and y ((n,) or (n, H, W) int32, or (n, k) float32) with
   /// local rows `rows`, reusing their buffers.
   void fill(std::span<const int64_t> rows, Tensor& x, Tensor& y) const;
 
