@@ -96,8 +96,10 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
                    "eval --batch-size: expected > 0, got " << data.shard_block);
   });
   trainer::ShardedData dataset(data, comm, true, rows);
-  dataset.check_fits(
-      {model->input_shape(), saved.num_outputs, loss_kind == LossKind::kCrossEntropy}, comm);
+  const Shape& out = model->output_shape();
+  dataset.check_fits({model->input_shape(), saved.num_outputs, loss_kind == LossKind::kCrossEntropy,
+                      out.size() == 3 ? Shape{out[1], out[2]} : Shape{}},
+                     comm);
   const trainer::EvalMetrics m = trainer::evaluate_metrics(
       comm, *model, loss_kind, dataset, vm["batch-size"].as<int64_t>(), vm["top-k"].as<int64_t>());
   const bool root = comm.rank() == 0;

@@ -28,7 +28,8 @@ fi
 # UBSan: a CPU-only build of just those programs in build-sanitize/
 # (LOCKSTEP_SKIP_SANITIZE=1 skips it).
 if [[ ${LOCKSTEP_SKIP_SANITIZE:-0} != 1 ]]; then
-  tests=(test_io_fuzz test_io_checksum test_io_model_file test_io_dataset test_io_importers)
+  tests=(test_io_fuzz test_io_checksum test_io_model_file test_io_dataset test_io_importers
+         test_io_dense_labels test_io_image_import)
   cmake -S "$root" -B "$root/build-sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DLOCKSTEP_WERROR=ON -DLOCKSTEP_CUDA=OFF -DLOCKSTEP_SANITIZE=address,undefined >/dev/null
   # `lockstep` too: Fuzz.ConfigFiles runs the sanitized executable on fuzzed

@@ -60,6 +60,17 @@ void ShardedData::check_fits(const ModelInterface& model, comm::Communicator& co
           where << ", labels '" << options_.spec.labels
                 << "': the loss cross_entropy expects integer class ids (N,), the file has"
                 << " float targets (N, " << i.target_dim << ")");
+      LOCKSTEP_CHECK(i.label_shape == model.output_map,
+                     where << ", labels '" << options_.spec.labels << "': the model's "
+                           << (model.output_map.empty()
+                                   ? std::string("outputs (one score per class) expect a class id "
+                                                 "per sample (N,)")
+                                   : "per-pixel outputs expect class maps (N, " +
+                                         shape_str(model.output_map).substr(1))
+                           << ", the file has "
+                           << (i.label_shape.empty()
+                                   ? std::string("a class id per sample (N,)")
+                                   : "class maps (N, " + shape_str(i.label_shape).substr(1)));
       shard_.check_labels(model.num_outputs, options_.spec);
     } else {
       LOCKSTEP_CHECK(i.label_kind == io::LabelKind::kTargets && i.target_dim == model.num_outputs,

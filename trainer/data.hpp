@@ -39,6 +39,7 @@ struct ModelInterface {
   Shape input_shape;        // per-sample
   int64_t num_outputs = 0;  // classes (cross-entropy) or target width (mse)
   bool class_ids = true;    // cross-entropy wants class ids; mse float targets
+  Shape output_map;         // per-pixel class scores (C, H, W): {H, W}; else empty
 };
 
 class ShardedData {

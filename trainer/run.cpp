@@ -221,12 +221,15 @@ RunOutcome run_training(const RunConfig& config, const std::string& config_ini,
   std::unique_ptr<Model> model;
   comm::check_on_all_ranks(comm, [&] {
     model = std::make_unique<Model>(cfg.layers, info.sample_shape, DType::kF32, model_device);
-    LOCKSTEP_CHECK(model->output_shape().size() == 1,
-                   "model.layers: expected the last layer to give a vector of outputs, it gives "
-                       << shape_str(model->output_shape()));
+    const Shape& shape = model->output_shape();
+    LOCKSTEP_CHECK(shape.size() == 1 || (shape.size() == 3 && cfg.loss == LossKind::kCrossEntropy),
+                   "model.layers: expected the last layer to give a vector of outputs (or, "
+                   "with cross_entropy, class scores per pixel (C, H, W)), it gives "
+                       << shape_str(shape));
   });
-  const ModelInterface iface{info.sample_shape, model->output_shape()[0],
-                             cfg.loss == LossKind::kCrossEntropy};
+  const Shape& out_shape = model->output_shape();
+  const ModelInterface iface{info.sample_shape, out_shape[0], cfg.loss == LossKind::kCrossEntropy,
+                             out_shape.size() == 3 ? Shape{out_shape[1], out_shape[2]} : Shape{}};
   check_output_width(iface, model->layer(model->num_layers() - 1).spec(), run_data, comm);
   train_data.check_fits(iface, comm);
   if (test_data) test_data->check_fits(iface, comm);

@@ -123,7 +123,7 @@ TEST(DenseLabelsMpi, OutOfRangeClassIdFailsOnEveryRank) {
   DataOptions o;
   o.spec.path = path;
   ShardedData data(o, world);
-  ModelInterface model{{kC, kH, kW}, 5, true};
+  ModelInterface model{{kC, kH, kW}, 5, true, {kH, kW}};
   try {
     data.check_fits(model, world);
     ADD_FAILURE() << "no error";
