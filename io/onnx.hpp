@@ -27,7 +27,8 @@
 // the current tensor first: concat(@name); the layer that made the other
 // input is named " @skipK"), Pad with zeros
 // before a Conv or AveragePool (merged into its padding), Softmax at the end
-// (dropped: lockstep's classifiers output logits), Identity and Dropout
+// (dropped: lockstep's classifiers output logits; a Flatten that only feeds
+// it, as in an export with image outputs, is skipped), Identity and Dropout
 // (skipped), into a lockstep model with its parameters. A lockstep export
 // re-imports when written with no normalisation nodes. Any other operator,
 // or a pattern lockstep's layers cannot express, is an error naming the file,

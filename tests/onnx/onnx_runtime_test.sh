@@ -143,6 +143,16 @@ if grep -q "concat(@skip" "$work/import.log" && grep -q "add(@skip" "$work/impor
 else
   cat "$work/import.log"; bad "export + import of the U-Net"
 fi
+# Per pixel: the U-Net's decoder output (layer 13, after its nearest upsampling:
+# (8, 32, 32)) cut out of the export by the onnx package, imported as a
+# regression model, exported again: ONNX Runtime gives each of its 8192
+# outputs as lockstep predict does.
+if [[ $py_onnx == 1 ]]; then
+  "$py" "$here/compare.py" body "$work/unet_plain.onnx" "$work/unet_body.onnx" l13.upsample
+  "$bin" import onnx "$work/unet_body.onnx" --out "$work/unet_body.h5" --loss mse --mean 0.4 --std 0.3 >"$work/import.log" ||
+    { cat "$work/import.log"; bad "unet body: import"; }
+  check_model unet_pixels "$work/unet_body.h5" "$work/g16.h5" --input-type uint8
+fi
 
 echo "$passed passed, $failed failed"
 ((failed == 0)) || exit 1

@@ -8,7 +8,8 @@
 # the imported model for one epoch on 2 ranks (checkpoint.init) lowers its
 # loss. A small U-Net-like classifier (nn.Upsample nearest and bilinear,
 # nn.ConvTranspose2d, torch.cat skips, an added skip) imports with named
-# outputs and gives PyTorch's logits to 1e-5 likewise. What lockstep cannot
+# outputs and gives PyTorch's logits to 1e-5 likewise, and its body alone
+# PyTorch's per-pixel outputs. What lockstep cannot
 # express (Resize with align_corners=True, LeakyRelu) is an error naming the
 # node and operator, and nothing is written.
 # Skipped (exit 77) without a python3 that imports torch, onnx and h5py
@@ -57,6 +58,12 @@ done
 "$bin" predict --device cpu --model "$work/unet.h5" --data "$work/data.h5" --out "$work/p_unet.h5" >/dev/null
 "$py" "$here/compare.py" close "$work/p_unet.h5" "$work/unet_logits.h5" 1e-5 "unet logits" &&
   ok "unet: lockstep predict equals PyTorch's logits" || bad "unet: lockstep predict differs from PyTorch"
+# Its body alone: every per-pixel output (8 x 16 x 16 per row).
+"$bin" import onnx "$work/unet_pixels.onnx" --out "$work/unet_pixels.h5" --loss mse --data "$work/data.h5" >"$work/import.log" ||
+  { cat "$work/import.log"; fail "unet_pixels: import"; }
+"$bin" predict --device cpu --model "$work/unet_pixels.h5" --data "$work/data.h5" --out "$work/p_unet_pixels.h5" >/dev/null
+"$py" "$here/compare.py" close "$work/p_unet_pixels.h5" "$work/unet_pixels_logits.h5" 1e-5 "unet per-pixel outputs" &&
+  ok "unet body: lockstep predict equals PyTorch per pixel" || bad "unet body: lockstep predict differs from PyTorch"
 
 # ---- fine-tuning on 2 ranks from the imported weights
 loss_of() { "$bin" eval --device cpu --model "$1" --data "$work/data.h5" | sed -n 's/^loss *//p' | awk '{print $1}'; }

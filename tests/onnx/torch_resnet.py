@@ -15,7 +15,8 @@ BatchNorm running statistics are randomised so that their import is tested.
 U-Net-like classifier: nn.Upsample nearest and bilinear (align_corners=False),
 nn.ConvTranspose2d with padding and output_padding, torch.cat skips (the
 upsampled tensor first) and an added skip, then global average pooling and a
-Linear head.
+Linear head; and unet_pixels.onnx and unet_pixels_logits.h5 for its body
+alone (per-pixel outputs (8, H, W), flattened per row in the .h5).
 """
 import sys
 
@@ -67,18 +68,29 @@ class UNet(nn.Module):
         self.up_t = nn.ConvTranspose2d(8, 6, 3, stride=2, padding=1, output_padding=1)
         self.dec1 = nn.Conv2d(14, 8, 3, padding=1)
         self.up_nearest = nn.Upsample(scale_factor=2, mode="nearest")
-        self.down = nn.Sequential(nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.ReLU())
+        self.down = nn.Conv2d(8, 8, 3, stride=2, padding=1)
         self.gap = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(8, classes)
 
-    def forward(self, x):
+    def features(self, x):  # per pixel, ending in a convolution (per-pixel logits)
         e1 = self.enc1(x)                                   # (8, H, W)
         e2 = self.enc2(self.pool(e1))                       # (8, H/2, W/2)
         u2 = self.up_bilinear(self.mid(self.pool(e2)))      # (8, H/2, W/2)
         d2 = self.dec2(torch.cat([u2, e2], dim=1))          # (8, H/2, W/2)
         d1 = self.dec1(torch.cat([self.up_t(d2), e1], dim=1)) + e1  # (8, H, W)
-        h = self.down(self.up_nearest(d1))                  # (8, H, W)
-        return self.head(torch.flatten(self.gap(h), 1))
+        return self.down(self.up_nearest(d1))               # (8, H, W)
+
+    def forward(self, x):
+        return self.head(torch.flatten(self.gap(torch.relu(self.features(x))), 1))
+
+
+class Pixels(nn.Module):  # the U-Net's per-pixel features, without the head
+    def __init__(self, unet):
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, x):
+        return self.unet.features(x)
 
 
 def unet(data, classes, out):
@@ -87,13 +99,14 @@ def unet(data, classes, out):
         x = f["features"][...]
     inputs = torch.from_numpy(x.astype(np.float32) * np.float32(1 / 255))
     model = UNet(inputs.shape[1], int(classes)).eval()
-    torch.onnx.export(model, inputs[:2], f"{out}/unet.onnx", opset_version=17,
-                      input_names=["image"], output_names=["logits"],
-                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
-    with torch.no_grad():
-        logits = model(inputs).numpy()
-    with h5py.File(f"{out}/unet_logits.h5", "w") as f:
-        f["outputs"] = logits.astype(np.float32)
+    for name, m in (("unet", model), ("unet_pixels", Pixels(model).eval())):
+        torch.onnx.export(m, inputs[:2], f"{out}/{name}.onnx", opset_version=17,
+                          input_names=["image"], output_names=["logits"],
+                          dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+        with torch.no_grad():
+            y = m(inputs).numpy()
+        with h5py.File(f"{out}/{name}_logits.h5", "w") as f:
+            f["outputs"] = y.reshape(len(y), -1).astype(np.float32)
     print(f"torch {torch.__version__}: exported {out}/unet.onnx, logits of {len(x)} rows")
 
 
