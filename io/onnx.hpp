@@ -10,16 +10,25 @@
 // rounding of io/normaliser.hpp); then one group of nodes per layer (Dropout
 // is the identity, BatchNorm a BatchNormalization node in inference form or
 // folded into the convolution or dense layer before it, a residual block an
-// Add of its input and its body); outputs "logits" and, for classifiers,
+// Add of its input and its body, upsample a Resize (nearest: asymmetric,
+// floor; bilinear: linear, half_pixel), conv_transpose2d a ConvTranspose, a
+// named output ("layer @name") a graph value that a later concat(@name)
+// (Concat, axis 1, the current tensor first) or add(@name) (Add) reads);
+// outputs "logits" and, for classifiers,
 // "probabilities" (Softmax). Metadata: lockstep's layer spec, loss, the
 // normalisation, class names. The model passes the checker and strict shape
 // inference before anything is written; the file is written atomically.
 //
-// Import reads a graph of Gemm / MatMul+Add, Conv, BatchNormalization,
-// Relu / Sigmoid / Tanh, MaxPool / AveragePool / GlobalAveragePool, Flatten,
-// Add (residual: the input of a block added to its output), Pad with zeros
+// Import reads a graph of Gemm / MatMul+Add, Conv, ConvTranspose,
+// BatchNormalization, Relu / Sigmoid / Tanh, MaxPool / AveragePool /
+// GlobalAveragePool, Resize (the two forms above; PyTorch's
+// pytorch_half_pixel too), Flatten, Add (a residual block when it adds the
+// input of plain layers to their output, else add(@name)), Concat (axis 1,
+// the current tensor first: concat(@name); the layer that made the other
+// input is named " @skipK"), Pad with zeros
 // before a Conv or AveragePool (merged into its padding), Softmax at the end
-// (dropped: lockstep's classifiers output logits), Identity and Dropout
+// (dropped: lockstep's classifiers output logits; a Flatten that only feeds
+// it, as in an export with image outputs, is skipped), Identity and Dropout
 // (skipped), into a lockstep model with its parameters. A lockstep export
 // re-imports when written with no normalisation nodes. Any other operator,
 // or a pattern lockstep's layers cannot express, is an error naming the file,

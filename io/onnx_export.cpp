@@ -4,12 +4,17 @@
 // its parameter names ("3." for layer 3, "3.1." for the second layer of the
 // residual block at 3); it adds its nodes and returns the name of its output.
 // Adding a layer kind to the exporter is one emitter and one table entry.
+// Named outputs (a top-level "layer @name") stay graph values: a later
+// concat(@name) is a Concat (axis 1, the current tensor first) and add(@name)
+// an Add of the current tensor and that value.
 
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/layers/args.hpp"
+#include "core/layers/concat.hpp"
 #include "core/layers/registry.hpp"
 #include "io/onnx.hpp"
 #include "io/onnx_util.hpp"
@@ -22,6 +27,7 @@ using onnx_util::add_node;
 using onnx_util::set_float;
 using onnx_util::set_int;
 using onnx_util::set_ints;
+using onnx_util::set_string;
 
 // Per-output-channel y * scale + shift, folded into the layer before it.
 struct Affine {
@@ -40,6 +46,18 @@ class Exporter {
   onnx::GraphProto& graph() { return g_; }
   bool fold() const { return fold_; }
   int64_t folded = 0;
+
+  // Named outputs ("conv2d(8, 3) @enc1"): the graph value and per-sample shape.
+  struct Named {
+    std::string value;
+    Shape shape;
+  };
+  std::map<std::string, Named> named;
+  const Named& named_output(const std::string& name) const {
+    const auto it = named.find(name);
+    LOCKSTEP_CHECK(it != named.end(), "ONNX export: no earlier layer is named @" << name);
+    return it->second;
+  }
 
   std::vector<float> param(const std::string& name, bool buffer = false) const {
     const auto& by_name = buffer ? buffers_by_name_ : params_by_name_;
@@ -231,6 +249,57 @@ std::string emit_residual(Exporter& ex, LayerArgs& args, const At& at) {
   return y;
 }
 
+// upsample(s[, mode]): Resize by scales (1, 1, s, s). Nearest: asymmetric
+// coordinates, floor (y[i] = x[floor(i / s)], lockstep's and PyTorch's
+// nearest); bilinear: linear with half_pixel coordinates (PyTorch's
+// align_corners=False; the edges clamp in both).
+std::string emit_upsample(Exporter& ex, LayerArgs& args, const At& at) {
+  args.bind({{"scale"}, {"mode", false}});
+  const auto s = static_cast<float>(args.integer("scale"));
+  const bool bilinear = args.text("mode", "nearest") == "bilinear";
+  const std::string scales = ex.constant(at.prefix + "scales", {4}, {1.0f, 1.0f, s, s});
+  const std::string y = ex.tensor(at.prefix, "upsample");
+  onnx::NodeProto& n = add_node(ex.graph(), "Resize", {at.x, "", scales}, {y}, y);
+  set_string(n, "mode", bilinear ? "linear" : "nearest");
+  set_string(n, "coordinate_transformation_mode", bilinear ? "half_pixel" : "asymmetric");
+  if (!bilinear) set_string(n, "nearest_mode", "floor");
+  return y;
+}
+
+// conv_transpose2d: ConvTranspose, W (C, O, k, k) as lockstep (and PyTorch) keep it.
+std::string emit_conv_transpose2d(Exporter& ex, LayerArgs& args, const At& at) {
+  args.bind({{"out_channels"}, {"kernel"}, {"stride"}, {"padding"}, {"output_padding"}},
+            {"bias", "nobias"});
+  const int64_t out = args.integer("out_channels"), k = args.integer("kernel");
+  const int64_t q = args.integer("output_padding", 0);
+  std::vector<std::string> inputs{
+      at.x, ex.constant(at.prefix + "weight", {at.in[0], out, k, k}, ex.param(at.prefix + "weight"))};
+  if (ex.has_param(at.prefix + "bias"))
+    inputs.push_back(ex.constant(at.prefix + "bias", {out}, ex.param(at.prefix + "bias")));
+  const std::string y = ex.tensor(at.prefix, "conv_transpose2d");
+  onnx::NodeProto& n = add_node(ex.graph(), "ConvTranspose", inputs, {y}, y);
+  set_window(n, k, args.integer("stride", 2), args.integer("padding", 0));
+  if (q) set_ints(n, "output_padding", {q, q});
+  return y;
+}
+
+// concat(@name) / add(@name): the current tensor with a named earlier output.
+std::string emit_merge(Exporter& ex, LayerArgs& args, const At& at, bool concat) {
+  LOCKSTEP_CHECK(args.raw().size() == 1 && args.raw()[0].size() > 1 && args.raw()[0][0] == '@',
+                 "expected one named output as argument");
+  const std::string& other = ex.named_output(args.raw()[0].substr(1)).value;
+  const std::string y = ex.tensor(at.prefix, concat ? "concat" : "add");
+  onnx::NodeProto& n = add_node(ex.graph(), concat ? "Concat" : "Add", {at.x, other}, {y}, y);
+  if (concat) set_int(n, "axis", 1);
+  return y;
+}
+std::string emit_concat(Exporter& ex, LayerArgs& args, const At& at) {
+  return emit_merge(ex, args, at, true);
+}
+std::string emit_add(Exporter& ex, LayerArgs& args, const At& at) {
+  return emit_merge(ex, args, at, false);
+}
+
 struct ExportKind {
   std::vector<std::string> names;  // as in core/layers/registry.cpp
   Emit emit;
@@ -251,6 +320,10 @@ const std::vector<ExportKind>& kinds() {
       {{"maxpool2d"}, emit_maxpool2d},
       {{"avgpool2d"}, emit_avgpool2d},
       {{"global_avg_pool", "gap"}, emit_global_avg_pool},
+      {{"upsample"}, emit_upsample},
+      {{"conv_transpose2d"}, emit_conv_transpose2d},
+      {{"concat"}, emit_concat},
+      {{"add"}, emit_add},
   };
   return table;
 }
@@ -269,15 +342,42 @@ bool is_batchnorm(const std::string& token) {
   return name == "batchnorm" || name == "bn";
 }
 
-std::string emit_sequence(Exporter& ex, const std::vector<std::string>& tokens,
+// "conv2d(16, 3) @enc1" -> ("conv2d(16, 3)", "enc1"); only an '@' outside
+// parentheses names an output (core/model.cpp).
+std::pair<std::string, std::string> split_name(const std::string& written) {
+  int depth = 0;
+  for (size_t i = 0; i < written.size(); ++i) {
+    depth += written[i] == '(' ? 1 : written[i] == ')' ? -1 : 0;
+    if (written[i] != '@' || depth != 0) continue;
+    std::string layer = written.substr(0, i), name = written.substr(i + 1);
+    while (!layer.empty() && std::isspace(static_cast<unsigned char>(layer.back())))
+      layer.pop_back();
+    while (!name.empty() && std::isspace(static_cast<unsigned char>(name.front())))
+      name.erase(0, 1);
+    return {layer, name};
+  }
+  return {written, ""};
+}
+
+std::string emit_sequence(Exporter& ex, const std::vector<std::string>& written,
                           const std::string& prefix, std::string x, Shape shape) {
+  std::vector<std::string> tokens, names;
+  for (const std::string& w : written) {
+    auto [token, name] = split_name(w);
+    tokens.push_back(std::move(token));
+    names.push_back(std::move(name));
+  }
   for (size_t i = 0; i < tokens.size(); ++i) {
     const std::string at_prefix = prefix + std::to_string(i) + ".";
     const ExportKind& kind = kind_of(tokens[i]);
-    const Shape out = make_layer(tokens[i])->output_shape(shape);
+    const std::unique_ptr<Layer> layer = make_layer(tokens[i]);
+    if (auto* merge = dynamic_cast<Merge*>(layer.get()))
+      merge->set_source_shape(ex.named_output(merge->source()).shape);
+    const Shape out = layer->output_shape(shape);
     Affine fold;
-    const bool folding =
-        ex.fold() && kind.takes_fold && i + 1 < tokens.size() && is_batchnorm(tokens[i + 1]);
+    // Not when this layer's own output is named: that value is before the BatchNorm.
+    const bool folding = ex.fold() && kind.takes_fold && names[i].empty() &&
+                         i + 1 < tokens.size() && is_batchnorm(tokens[i + 1]);
     if (folding) {
       LayerArgs bn_args(tokens[i + 1]);
       const BatchNormValues v = batchnorm_values(ex, bn_args, prefix + std::to_string(i + 1) + ".");
@@ -291,7 +391,7 @@ std::string emit_sequence(Exporter& ex, const std::vector<std::string>& tokens,
     try {
       x = kind.emit(ex, args, At{at_prefix, x, shape, folding ? &fold : nullptr});
     } catch (const Error& e) {
-      throw Error("ONNX export: layer " + prefix + std::to_string(i) + " '" + tokens[i] +
+      throw Error("ONNX export: layer " + prefix + std::to_string(i) + " '" + written[i] +
                   "': " + e.what());
     }
     shape = out;
@@ -299,6 +399,7 @@ std::string emit_sequence(Exporter& ex, const std::vector<std::string>& tokens,
       ++i;  // the BatchNorm is in the weights now
       ++ex.folded;
     }
+    if (!names[i].empty()) ex.named[names[i]] = {x, shape};
   }
   return x;
 }

@@ -1,8 +1,10 @@
 // ONNX import (onnx.hpp): the graph's nodes, in their (topological) order,
-// become a chain of lockstep layers. Every node but Add must read the output
-// of the node before it; an Add reads that output and a tensor made earlier in
-// the chain, and turns the layers between them into a residual block. Weights
-// come from initializers (or Constant nodes); a final Softmax is dropped.
+// become a chain of lockstep layers. Every node but Add and Concat must read
+// the output of the node before it; an Add or Concat reads that output and a
+// tensor made earlier in the chain. An Add over plain layers turns them into a
+// residual block; otherwise (and for every Concat) the earlier tensor's layer
+// gets a name and the merge is add(@name) / concat(@name). Weights come from
+// initializers (or Constant nodes); a final Softmax is dropped.
 
 #include <cmath>
 #include <cstdio>
@@ -74,7 +76,11 @@ Shape Importer::input_shape(const Shape& wanted_shape) {
 void Importer::walk() {
   const onnx::GraphProto& g = m_.graph();
   const std::string where = "ONNX import of '" + path_ + "'";
+  for (int i = 0; i < g.node_size(); ++i)
+    for (const std::string& t : g.node(i).input()) uses_[t].push_back(i);
+  for (const auto& o : g.output()) uses_[o.name()].push_back(g.node_size());
   for (int i = 0; i < g.node_size(); ++i) {
+    node_ = i;
     const onnx::NodeProto& n = g.node(i);
     const std::string& op = n.op_type();
     if (!n.domain().empty() && n.domain() != "ai.onnx")
@@ -95,10 +101,12 @@ void Importer::walk() {
       residual(n);
       continue;
     }
-    if (op == "Concat" || op == "Resize" || op == "Upsample" || op == "ConvTranspose")
-      fail(n,
-           "not supported yet by lockstep's layers (upsampling, transposed convolution and "
-           "concatenation are planned)");
+    if (op == "Concat") {
+      merge(n, true);
+      continue;
+    }
+    if (op == "Upsample")
+      fail(n, "the operator is deprecated since opset 10; expected Resize (export at opset >= 11)");
     expect_chain_input(n);
     if (after_gap_ && op != "Flatten" && op != "Identity")
       fail(n,
@@ -119,6 +127,10 @@ void Importer::walk() {
       dense(n, add);
     } else if (op == "Conv") {
       conv(n);
+    } else if (op == "ConvTranspose") {
+      conv_transpose(n);
+    } else if (op == "Resize") {
+      resize(n);
     } else if (op == "BatchNormalization") {
       batchnorm(n);
     } else if (op == "Relu" || op == "Sigmoid" || op == "Tanh") {
@@ -133,7 +145,12 @@ void Importer::walk() {
     } else if (op == "Flatten") {
       if (attr_int(n, "axis", 1) != 1)
         fail(n, "expected axis = 1, found " + std::to_string(attr_int(n, "axis", 1)));
-      if (after_gap_)
+      // After GlobalAveragePool, or just before the final Softmax (an export of a
+      // classifier with image outputs: its softmax over a whole row): no layer.
+      const auto& readers = uses_[n.output(0)];
+      const bool to_softmax = readers.size() == 1 && readers[0] < g.node_size() &&
+                              g.node(readers[0]).op_type() == "Softmax";
+      if (after_gap_ || to_softmax)
         alias(n.output(0));
       else
         push({"flatten", {}, {}}, n.output(0));
@@ -146,8 +163,8 @@ void Importer::walk() {
     } else {
       fail(n,
            "unsupported operator; lockstep imports Gemm, MatMul(+Add), Conv, BatchNormalization, "
-           "Relu, Sigmoid, Tanh, MaxPool, AveragePool, GlobalAveragePool, Flatten, Add "
-           "(residual), Identity, Dropout and a final Softmax");
+           "ConvTranspose, Relu, Sigmoid, Tanh, MaxPool, AveragePool, GlobalAveragePool, "
+           "Resize, Flatten, Add, Concat, Pad, Identity, Dropout and a final Softmax");
     }
     after_gap_ = false;
     pad_ = 0;
@@ -167,7 +184,8 @@ OnnxImport Importer::build(const Shape& shape) {
   const onnx::GraphProto& g = m_.graph();
   const std::string where = "ONNX import of '" + path_ + "'";
   std::string spec;
-  for (const Item& item : chain_) spec += (spec.empty() ? "" : ", ") + item.token;
+  for (const Item& item : chain_)
+    spec += (spec.empty() ? "" : ", ") + item.token + (item.name.empty() ? "" : " @" + item.name);
   OnnxImport result;
   try {
     result.model = std::make_unique<Model>(spec, shape);

@@ -181,7 +181,9 @@ void Importer::pad(const onnx::NodeProto& n) {
   alias(n.output(0));
 }
 
-// Add(chain output, earlier tensor t): the layers since t become residual(...).
+// Add(chain output, earlier tensor t): the layers since t become
+// residual(...) when they are plain (no names, no merges) and nothing after
+// this Add reads a tensor made inside them; otherwise add(@name).
 void Importer::residual(const onnx::NodeProto& n) {
   if (n.input_size() != 2) fail(n, "expected 2 inputs");
   const int mine = n.input(0) == cur_ ? 0 : n.input(1) == cur_ ? 1 : -1;
@@ -195,6 +197,21 @@ void Importer::residual(const onnx::NodeProto& n) {
                 "', to be a tensor made earlier in the chain (a residual block adds its input "
                 "to its output)");
   const size_t first = it->second;
+  bool plain = true;
+  for (size_t j = first; j < chain_.size(); ++j) {
+    const std::string& t = chain_[j].token;
+    plain = plain && chain_[j].name.empty() && t.rfind("concat(", 0) != 0 && t.rfind("add(", 0) != 0;
+  }
+  for (const auto& [tensor, pos] : position_)  // read again after this node: needs a name
+    if (pos > first && !uses_[tensor].empty() && uses_[tensor].back() > node_) plain = false;
+  if (!plain && first > 0) {
+    merge(n, false);
+    return;
+  }
+  if (!plain)
+    fail(n, "adds the graph input '" + skip + "' to '" + cur_ +
+                "' across named outputs or merges; lockstep names layers' outputs, not the "
+                "input, and its residual blocks hold plain layers");
   Item block{"residual(", {}, {}};
   for (size_t j = first; j < chain_.size(); ++j) {
     const std::string p = std::to_string(j - first) + ".";
@@ -207,6 +224,98 @@ void Importer::residual(const onnx::NodeProto& n) {
   for (auto i = position_.begin(); i != position_.end();)  // tensors inside the block: gone
     i = i->second > first ? position_.erase(i) : std::next(i);
   push(std::move(block), n.output(0));
+}
+
+void Importer::merge(const onnx::NodeProto& n, bool concat) {
+  if (n.input_size() != 2) fail(n, "expected 2 inputs (the current tensor and an earlier one)");
+  if (concat && attr_int(n, "axis", 0) != 1)
+    fail(n, "expected axis = 1 (channels), found " + std::to_string(attr_int(n, "axis", 0)));
+  const int mine = n.input(0) == cur_ ? 0 : !concat && n.input(1) == cur_ ? 1 : -1;
+  if (mine < 0)
+    fail(n, "expected the first input to be the output of the layer before it, '" + cur_ +
+                "', found '" + n.input(0) + "' and '" + n.input(1) + "' (lockstep's " +
+                (concat ? "concat(@name) puts the current tensor first" : "add(@name) adds an "
+                                                                          "earlier output to "
+                                                                          "the current tensor") +
+                ")");
+  const std::string& other = n.input(1 - mine);
+  const auto it = position_.find(other);
+  if (it == position_.end() || it->second >= chain_.size())
+    fail(n, "expected the other input, '" + other +
+                "', to be a tensor made earlier in the chain by a layer at the top level");
+  if (it->second == 0)
+    fail(n, "takes the graph input '" + other +
+                "'; lockstep names layers' outputs (layer @name), not the input");
+  Item& source = chain_[it->second - 1];
+  if (source.name.empty()) source.name = "skip" + std::to_string(++names_made_);
+  push({std::string(concat ? "concat(@" : "add(@") + source.name + ")", {}, {}}, n.output(0));
+}
+
+// Resize by constant scales (1, 1, s, s), s a whole number: nearest with
+// asymmetric coordinates and floor (lockstep's and PyTorch's nearest) or
+// linear with half_pixel / pytorch_half_pixel (PyTorch's bilinear,
+// align_corners=False; the two differ only for an output of one pixel).
+void Importer::resize(const onnx::NodeProto& n) {
+  const std::string mode = attr_text(n, "mode", "nearest");
+  const std::string coords = attr_text(n, "coordinate_transformation_mode", "half_pixel");
+  const std::string rounding = attr_text(n, "nearest_mode", "round_prefer_floor");
+  const bool nearest = mode == "nearest" && coords == "asymmetric" && rounding == "floor";
+  const bool bilinear =
+      mode == "linear" && (coords == "half_pixel" || coords == "pytorch_half_pixel");
+  if (!nearest && !bilinear)
+    fail(n, "expected mode = nearest with coordinate_transformation_mode = asymmetric and "
+            "nearest_mode = floor, or mode = linear with half_pixel (PyTorch's nn.Upsample "
+            "nearest / bilinear, align_corners=False); found mode = " + mode +
+                ", coordinate_transformation_mode = " + coords +
+                (mode == "nearest" ? ", nearest_mode = " + rounding : std::string()));
+  if (attr_int(n, "exclude_outside", 0) != 0) fail(n, "expected exclude_outside = 0");
+  if (attr_int(n, "antialias", 0) != 0) fail(n, "expected antialias = 0");
+  if (find_attr(n, "axes")) fail(n, "expected no axes attribute (scales for all of N, C, H, W)");
+  if (n.input_size() < 3 || n.input(2).empty())
+    fail(n, "expected constant scales (1, 1, s, s) as input 2, found " +
+                std::string(n.input_size() > 3 && !n.input(3).empty() ? "sizes" : "none"));
+  const std::vector<float> scales = constant(n, 2);
+  const auto s = static_cast<int64_t>(scales.size() == 4 ? scales[2] : 0);
+  if (scales.size() != 4 || scales[0] != 1.0f || scales[1] != 1.0f || scales[2] != scales[3] ||
+      s < 1 || static_cast<float>(s) != scales[2]) {
+    std::string found;
+    for (float v : scales) found += (found.empty() ? "" : ", ") + std::to_string(v);
+    fail(n, "expected scales (1, 1, s, s) with s a whole number, found (" + found + ")");
+  }
+  if (n.input_size() > 3 && !n.input(3).empty()) fail(n, "expected scales or sizes, found both");
+  push({"upsample(" + std::to_string(s) + (bilinear ? ", mode=bilinear)" : ")"), {}, {}},
+       n.output(0));
+}
+
+// ConvTranspose with W (C, O, k, k), as lockstep's conv_transpose2d keeps it.
+void Importer::conv_transpose(const onnx::NodeProto& n) {
+  std::vector<int64_t> wd;
+  std::vector<float> w = constant(n, 1, &wd);
+  if (wd.size() != 4 || wd[2] != wd[3])
+    fail(n, "expected a square 2-D kernel (C, O, k, k), found " + shape_str(wd));
+  if (attr_int(n, "group", 1) != 1)
+    fail(n, "expected group = 1 (grouped convolutions are not supported)");
+  if (same(n, attr_ints(n, "dilations"), 1, "dilation") != 1) fail(n, "expected dilations of 1");
+  const auto* auto_pad = find_attr(n, "auto_pad");
+  if (auto_pad && auto_pad->s() != "NOTSET")
+    fail(n, "expected explicit pads, found auto_pad = " + auto_pad->s());
+  if (find_attr(n, "output_shape"))
+    fail(n, "expected pads and output_padding, found an output_shape attribute");
+  const int64_t stride = same(n, attr_ints(n, "strides"), 1, "stride");
+  const int64_t pad = same(n, attr_ints(n, "pads"), 0, "padding");
+  const int64_t extra = same(n, attr_ints(n, "output_padding"), 0, "output padding");
+  std::vector<float> bias;
+  if (n.input_size() > 2 && !n.input(2).empty()) bias = constant(n, 2);
+  Item item{"conv_transpose2d(" + std::to_string(wd[1]) + ", " + std::to_string(wd[2]) +
+                ", stride=" + std::to_string(stride) +
+                (pad != 0 ? ", padding=" + std::to_string(pad) : "") +
+                (extra != 0 ? ", output_padding=" + std::to_string(extra) : "") +
+                (bias.empty() ? ", nobias)" : ")"),
+            {},
+            {}};
+  item.params.emplace_back("weight", std::move(w));
+  if (!bias.empty()) item.params.emplace_back("bias", std::move(bias));
+  push(std::move(item), n.output(0));
 }
 
 }  // namespace lockstep::io::onnx_import

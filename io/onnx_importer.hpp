@@ -1,7 +1,10 @@
 #pragma once
 // Internal to io/onnx_import*.cpp: the importer's state. The nodes of a graph
 // become `chain_`, one Item per lockstep layer; onnx_import.cpp walks the
-// graph and builds the model, onnx_import_ops.cpp maps each operator.
+// graph and builds the model, onnx_import_ops.cpp maps each operator. A
+// tensor that a later Concat or Add takes besides the current one gives the
+// layer that made it a name (" @skip1"), and the merge is concat(@skip1) or
+// add(@skip1); an Add whose skip spans plain layers only stays a residual block.
 
 #include <onnx/onnx_pb.h>
 
@@ -21,6 +24,7 @@ using Values = std::vector<std::pair<std::string, std::vector<float>>>;  // loca
 struct Item {
   std::string token;
   Values params, buffers;
+  std::string name = {};  // the output's name when a later merge takes it ("skip1")
 };
 
 inline const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const std::string& name) {
@@ -91,12 +95,25 @@ class Importer {
   void pool(const onnx::NodeProto& n, bool max);
   void residual(const onnx::NodeProto& n);
   void pad(const onnx::NodeProto& n);
+  void resize(const onnx::NodeProto& n);
+  void conv_transpose(const onnx::NodeProto& n);
+  // Concat (axis 1, the current tensor first) or Add of the current tensor and
+  // an earlier one: concat(@name) / add(@name), naming the earlier one's layer.
+  void merge(const onnx::NodeProto& n, bool concat);
+  std::string attr_text(const onnx::NodeProto& n, const std::string& name,
+                        const std::string& fallback) const {
+    const auto* a = find_attr(n, name);
+    return a ? a->s() : fallback;
+  }
 
   const onnx::ModelProto& m_;
   std::string path_;
   std::map<std::string, const onnx::TensorProto*> constants_;
   std::vector<Item> chain_;
   std::map<std::string, size_t> position_;  // tensor -> items before it in the chain
+  std::map<std::string, std::vector<int>> uses_;  // tensor -> the nodes that read it (in order)
+  int node_ = 0;                                  // the node being mapped
+  int names_made_ = 0;                            // skip1, skip2, ...
   std::string cur_;
   bool after_gap_ = false;  // GlobalAveragePool's (N, C, 1, 1): the next Flatten is absorbed
   bool softmax_ = false;    // a final Softmax was seen (no node may follow)

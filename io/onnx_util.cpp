@@ -53,6 +53,13 @@ void set_int(onnx::NodeProto& n, const std::string& attr, int64_t value) {
   a->set_i(value);
 }
 
+void set_string(onnx::NodeProto& n, const std::string& attr, const std::string& value) {
+  onnx::AttributeProto* a = n.add_attribute();
+  a->set_name(attr);
+  a->set_type(onnx::AttributeProto::STRING);
+  a->set_s(value);
+}
+
 void set_float(onnx::NodeProto& n, const std::string& attr, float value) {
   onnx::AttributeProto* a = n.add_attribute();
   a->set_name(attr);

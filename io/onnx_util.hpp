@@ -20,6 +20,7 @@ onnx::NodeProto& add_node(onnx::GraphProto& g, const std::string& op,
 void set_ints(onnx::NodeProto& n, const std::string& attr, const std::vector<int64_t>& values);
 void set_int(onnx::NodeProto& n, const std::string& attr, int64_t value);
 void set_float(onnx::NodeProto& n, const std::string& attr, float value);
+void set_string(onnx::NodeProto& n, const std::string& attr, const std::string& value);
 /// A float32 graph input/output: dimension 0 symbolic ("N"), then `dims`.
 void add_value(google::protobuf::RepeatedPtrField<onnx::ValueInfoProto>& list,
                const std::string& name, const std::vector<int64_t>& dims);

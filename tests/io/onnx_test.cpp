@@ -1,10 +1,12 @@
 // ONNX export and import (io/onnx.hpp): every layer kind exported, checked
 // by the ONNX checker with strict shape inference, imported back and run
 // (the outputs of the imported model equal the original's); BatchNorm folded
-// gives the same outputs to float rounding; and the import errors (an
-// unsupported operator, a layer kind not in lockstep yet, a truncated file, an
-// input shape that does not fit, an Add that is not a residual) name the file,
-// the node and the operator. The numerical check in a real runtime (ONNX
+// gives the same outputs to float rounding; upsampling (Resize), transposed
+// convolutions and U-Net-like DAGs (named outputs read by Concat / Add) go
+// round too; and the import errors (an unsupported operator, a Resize of
+// another mode, a Concat lockstep cannot express, a truncated file, an input
+// shape that does not fit, an Add that is not a residual) name the file, the
+// node and the operator. The numerical check in a real runtime (ONNX
 // Runtime) and the PyTorch round trip are tests/onnx/*.sh.
 
 #include "io/onnx.hpp"
@@ -83,6 +85,24 @@ const Case kCases[] = {
      "padding=1), global_avg_pool, dense(16), batchnorm, relu, dense(4)",
      {3, 8, 8}},
     {"conv2d(3, 3), dense(4)", {1, 5, 5}},  // dense straight on an image
+    // Resize: nearest and bilinear, scales 2 and 3.
+    {"conv2d(4, 3, padding=1), upsample(2), relu, upsample(3, mode=bilinear), conv2d(2, 3), "
+     "upsample(2, mode=bilinear), upsample(1)",
+     {2, 5, 5}},
+    // ConvTranspose: stride, padding, output_padding, nobias, stride 1.
+    {"conv_transpose2d(3, 3, stride=2, padding=1, output_padding=1), relu, "
+     "conv_transpose2d(2, 2, nobias), tanh, conv_transpose2d(2, 3, stride=1, padding=1)",
+     {2, 4, 4}},
+    // A U-Net: named outputs read by Concat and Add across the decoder.
+    {"conv2d(4, 3, padding=1), relu @e1, maxpool2d(2), conv2d(6, 3, padding=1), relu @e2, "
+     "maxpool2d(2), conv2d(6, 3, padding=1), upsample(2), concat(@e2), conv2d(4, 3, padding=1), "
+     "conv_transpose2d(4, 2), add(@e1), upsample(2, mode=bilinear), conv2d(3, 1)",
+     {2, 8, 8}},
+    // A named conv (not folded), a named BatchNorm (folded: the name moves to the conv),
+    // add and concat of one output, a residual block among them.
+    {"conv2d(4, 3, padding=1) @a, bn, relu, conv2d(4, 3, padding=1), bn @b, add(@a), "
+     "residual(conv2d(4, 3, padding=1), relu), concat(@b), concat(@a), global_avg_pool, dense(3)",
+     {3, 6, 6}},
 };
 
 class OnnxRoundTrip : public ::testing::TestWithParam<Case> {};
@@ -145,15 +165,15 @@ void write_graph(const std::string& path, const std::vector<std::string>& ops,
   onnx_util::add_value(*g.mutable_input(), "x", in);
   std::string cur = "x";
   for (size_t i = 0; i < ops.size(); ++i) {
-    const std::string name = "t" + std::to_string(i);
+    // (std::string().append: GCC 12 warns wrongly about "literal" + std::string here)
+    const std::string name = std::string("t").append(std::to_string(i));
+    const std::string node = std::string("node").append(std::to_string(i));
     if (ops[i] == "Add") {  // not a residual: x + x
-      onnx_util::add_node(g, "Add", {cur, cur}, {name}, "node" + std::to_string(i));
+      onnx_util::add_node(g, "Add", {cur, cur}, {name}, node);
     } else if (ops[i] == "Concat") {  // [x, x] along the features
-      onnx_util::set_int(
-          onnx_util::add_node(g, "Concat", {cur, cur}, {name}, "node" + std::to_string(i)), "axis",
-          1);
+      onnx_util::set_int(onnx_util::add_node(g, "Concat", {cur, cur}, {name}, node), "axis", 1);
     } else {
-      onnx_util::add_node(g, ops[i], {cur}, {name}, "node" + std::to_string(i));
+      onnx_util::add_node(g, ops[i], {cur}, {name}, node);
     }
     cur = name;
   }
@@ -178,14 +198,81 @@ TEST(OnnxImport, ErrorsNameTheFileTheNodeAndTheOperator) {
                            {p, "(1, 4, 4)", "(3, 4, 4)"}));
 }
 
-TEST(OnnxImport, ConcatIsNotSupportedYet) {
+TEST(OnnxImport, ADagComesBackWithNamedOutputsAndPlainSkipsAsResidualBlocks) {
+  if (!onnx_supported()) GTEST_SKIP() << "built without libonnx-dev";
+  TempFolder dir;
+  auto model = random_model(
+      "conv2d(4, 3, padding=1) @enc, maxpool2d(2), residual(conv2d(4, 3, padding=1), relu), "
+      "conv2d(4, 3, padding=1), upsample(2), concat(@enc), conv2d(2, 1), relu @x, "
+      "conv2d(2, 3, padding=1), add(@x)",
+      {1, 6, 6}, 5);
+  export_onnx(*model, {}, dir.file("u.onnx"));
+  OnnxImport back = import_onnx(dir.file("u.onnx"));
+  EXPECT_EQ(back.model->spec(),
+            "conv2d(4, 3, padding=1) @skip1, maxpool2d(2), residual(conv2d(4, 3, padding=1), "
+            "relu), conv2d(4, 3, padding=1), upsample(2), concat(@skip1), conv2d(2, 1), relu, "
+            "residual(conv2d(2, 3, padding=1))");
+  EXPECT_LT(rel_diff(run(*model, 3, 2), run(*back.model, 3, 2)), 1e-6);
+}
+
+// x (N, 2, 4, 4) -> Relu -> [Concat | Resize]: graphs with one node lockstep cannot express.
+void write_image_graph(const std::string& path, const std::string& op,
+                       const std::vector<std::pair<std::string, std::string>>& texts,
+                       bool current_first = true) {
+  onnx::ModelProto m;
+  m.set_ir_version(onnx::IR_VERSION);
+  m.add_opset_import()->set_version(kOnnxOpset);
+  onnx::GraphProto& g = *m.mutable_graph();
+  g.set_name("g");
+  onnx_util::add_value(*g.mutable_input(), "x", {2, 4, 4});
+  onnx_util::add_node(g, "Relu", {"x"}, {"r"}, "relu");
+  onnx_util::add_node(g, "Sigmoid", {"r"}, {"s"}, "sigmoid");
+  if (op == "Concat") {
+    onnx_util::set_int(onnx_util::add_node(g, "Concat",
+                                           current_first ? std::vector<std::string>{"s", "r"}
+                                                         : std::vector<std::string>{"r", "s"},
+                                           {"y"}, "merge"),
+                       "axis", 1);
+    onnx_util::add_value(*g.mutable_output(), "y", {4, 4, 4});
+  } else {
+    onnx_util::add_initializer(g, "scales", {4}, {1, 1, 2, 2});
+    onnx::NodeProto& n = onnx_util::add_node(g, "Resize", {"s", "", "scales"}, {"y"}, "resize");
+    for (const auto& [k, v] : texts) onnx_util::set_string(n, k, v);
+    onnx_util::add_value(*g.mutable_output(), "y", {2, 8, 8});
+  }
+  std::ofstream(path, std::ios::binary) << m.SerializeAsString();
+}
+
+TEST(OnnxImport, ConcatAndResizeLockstepCannotExpressAreErrorsNamingTheNode) {
   if (!onnx_supported()) GTEST_SKIP() << "built without libonnx-dev";
   TempFolder dir;
   const std::string p = dir.file("c.onnx");
-  write_graph(p, {"Relu", "Concat"}, {4}, {8});
-  EXPECT_TRUE(
-      contains_all(error_of([&] { import_onnx(p); }),
-                   {p, "node 'node1'", "(Concat)", "not supported yet by lockstep's layers"}));
+  write_image_graph(p, "Concat", {});
+  EXPECT_EQ(import_onnx(p).model->spec(), "relu @skip1, sigmoid, concat(@skip1)");
+  write_image_graph(p, "Concat", {}, false);  // the earlier tensor first
+  EXPECT_TRUE(contains_all(error_of([&] { import_onnx(p); }),
+                           {p, "node 'merge'", "(Concat)", "puts the current tensor first"}));
+  write_graph(p, {"Relu", "Concat"}, {4}, {8});  // x, x
+  EXPECT_TRUE(contains_all(error_of([&] { import_onnx(p); }),
+                           {p, "node 'node1'", "(Concat)", "made earlier in the chain"}));
+  write_image_graph(p, "Resize",
+                    {{"mode", "nearest"},
+                     {"coordinate_transformation_mode", "asymmetric"},
+                     {"nearest_mode", "floor"}});
+  EXPECT_EQ(import_onnx(p).model->spec(), "relu, sigmoid, upsample(2)");
+  write_image_graph(p, "Resize", {{"mode", "linear"}, {"coordinate_transformation_mode",
+                                                       "pytorch_half_pixel"}});
+  EXPECT_EQ(import_onnx(p).model->spec(), "relu, sigmoid, upsample(2, mode=bilinear)");
+  for (const auto& texts : std::vector<std::vector<std::pair<std::string, std::string>>>{
+           {{"mode", "cubic"}},
+           {{"mode", "nearest"}},  // half_pixel, round_prefer_floor
+           {{"mode", "linear"}, {"coordinate_transformation_mode", "align_corners"}},
+           {{"mode", "nearest"}, {"coordinate_transformation_mode", "asymmetric"}}}) {
+    write_image_graph(p, "Resize", texts);
+    EXPECT_TRUE(contains_all(error_of([&] { import_onnx(p); }),
+                             {p, "node 'resize'", "(Resize)", "found mode = " + texts[0].second}))
+        << texts[0].second;
+  }
 }
 
 TEST(OnnxImport, ATruncatedOrForeignFileIsAnError) {

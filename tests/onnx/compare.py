@@ -2,6 +2,8 @@
 
   compare.py features DATA.h5 OUT.f32       raw features (as stored) to float32
   compare.py check MODEL.onnx               the onnx package's checker + strict shape inference
+  compare.py body MODEL.onnx OUT.onnx VALUE the part of the graph from its input to VALUE
+                                            (onnx.utils.extract_model), VALUE its output
   compare.py close PRED.h5 ORT.f32 TOL NAME lockstep predict's output vs ONNX Runtime's
                                             (or vs OTHER.h5's dataset of the same name)
 
@@ -26,6 +28,13 @@ def check(model):
     onnx.checker.check_model(m, full_check=True)
     onnx.shape_inference.infer_shapes(m, check_type=True, strict_mode=True)
     print(f"onnx {onnx.__version__}: checker and strict shape inference pass ({model})")
+
+
+def body(model, out, value):
+    import onnx
+    import onnx.utils
+    m = onnx.load(model)
+    onnx.utils.extract_model(model, out, [m.graph.input[0].name], [value])
 
 
 def close(pred, ort_out, tol, name):
@@ -53,6 +62,8 @@ if __name__ == "__main__":
         features(*sys.argv[2:4])
     elif cmd == "check":
         check(sys.argv[2])
+    elif cmd == "body":
+        body(*sys.argv[2:5])
     elif cmd == "close":
         sys.exit(0 if close(*sys.argv[2:6]) else 1)
     else:

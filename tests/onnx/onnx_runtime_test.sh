@@ -51,6 +51,7 @@ layers_of() { sed -n 's/^layers *= *//p' "$src/examples/$1.ini"; }
 "$bin" datagen --out "$work/g28.h5" --samples 160 --shape 1x28x28 --classes 10 --seed 1 >/dev/null
 "$bin" datagen --out "$work/g32.h5" --samples 96 --shape 3x32x32 --classes 10 --seed 2 >/dev/null
 "$bin" datagen --out "$work/g12.h5" --samples 120 --shape 2x12x12 --classes 3 --seed 3 >/dev/null
+"$bin" datagen --out "$work/g16.h5" --samples 96 --shape 3x16x16 --classes 4 --seed 4 >/dev/null
 common=(--train.epochs 1 --train.batch_size 32 --optim.lr 0.05)
 fashion=(--data.mean 0.2860 --data.std 0.3530 "${common[@]}")
 train --log.name mlp --model.layers "$(layers_of fashion_mnist_mlp)" --data.train "$work/g28.h5" "${fashion[@]}"
@@ -63,6 +64,9 @@ train --log.name resnet --model.layers "$(layers_of perception_resnet)" --data.t
 # nested residual blocks; per-channel normalisation.
 train --log.name kinds --data.train "$work/g12.h5" --data.mean 0.2,0.4 --data.std 0.5,0.25 "${common[@]}" \
   --model.layers "conv2d(4, 3, padding=1, nobias), bn, sigmoid, avgpool2d(3, stride=2, padding=1), residual(conv2d(4, 3, padding=1), tanh, residual(conv2d(4, 1), relu)), maxpool2d(3, stride=1, padding=1), flatten, dense(8), batchnorm(eps=0.001), tanh, dropout(0.1), dense(3), sigmoid, dense(3)"
+# A U-Net-like DAG: encoder outputs named and read back by concat and add.
+train --log.name unet --data.train "$work/g16.h5" --data.mean 0.4 --data.std 0.3 "${common[@]}" \
+  --model.layers "conv2d(8, 3, padding=1), relu @e1, maxpool2d(2), conv2d(8, 3, padding=1), relu @e2, maxpool2d(2), conv2d(8, 3, padding=1), upsample(2, mode=bilinear), concat(@e2), conv2d(8, 3, padding=1), relu, conv_transpose2d(8, 3, stride=2, padding=1, output_padding=1), add(@e1), upsample(2), conv2d(8, 3, stride=2, padding=1), relu @d, conv_transpose2d(8, 2, nobias), maxpool2d(2), concat(@d), global_avg_pool, dense(4)"
 
 # A regressor (mse: the graph's only output is "logits") on float features
 # with per-column standardisation.
@@ -106,6 +110,7 @@ check_model fashion_cnn_bn_folded "$work/runs/cnn_bn/final.h5" "$work/g28.h5" --
 check_model resnet "$work/runs/resnet/final.h5" "$work/g32.h5"
 check_model resnet_folded "$work/runs/resnet/final.h5" "$work/g32.h5" --fold-batchnorm
 check_model layer_kinds "$work/runs/kinds/final.h5" "$work/g12.h5"
+check_model unet "$work/runs/unet/final.h5" "$work/g16.h5"
 check_model regressor "$work/runs/reg/final.h5" "$work/reg.h5"
 
 # ---- errors: nothing written
@@ -127,6 +132,27 @@ else bad "missing model: $msg"; fi
 "$bin" predict --device cpu --model "$work/runs/mlp/final.h5" --data "$work/g28.h5" --out "$work/pred_mlp.h5" >/dev/null
 h5diff -d 0 "$work/pred_mlp.h5" "$work/pred_back.h5" /probabilities >/dev/null && ok "export + import of the MLP: the same predictions" ||
   bad "export + import of the MLP changes its predictions"
+# The U-Net likewise: its skips come back as named outputs.
+"$bin" export --model "$work/runs/unet/final.h5" --out "$work/unet_plain.onnx" --no-normalisation >/dev/null
+"$bin" import onnx "$work/unet_plain.onnx" --out "$work/unet_back.h5" --mean 0.4 --std 0.3 >"$work/import.log"
+"$bin" predict --device cpu --model "$work/unet_back.h5" --data "$work/g16.h5" --out "$work/pred_unet_back.h5" >/dev/null
+"$bin" predict --device cpu --model "$work/runs/unet/final.h5" --data "$work/g16.h5" --out "$work/pred_unet.h5" >/dev/null
+if grep -q "concat(@skip" "$work/import.log" && grep -q "add(@skip" "$work/import.log" &&
+  "$py" "$here/compare.py" close "$work/pred_unet.h5" "$work/pred_unet_back.h5" 1e-6 "unet re-import"; then
+  ok "export + import of the U-Net: named skips, the same predictions"
+else
+  cat "$work/import.log"; bad "export + import of the U-Net"
+fi
+# Per pixel: the U-Net's decoder output (layer 13, after its nearest upsampling:
+# (8, 32, 32)) cut out of the export by the onnx package, imported as a
+# regression model, exported again: ONNX Runtime gives each of its 8192
+# outputs as lockstep predict does.
+if [[ $py_onnx == 1 ]]; then
+  "$py" "$here/compare.py" body "$work/unet_plain.onnx" "$work/unet_body.onnx" l13.upsample
+  "$bin" import onnx "$work/unet_body.onnx" --out "$work/unet_body.h5" --loss mse --mean 0.4 --std 0.3 >"$work/import.log" ||
+    { cat "$work/import.log"; bad "unet body: import"; }
+  check_model unet_pixels "$work/unet_body.h5" "$work/g16.h5" --input-type uint8
+fi
 
 echo "$passed passed, $failed failed"
 ((failed == 0)) || exit 1

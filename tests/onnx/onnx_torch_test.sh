@@ -6,8 +6,12 @@
 # imported with `lockstep import onnx`: `lockstep predict` gives PyTorch's
 # logits (and softmax probabilities) to 1e-5 relative per output; fine-tuning
 # the imported model for one epoch on 2 ranks (checkpoint.init, its layers
-# taken from the file: no model.layers) lowers its loss. Operators lockstep lacks (Resize from nn.Upsample, LeakyRelu) are
-# errors naming the node and operator, and nothing is written.
+# taken from the file: no model.layers) lowers its loss. A small U-Net-like
+# classifier (nn.Upsample nearest and bilinear, nn.ConvTranspose2d, torch.cat
+# skips, an added skip) imports with named outputs and gives PyTorch's logits
+# to 1e-5 likewise, and its body alone PyTorch's per-pixel outputs. What
+# lockstep cannot express (Resize with align_corners=True, LeakyRelu) is an
+# error naming the node and operator, and nothing is written.
 # Skipped (exit 77) without a python3 that imports torch, onnx and h5py
 # (Debian: python3-torch python3-onnx python3-h5py; launch/install_deps.sh).
 # Usage: onnx_torch_test.sh LOCKSTEP_BIN SOURCE_DIR
@@ -40,6 +44,27 @@ grep -q batchnorm <<<"$layers" && ok "BatchNormalization imported as batchnorm" 
 "$py" "$here/compare.py" close "$work/p_cls.h5" "$work/logits.h5" 1e-5 "resnet probabilities" &&
   ok "classifier: probabilities equal PyTorch's softmax" || bad "classifier probabilities differ"
 
+# ---- a U-Net-like module: Resize (nearest, bilinear), ConvTranspose, Concat and Add skips
+"$py" "$here/torch_resnet.py" unet "$work/data.h5" 4 "$work" 2>&1 | grep -v Warning | tail -1
+"$bin" import onnx "$work/unet.onnx" --out "$work/unet.h5" --loss mse --data "$work/data.h5" >"$work/import.log" ||
+  { cat "$work/import.log"; fail "unet: import"; }
+ok "unet: import ($(head -1 "$work/import.log" | sed 's/^wrote [^:]*: //'))"
+unet_layers=$(sed -n 's/^layers: //p' "$work/import.log")
+echo "unet layers: $unet_layers"
+for want in "upsample(2, mode=bilinear)" "upsample(2)" "conv_transpose2d(6, 3, padding=1, output_padding=1)" \
+  "concat(@skip" "add(@skip"; do
+  [[ $unet_layers == *"$want"* ]] && ok "unet: imported $want" || bad "unet: no $want in '$unet_layers'"
+done
+"$bin" predict --device cpu --model "$work/unet.h5" --data "$work/data.h5" --out "$work/p_unet.h5" >/dev/null
+"$py" "$here/compare.py" close "$work/p_unet.h5" "$work/unet_logits.h5" 1e-5 "unet logits" &&
+  ok "unet: lockstep predict equals PyTorch's logits" || bad "unet: lockstep predict differs from PyTorch"
+# Its body alone: every per-pixel output (8 x 16 x 16 per row).
+"$bin" import onnx "$work/unet_pixels.onnx" --out "$work/unet_pixels.h5" --loss mse --data "$work/data.h5" >"$work/import.log" ||
+  { cat "$work/import.log"; fail "unet_pixels: import"; }
+"$bin" predict --device cpu --model "$work/unet_pixels.h5" --data "$work/data.h5" --out "$work/p_unet_pixels.h5" >/dev/null
+"$py" "$here/compare.py" close "$work/p_unet_pixels.h5" "$work/unet_pixels_logits.h5" 1e-5 "unet per-pixel outputs" &&
+  ok "unet body: lockstep predict equals PyTorch per pixel" || bad "unet body: lockstep predict differs from PyTorch"
+
 # ---- fine-tuning on 2 ranks from the imported weights
 loss_of() { "$bin" eval --device cpu --model "$1" --data "$work/data.h5" | sed -n 's/^loss *//p' | awk '{print $1}'; }
 before=$(loss_of "$work/resnet.h5")
@@ -54,7 +79,8 @@ awk -v a="$after" -v b="$before" 'BEGIN { exit !(a < b) }' && ok "fine-tuning on
 
 # ---- operators lockstep does not have: the node and operator named, nothing written
 "$py" "$here/torch_resnet.py" unsupported "$work" 2>&1 | grep -v Warning || true
-for case in "upsample:(Resize):not supported yet" "leaky:(LeakyRelu):unsupported operator"; do
+for case in "upsample_corners:(Resize):coordinate_transformation_mode = align_corners" \
+  "leaky:(LeakyRelu):unsupported operator"; do
   IFS=: read -r name op words <<<"$case"
   if msg=$("$bin" import onnx "$work/$name.onnx" --out "$work/never.h5" 2>&1); then bad "$name accepted"
   elif [[ $msg == *"node '"* && $msg == *"$op"* && $msg == *"$words"* && ! -e $work/never.h5 ]]; then
