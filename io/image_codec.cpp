@@ -203,6 +203,33 @@ Image decode_image(const std::string& path, const std::vector<uint8_t>& bytes, i
   return out;
 }
 
+void write_mask_png(const std::string& path, const Mask& mask) {
+  int32_t top = 0;
+  for (int32_t id : mask.ids) {
+    if (id < 0 || id > 65535)
+      throw Error("mask '" + path + "': expected class ids in [0, 65535] for a PNG, got " +
+                  std::to_string(id));
+    top = std::max(top, id);
+  }
+  png_image image;
+  std::memset(&image, 0, sizeof image);
+  image.version = PNG_IMAGE_VERSION;
+  image.width = static_cast<png_uint_32>(mask.width);
+  image.height = static_cast<png_uint_32>(mask.height);
+  int ok = 0;
+  if (top < 256) {
+    image.format = PNG_FORMAT_GRAY;
+    std::vector<uint8_t> px(mask.ids.begin(), mask.ids.end());
+    ok = png_image_write_to_file(&image, path.c_str(), 0, px.data(), 0, nullptr);
+  } else {
+    image.format = PNG_FORMAT_LINEAR_Y;  // 16-bit values written as they are
+    std::vector<uint16_t> px(mask.ids.begin(), mask.ids.end());
+    ok = png_image_write_to_file(&image, path.c_str(), 0, px.data(), 0, nullptr);
+  }
+  if (!ok)
+    throw Error("mask '" + path + "': PNG write failed (" + std::string(image.message) + ")");
+}
+
 Mask decode_mask(const std::string& path, const std::vector<uint8_t>& bytes) {
   LOCKSTEP_CHECK(is_png(bytes), "mask file '" << path
                                               << "': not a PNG file; expected a PNG mask (8- or "

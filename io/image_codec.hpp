@@ -27,6 +27,11 @@ struct Mask {
 /// The whole file's bytes; throws naming the file when it cannot be read.
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 
+/// Writes `mask` as a grayscale PNG whose pixel values are the class ids
+/// (8-bit when every id is below 256, else 16-bit); decode_mask reads it back.
+/// Throws naming the file for an id outside [0, 65535] or a failed write.
+void write_mask_png(const std::string& path, const Mask& mask);
+
 /// Whether `path` ends in .png, .jpg or .jpeg (any case).
 bool is_image_file(const std::string& path);
 

@@ -7,9 +7,11 @@
 #include <boost/program_options.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "comm/mpi.hpp"
+#include "io/image_codec.hpp"
 #include "io/predictions.hpp"
 #include "launch/commands.hpp"
 #include "launch/inference.hpp"
@@ -18,6 +20,24 @@
 namespace po = boost::program_options;
 
 namespace lockstep::launch {
+
+namespace {
+
+// DIR/NNNNNN.png per row of per-pixel class maps (rank 0).
+void write_mask_pngs(const std::string& dir, const io::PredictionTable& t) {
+  std::filesystem::create_directories(dir);
+  const int64_t h = t.map_shape[0], w = t.map_shape[1];
+  io::Mask mask{h, w, {}};
+  for (int64_t r = 0; r < t.rows; ++r) {
+    const auto first = t.classes.begin() + r * h * w;
+    mask.ids.assign(first, first + h * w);
+    char name[32];
+    std::snprintf(name, sizeof name, "/%06lld.png", static_cast<long long>(r));
+    io::write_mask_png(dir + name, mask);
+  }
+}
+
+}  // namespace
 
 int run_predict(int argc, char** argv, comm::MpiSession& mpi) {
   po::options_description desc(
@@ -32,6 +52,9 @@ int run_predict(int argc, char** argv, comm::MpiSession& mpi) {
       "features", po::value<std::string>(),
       "HDF5 features dataset name [the model's data.features]")(
       "delimiter", po::value<char>()->default_value(','), "CSV input field delimiter")(
+      "png-dir", po::value<std::string>(),
+      "segmentation models: also write each row's class map as DIR/NNNNNN.png (grayscale, "
+      "pixel value = class id; row number from 0)")(
       "batch-size", po::value<int64_t>()->default_value(1000),
       "rows per batch; ranks take whole batches of the row order, so the outputs are the same "
       "on any number of ranks");
@@ -59,6 +82,13 @@ int run_predict(int argc, char** argv, comm::MpiSession& mpi) {
     io::check_not_an_input(out_path, {data_path, model_path});
   });
   const InferenceModel loaded = load_for_inference(mpi, comm, vm, model_path);
+  comm::check_on_all_ranks(comm, [&] {
+    LOCKSTEP_CHECK(!vm.count("png-dir") || (loaded.loss == LossKind::kCrossEntropy &&
+                                            loaded.model->output_shape().size() == 3),
+                   "predict --png-dir: expected a segmentation model (class scores per pixel, "
+                   "(C, H, W)), got outputs "
+                       << shape_str(loaded.model->output_shape()) << " of '" << model_path << "'");
+  });
   const std::string features =
       vm.count("features") ? vm["features"].as<std::string>() : loaded.data.spec.features;
   const int64_t batch_size = vm["batch-size"].as<int64_t>();
@@ -86,6 +116,7 @@ int run_predict(int argc, char** argv, comm::MpiSession& mpi) {
       data_names = io::probe_dataset({data_path, features, ""}).class_names;
     table.class_names = class_names_for(loaded, data_names, data_path, true);
     io::write_predictions(out_path, table);
+    if (vm.count("png-dir")) write_mask_pngs(vm["png-dir"].as<std::string>(), table);
   });
   if (comm.rank() == 0) {
     std::printf(

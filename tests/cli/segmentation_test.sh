@@ -52,18 +52,23 @@ awk -v m="$m" -v f="$floor" 'BEGIN { exit !(m > f) }' && ok "mean IoU $m above $
   fail "predict on 1 rank"
 timeout 300 "${mpi[@]}" -np 2 "$bin" predict --device cpu --model "$model" --data "$work/test.h5" \
   --out "$work/p2.h5" --batch-size 64 >/dev/null || fail "predict on 2 ranks"
-check=$("$py" - "$work/p1.h5" "$work/p2.h5" "$work/test.h5" "$work/e1.json" <<'PY'
+"$bin" predict --device cpu --model "$model" --data "$work/test.h5" --out "$work/p3.h5" \
+  --png-dir "$work/png" >/dev/null || fail "predict --png-dir"
+check=$("$py" - "$work/p1.h5" "$work/p2.h5" "$work/test.h5" "$work/e1.json" "$work/png" <<'PY'
 import json, sys
 import h5py, numpy as np
+from PIL import Image
 a = h5py.File(sys.argv[1], "r")["class"][...]
 b = h5py.File(sys.argv[2], "r")["class"][...]
 y = h5py.File(sys.argv[3], "r")["labels"][...]
 r = json.load(open(sys.argv[4]))
+png = np.stack([np.asarray(Image.open(f"{sys.argv[5]}/{i:06d}.png")) for i in range(len(a))])
 print(a.shape == (200, 32, 32) and a.dtype == np.int32, np.array_equal(a, b),
-      abs(float((a == y).mean()) - r["pixel_accuracy"]) < 1e-9)
+      abs(float((a == y).mean()) - r["pixel_accuracy"]) < 1e-9, np.array_equal(png, a))
 PY
 )
-read -r shape same acc <<<"$check"
+read -r shape same acc pngs <<<"$check"
+[[ $pngs == True ]] && ok "--png-dir: one grayscale PNG per row holding the class ids" || bad "PNG masks differ from the class maps"
 [[ $shape == True ]] && ok "predict writes /class int32 (200, 32, 32)" || bad "class map shape/dtype"
 [[ $same == True ]] && ok "class maps identical on 1 and 2 ranks" || bad "class maps differ"
 [[ $acc == True ]] && ok "the maps' pixel accuracy is eval's" || bad "pixel accuracy differs from eval"
