@@ -179,6 +179,79 @@ def metrics_step(path, global_batch=None):
     return global_batch / last["samples_per_s"], last.get("exposed_comm_s", 0.0)
 
 
+def read_ini(path):
+    import configparser
+    c = configparser.ConfigParser(interpolation=None, strict=False)
+    c.read(path)
+    return c
+
+
+def compare(run_dir, a):
+    """Predicted against measured for one run directory (run with log.trace = true and
+    log.trace_steps covering its last epoch). The compute side (forward, loss,
+    optimizer, input, the small per-step collectives between steps, and each
+    layer's backward) is the mean over the last epoch's traced steps of rank 0..N-1;
+    what is predicted is the gradient all-reduce and how much of it backward hides.
+    Measured: the last epoch's step time (metrics.jsonl)."""
+    import os
+    cfg = read_ini(os.path.join(run_dir, "config.ini"))
+    layers = cfg["model"]["layers"]
+    with open(os.path.join(run_dir, "trace.json")) as f:
+        ev = [e for e in json.load(f)["traceEvents"] if e.get("ph") == "X"]
+    ranks = len({e["pid"] for e in ev})
+    last = None
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        for line in f:
+            r = json.loads(line) if line.strip() else {}
+            if r.get("type") == "epoch":
+                last = r
+    first_step = last["step"] - round(last["seconds"] * last["samples_per_s"] /
+                                      (int(cfg["train"]["batch_size"]) * ranks))
+    ev = [e for e in ev if e["args"]["step"] >= first_step]
+    steps = sorted({e["args"]["step"] for e in ev})
+    if len(steps) < 3:
+        raise SystemExit(f"scale_model.py: {run_dir}: the trace does not cover the last epoch")
+    shape = tuple(int(x) for x in a.input_shape.split("x"))
+    rows, _ = walk(parse(layers), shape, 1)
+    params = [r[0] for r in rows]
+    # per rank, per step (means over the traced steps of the last epoch): compute (the
+    # forward, loss, backward, optimizer and input spans), the wait for the gradient
+    # all-reduce, and the rest of the step period (the small per-step collectives)
+    profiles, gaps, waits = [], [], []
+    for pid in range(ranks):
+        mine = [e for e in ev if e["pid"] == pid and e["args"]["step"] < steps[-1]]
+        starts = sorted(e["ts"] for e in ev if e["pid"] == pid and e["cat"] == "step")
+        k = len(starts) - 1
+        period = (starts[-1] - starts[0]) / k * 1e-6
+        wait = sum(e["dur"] for e in mine if e["name"] == "wait for all-reduce") * 1e-6 / k
+        comp = sum(e["dur"] for e in mine if e["cat"] in ("forward", "backward", "optimizer", "input")) * 1e-6 / k
+        b = [0.0] * len(params)
+        for e in mine:
+            m = re.match(r"backward (\d+) ", e["name"])
+            if m:
+                b[int(m.group(1))] += e["dur"] * 1e-6 / k
+        profiles.append((comp, b))
+        gaps.append(period - comp - wait)
+        waits.append(wait)
+    # the step follows the slowest rank's compute; the per-step collectives cost at
+    # least the smallest gap any rank saw
+    comp, bwd = max(profiles, key=lambda x: x[0])
+    other = comp - sum(bwd) + max(0.0, min(gaps))
+    d = cfg["dist"]
+    gb = 4 if d.get("grad_dtype", "fp32") == "fp32" else 2
+    overlap = d.get("overlap", "true") == "true"
+    net = make_net(a)
+    step, t_bwd, busy, exposed = simulate(bwd, params, other, net, ranks, a.per_node,
+                                          float(d.get("bucket_mb", "25")), gb, overlap, progress(a))
+    measured = int(cfg["train"]["batch_size"]) * ranks / last["samples_per_s"]
+    return {"run": os.path.basename(run_dir.rstrip("/")), "ranks": ranks, "per_node": a.per_node,
+            "bucket_mb": float(d.get("bucket_mb", "25")), "grad_dtype": d.get("grad_dtype", "fp32"),
+            "overlap": overlap, "compute_s": comp, "other_s": other - (comp - t_bwd),
+            "predicted_exposed_s": exposed,
+            "measured_exposed_s": statistics.mean(waits), "predicted_s": step,
+            "measured_s": measured, "error": step / measured - 1}
+
+
 # ---------------------------------------------------------------- the network
 def rate_bytes(text):
     m = re.fullmatch(r"([\d.]+)\s*([kmg]?)(bit|bps|b)?", text.strip().lower())
@@ -194,39 +267,46 @@ class Net:
         self.inter_bw, self.inter_lat, self.reduce_bw = inter_bw, inter_lat, reduce_bw
 
     def hop(self, same_node, nbytes):
+        """(latency, time on the wire) of one message."""
         bw, lat = (self.intra_bw, self.intra_lat) if same_node else (self.inter_bw, self.inter_lat)
-        t = lat + nbytes / bw
+        wire = nbytes / bw
         if self.reduce_bw > 0:
-            t += nbytes / self.reduce_bw
-        return t
+            wire += nbytes / self.reduce_bw
+        return lat, wire
 
-    def allreduce(self, nbytes, n, per_node):
+    def rounds(self, nbytes, n, per_node):
+        """The all-reduce of one bucket as a list of rounds (latency, time on the wire), in
+        order. binomial (MPI): a round's latency overlaps other collectives' traffic;
+        ring/hier (NCCL: collectives strictly one after another on a stream): latency
+        counts as wire time."""
         if n <= 1 or nbytes == 0:
-            return 0.0
+            return []
         per_node = max(1, min(per_node, n))
         node = lambda r: r // per_node  # noqa: E731
         if self.algo == "binomial":
-            rounds = math.ceil(math.log2(n))
-            t = 0.0
-            for r in range(1, rounds + 1):
+            levels = []
+            for r in range(1, math.ceil(math.log2(n)) + 1):
                 half = 1 << (r - 1)
                 pairs = [(v, v + half) for v in range(0, n, 1 << r) if v + half < n]
-                t += max(self.hop(node(a) == node(b), nbytes) for a, b in pairs)
-            return 2 * t  # reduce up the tree, broadcast down
+                levels.append(max((self.hop(node(a) == node(b), nbytes) for a, b in pairs),
+                                  key=sum))
+            return levels + levels[::-1]  # reduce up the tree, broadcast down
         if self.algo == "ring":
-            same = n <= per_node
-            return 2 * (n - 1) * self.hop(same, nbytes / n)
+            return [(0.0, sum(self.hop(n <= per_node, nbytes / n)))] * (2 * (n - 1))
         if self.algo == "hier":
             m = math.ceil(n / per_node)
             g = min(per_node, n)
-            t = 2 * (g - 1) * self.hop(True, nbytes / g)  # reduce-scatter + all-gather in the node
+            t = 2 * (g - 1) * sum(self.hop(True, nbytes / g))  # reduce-scatter + all-gather in the node
             if m > 1:
                 shard = nbytes / g
                 ring = 2 * (m - 1) * (self.inter_lat + shard / (m * self.inter_bw))
                 tree = 2 * math.ceil(math.log2(m)) * self.inter_lat + 2 * shard / self.inter_bw
                 t += min(ring, tree)
-            return t
+            return [(0.0, t)]
         raise SystemExit(f"scale_model.py: unknown algorithm {self.algo}")
+
+    def allreduce(self, nbytes, n, per_node):
+        return sum(lat + wire for lat, wire in self.rounds(nbytes, n, per_node))
 
 
 def buckets(layer_params, bucket_mb):
@@ -249,26 +329,42 @@ def buckets(layer_params, bucket_mb):
     return out
 
 
-def simulate(bwd, params, t_other, net, n, per_node, bucket_mb, grad_bytes, overlap):
-    """Returns (step, backward, comm busy, exposed) in seconds for one step on n ranks."""
+def simulate(bwd, params, t_other, net, n, per_node, bucket_mb, grad_bytes, overlap,
+             progress="continuous"):
+    """Returns (step, backward, comm busy, exposed) in seconds for one step on n ranks.
+
+    The rounds of the buckets take the link one after another (in launch order);
+    a round's latency may pass while the link carries an earlier round.
+    progress = "continuous": a round of an all-reduce starts as soon as the one
+    before it ends (NCCL on its own stream). "layers": during backward a round
+    after the first starts only when backward reaches a layer boundary (an MPI
+    backend moves nonblocking collectives only inside MPI calls: lockstep tests
+    the buckets in flight after every layer), and at once after backward."""
     L = len(bwd)
     done, t = [0.0] * L, 0.0
     for i in range(L - 1, -1, -1):  # backward: last layer first
         t += bwd[i]
         done[i] = t
     t_bwd = t
+    points = sorted(done)
     link_free, busy = 0.0, 0.0
     for first, floats in buckets(params, bucket_mb):
-        ready = done[first] if overlap else t_bwd
-        cost = net.allreduce(floats * grad_bytes, n, per_node)
-        start = max(ready, link_free)
-        link_free = start + cost
-        busy += cost
+        at = done[first] if overlap else t_bwd
+        for j, (lat, wire) in enumerate(net.rounds(floats * grad_bytes, n, per_node)):
+            start = at
+            if progress == "layers" and j > 0 and start < t_bwd:
+                start = next((p for p in points if p >= start), t_bwd)
+            at = link_free = max(start + lat, link_free) + wire
+            busy += lat + wire
     exposed = max(0.0, link_free - t_bwd) if n > 1 else 0.0
     return t_other + t_bwd + exposed, t_bwd, busy, exposed
 
 
 # ---------------------------------------------------------------- presets
+def progress(a):
+    return a.progress or ("layers" if a.net == "hosts" else "continuous")
+
+
 def make_net(a):
     if a.net == "hosts":
         inter = rate_bytes(a.rate) * a.inter_eff if a.rate else a.inter_bw
@@ -360,10 +456,27 @@ def main():
     p.add_argument("--busbw", type=float, default=450.0, help="nvlink/ib: NVLink bus bandwidth GB/s")
     p.add_argument("--nic-gbit", type=float, default=400.0, help="ib: NIC rate per GPU (Gbit/s)")
     p.add_argument("--nic-eff", type=float, default=0.9, help="ib: share of the NIC rate reached")
+    p.add_argument("--progress", choices=["continuous", "layers"],
+                   help="when all-reduce rounds can start during backward: continuous (NCCL) or "
+                        "at layer boundaries (MPI, lockstep's CPU ranks) [layers for --net hosts]")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--compare", nargs="+", metavar="RUN_DIR",
+                   help="predicted against measured for these runs (same network for all)")
     a = p.parse_args()
     if a.gpu_table:
         gpu_table(a)
+        return 0
+    if a.compare:
+        if not a.input_shape:
+            p.error("--compare needs --input-shape")
+        for run in a.compare:
+            r = compare(run, a)
+            print(json.dumps(r) if a.json else
+                  f"{r['run']}: {r['ranks']} ranks ({r['per_node']} per host), bucket {r['bucket_mb']:g} MB, "
+                  f"{r['grad_dtype']}, overlap {r['overlap']}: compute {r['compute_s'] * 1e3:.1f} ms, exposed "
+                  f"predicted {r['predicted_exposed_s'] * 1e3:.1f} / measured {r['measured_exposed_s'] * 1e3:.1f} ms;"
+                  f" step predicted {r['predicted_s'] * 1e3:.1f} / measured {r['measured_s'] * 1e3:.1f} ms "
+                  f"({r['error'] * 100:+.1f}%)")
         return 0
     if not a.layers or not a.input_shape:
         p.error("--layers and --input-shape are needed")
@@ -383,7 +496,7 @@ def main():
     net = make_net(a)
     gb = 4 if a.grad_dtype == "fp32" else 2
     step, t_bwd, busy, exposed = simulate(bwd, params, other, net, a.ranks, a.per_node, a.bucket_mb,
-                                          gb, not a.no_overlap)
+                                          gb, not a.no_overlap, progress(a))
     one = other + t_bwd
     res = {"ranks": a.ranks, "per_node": a.per_node, "buckets": len(buckets(params, a.bucket_mb)),
            "grad_mb": sum(params) * gb / 1e6, "other_s": other, "backward_s": t_bwd,

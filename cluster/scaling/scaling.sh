@@ -27,7 +27,8 @@
 #   --rate RATE           hosts: tbf rate on each host's link (tc syntax: 1gbit, 300mbit)
 #   --hostfile FILE       hostfile for --launcher hostfile
 #   --threads T           dist.threads per rank (0: lockstep decides)  [cores / ranks, at least 1]
-#   --trace               also write trace.json (log.trace) in every run
+#   --trace               also write trace.json (log.trace) in every run, all steps
+#                         (keep --steps x --epochs small: the file grows with them)
 #   --name NAME           series name (file names, plot title)        [scaling]
 #   --out DIR             output folder: runs/, runs.csv, scaling.csv, scaling.png [scaling-out]
 #   --bin PATH            the lockstep executable                     [lockstep on PATH, else build/launch/lockstep]
@@ -117,6 +118,12 @@ launch() {  # launch N COMMAND...: runs COMMAND on N ranks with the chosen launc
   local n=$1; shift
   local extra=()
   [[ -n $mpirun_extra ]] && read -r -a extra <<<"$mpirun_extra"
+  # more ranks than this machine has cores (local or namespace hosts, which all
+  # share it): Open MPI's ranks busy-poll while they wait, and a waiting rank
+  # would take the core from the one it waits for; let them yield instead
+  if [[ ($launcher == local || $launcher == hosts) && $n -gt $cores && $mpirun_extra != *yield_when_idle* ]]; then
+    extra+=(--mca mpi_yield_when_idle 1)
+  fi
   local asroot=()
   [[ $(id -u) -eq 0 ]] && asroot=(--allow-run-as-root)
   case $launcher in
@@ -124,7 +131,7 @@ launch() {  # launch N COMMAND...: runs COMMAND on N ranks with the chosen launc
     hosts) mpirun "${asroot[@]}" -np "$n" "${mpi_hosts[@]}" "${extra[@]}" "$@" ;;
     hostfile) mpirun "${asroot[@]}" -np "$n" --hostfile "$hostfile" --map-by "ppr:$per_host:node" \
                 --bind-to none -x LD_LIBRARY_PATH "${extra[@]}" "$@" ;;
-    slurm) srun -n "$n" --ntasks-per-node "$per_host" "${extra[@]}" "$@" ;;
+    slurm) srun --mpi=pmix -n "$n" --ntasks-per-node "$per_host" "${extra[@]}" "$@" ;;
   esac
 }
 
@@ -144,7 +151,7 @@ for m in "${modes[@]}"; do
              --train.epochs "$epochs" --dist.threads "$t" --log.dir "$out/runs" --log.name "$run"
              --log.overwrite true --log.progress off --log.every "$steps" --log.tensorboard false
              --checkpoint.every_epochs 0)
-      ((trace)) && targs+=(--log.trace true --log.trace_steps "$((steps > 20 ? 20 : steps))")
+      ((trace)) && targs+=(--log.trace true --log.trace_steps "$((steps * epochs))")
       if ! launch "$n" "$bin" train "${targs[@]}" >"$out/runs/$run.log" 2>&1; then
         echo "scaling.sh: run $run failed; the end of its log:" >&2
         tail -20 "$out/runs/$run.log" >&2
