@@ -333,8 +333,9 @@ def simulate(bwd, params, t_other, net, n, per_node, bucket_mb, grad_bytes, over
              progress="continuous"):
     """Returns (step, backward, comm busy, exposed) in seconds for one step on n ranks.
 
-    The rounds of the buckets take the link one after another (in launch order);
-    a round's latency may pass while the link carries an earlier round.
+    The rounds of a bucket follow each other; the link carries one round at a
+    time, whichever is ready first (a latency is time in flight, not time on
+    the link, so the latencies of several buckets overlap).
     progress = "continuous": a round of an all-reduce starts as soon as the one
     before it ends (NCCL on its own stream). "layers": during backward a round
     after the first starts only when backward reaches a layer boundary (an MPI
@@ -347,16 +348,29 @@ def simulate(bwd, params, t_other, net, n, per_node, bucket_mb, grad_bytes, over
         done[i] = t
     t_bwd = t
     points = sorted(done)
-    link_free, busy = 0.0, 0.0
+    # event-driven: a round is ready once the round before it in its bucket has
+    # ended, progress allows it and its latency has passed; the link carries one
+    # round at a time, the earliest ready first (launch order among equals)
+    pending = []  # per bucket: [next round index, ready time, rounds]
     for first, floats in buckets(params, bucket_mb):
-        at = done[first] if overlap else t_bwd
-        for j, (lat, wire) in enumerate(net.rounds(floats * grad_bytes, n, per_node)):
-            start = at
-            if progress == "layers" and j > 0 and start < t_bwd:
-                start = next((p for p in points if p >= start), t_bwd)
-            at = link_free = max(start + lat, link_free) + wire
-            busy += lat + wire
-    exposed = max(0.0, link_free - t_bwd) if n > 1 else 0.0
+        rs = net.rounds(floats * grad_bytes, n, per_node)
+        if rs:
+            pending.append([0, (done[first] if overlap else t_bwd) + rs[0][0], rs])
+    link_free, busy, last = 0.0, 0.0, 0.0
+    while pending:
+        k = min(range(len(pending)), key=lambda x: (pending[x][1], x))
+        j, ready, rs = pending[k]
+        lat, wire = rs[j]
+        end = max(ready, link_free) + wire
+        link_free, busy, last = end, busy + lat + wire, max(last, end)
+        if j + 1 == len(rs):
+            pending.pop(k)
+            continue
+        start = end
+        if progress == "layers" and start < t_bwd:
+            start = next((p for p in points if p >= start), t_bwd)
+        pending[k] = [j + 1, start + rs[j + 1][0], rs]
+    exposed = max(0.0, last - t_bwd) if n > 1 else 0.0
     return t_other + t_bwd + exposed, t_bwd, busy, exposed
 
 

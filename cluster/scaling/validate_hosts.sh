@@ -6,6 +6,7 @@
 # last epoch's step from the run's compute (its trace) and the network
 # description, and prints predicted, measured and the error.
 # Usage: cluster/scaling/validate_hosts.sh LOCKSTEP_BIN FASHION_TRAIN_H5 OUT_DIR [REPEATS]
+#   REUSE=1 in the environment: no training where OUT_DIR has the runs already
 # Network description of these hosts (README "Predicting scaling"): between
 # hosts a message costs ALPHA (8 ms: the per-message floor measured across
 # namespace hosts here) + bytes / (EFF x the tbf rate), EFF = 1448/1514 (TCP
@@ -39,6 +40,7 @@ for c in "${configs[@]}"; do
   IFS='|' read -r name model n per rate extra <<<"$c"
   read -r -a extra_args <<<"$extra"
   if [[ $model == cnn ]]; then args=("${cnn[@]}"); batch=32; else args=("${mlp[@]}"); batch=64; fi
+  [[ -n ${REUSE:-} && -f $out/$name/runs.csv ]] ||  # REUSE=1: the model again on runs made before
   "$here/scaling.sh" --launcher hosts --rate "$rate" --ranks "$n" --ranks-per-host "$per" --mode weak \
     --batch "$batch" --steps 15 --epochs 2 --repeat "$repeats" --trace --name "$name" \
     --out "$out/$name" --bin "$bin" -- "${args[@]}" "${extra_args[@]}" >"$out/$name.log" 2>&1 ||
