@@ -6,9 +6,13 @@ then backward layer by layer (last layer first), while the gradient buckets are
 all-reduced. A bucket is a run of consecutive layers' gradients in reverse
 layer order, up to dist.bucket_mb (MiB of float32, as comm/reducer.cpp cuts
 them; a layer larger than the cap gets a bucket of its own). It can start once
-the backward of its last layer (the lowest index) is done, and the buckets go
-one after another on the link (launched strictly in order). With
-dist.overlap = false they start only once backward has ended. So
+the backward of its last layer (the lowest index) is done (with
+dist.overlap = false: once backward has ended). A bucket's all-reduce is a
+sequence of rounds (latency + time on the wire); the link carries one round at
+a time, whichever is ready first, so the latencies of several buckets overlap.
+With an MPI backend (--progress layers) a round after the first starts during
+backward only at a layer boundary (lockstep tests the buckets in flight after
+every layer; MPI moves a nonblocking collective only inside MPI calls). So
 
     step = T_other + T_backward + exposed,
     exposed = max(0, end of the last bucket - end of backward),
@@ -56,6 +60,8 @@ Examples:
   scale_model.py --flops --layers "dense(4096), relu, ..." --input-shape 3072 --batch 1024 \\
       --step-ms 1.572 --ranks 8 --per-node 8 --net nvlink
   scale_model.py --gpu-table          (the 8 / 64 / 512 GPU predictions of the README)
+  scale_model.py --compare runs/a runs/b --input-shape 1x28x28 --net hosts --rate 1gbit \
+      --alpha 8e-3 --per-node 2       (predicted against measured; cluster/scaling/validate_hosts.sh)
 """
 import argparse
 import json
@@ -188,11 +194,12 @@ def read_ini(path):
 
 def compare(run_dir, a):
     """Predicted against measured for one run directory (run with log.trace = true and
-    log.trace_steps covering its last epoch). The compute side (forward, loss,
-    optimizer, input, the small per-step collectives between steps, and each
-    layer's backward) is the mean over the last epoch's traced steps of rank 0..N-1;
-    what is predicted is the gradient all-reduce and how much of it backward hides.
-    Measured: the last epoch's step time (metrics.jsonl)."""
+    log.trace_steps covering its last epoch). The compute side comes from the trace,
+    means per step over the last epoch: the slowest rank's forward, loss, backward
+    (per layer), optimizer and input spans, plus the smallest time any rank spent
+    between steps (the small per-step collectives); what is predicted is the
+    gradient all-reduce and how much of it backward hides. Measured: the last
+    epoch's step time (metrics.jsonl) and the ranks' mean wait after backward."""
     import os
     cfg = read_ini(os.path.join(run_dir, "config.ini"))
     layers = cfg["model"]["layers"]
@@ -246,7 +253,7 @@ def compare(run_dir, a):
     measured = int(cfg["train"]["batch_size"]) * ranks / last["samples_per_s"]
     return {"run": os.path.basename(run_dir.rstrip("/")), "ranks": ranks, "per_node": a.per_node,
             "bucket_mb": float(d.get("bucket_mb", "25")), "grad_dtype": d.get("grad_dtype", "fp32"),
-            "overlap": overlap, "compute_s": comp, "other_s": other - (comp - t_bwd),
+            "overlap": overlap, "compute_s": comp, "between_steps_s": other - (comp - t_bwd),
             "predicted_exposed_s": exposed,
             "measured_exposed_s": statistics.mean(waits), "predicted_s": step,
             "measured_s": measured, "error": step / measured - 1}
