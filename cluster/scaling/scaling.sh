@@ -29,7 +29,8 @@
 #   --threads T           dist.threads per rank (0: lockstep decides)  [cores / ranks, at least 1]
 #   --trace               also write trace.json (log.trace) in every run, all steps
 #                         (keep --steps x --epochs small: the file grows with them)
-#   --name NAME           series name (file names, plot title)        [scaling]
+#   --name NAME           series name (run directory names: letters, digits, . _ -) [scaling]
+#   --title TEXT          plot title                                  [NAME]
 #   --out DIR             output folder: runs/, runs.csv, scaling.csv, scaling.png [scaling-out]
 #   --bin PATH            the lockstep executable                     [lockstep on PATH, else build/launch/lockstep]
 #   --mpirun "ARGS"       extra mpirun (or srun) arguments
@@ -43,7 +44,7 @@ root=$(cd "$here/../.." && pwd)
 
 ranks="1 2 4" mode=both batch=64 global_batch="" steps=30 epochs=2 repeat=1
 launcher=local per_host=1 rate="" hostfile="" threads="" trace=0 name=scaling
-out=scaling-out bin="" mpirun_extra=""
+out=scaling-out bin="" mpirun_extra="" title=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --ranks) ranks=$2; shift 2 ;;
@@ -60,6 +61,7 @@ while [[ $# -gt 0 ]]; do
     --threads) threads=$2; shift 2 ;;
     --trace) trace=1; shift ;;
     --name) name=$2; shift 2 ;;
+    --title) title=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     --mpirun) mpirun_extra=$2; shift 2 ;;
@@ -69,6 +71,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 train_args=("$@")
+[[ $name =~ ^[A-Za-z0-9._-]+$ ]] || { echo "scaling.sh: --name may hold letters, digits, '.', '_' and '-' only (--title sets the plot title)" >&2; exit 2; }
 case $mode in weak) modes=(weak) ;; strong) modes=(strong) ;; both) modes=(weak strong) ;;
   *) echo "scaling.sh: --mode must be weak, strong or both" >&2; exit 2 ;; esac
 case $launcher in local|hosts|hostfile|slurm) ;;
@@ -165,5 +168,5 @@ done
 py=${PYTHON:-python3}
 if ! "$py" -c "import matplotlib" 2>/dev/null && [[ -x /usr/bin/python3 ]]; then py=/usr/bin/python3; fi
 "$py" "$here/scaling.py" collect "$runs_csv" "$out/scaling.csv"
-"$py" "$here/scaling.py" plot "$out/scaling.csv" "$out/scaling.png" --title "$name"
+"$py" "$here/scaling.py" plot "$out/scaling.csv" "$out/scaling.png" --title "${title:-$name}"
 echo "wrote $out/scaling.csv and $out/scaling.png"
