@@ -93,7 +93,7 @@ out=$(cd "$out" && pwd)
 # the namespace hosts: made once for the whole series, removed on any exit
 mpi_hosts=()
 if [[ $launcher == hosts ]]; then
-  # shellcheck source=../multihost/hosts.sh
+  # shellcheck source=cluster/multihost/hosts.sh
   source "$root/cluster/multihost/hosts.sh"
   if ! why=$(mh_check); then
     echo "SKIP: --launcher hosts needs network namespaces: $why"

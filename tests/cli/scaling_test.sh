@@ -21,6 +21,7 @@ if [[ -z $py ]]; then
   echo "SKIP: no python3 imports matplotlib (Debian package python3-matplotlib)"
   exit 77
 fi
+# shellcheck source=tests/cli/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 export PYTHON=$py
 
