@@ -101,7 +101,8 @@ int run_eval(int argc, char** argv, comm::MpiSession& mpi) {
                       out.size() == 3 ? Shape{out[1], out[2]} : Shape{}},
                      comm);
   const trainer::EvalMetrics m = trainer::evaluate_metrics(
-      comm, *model, loss_kind, dataset, vm["batch-size"].as<int64_t>(), vm["top-k"].as<int64_t>());
+      comm, *model, loss_kind, dataset, vm["batch-size"].as<int64_t>(), vm["top-k"].as<int64_t>(),
+      loaded.config.loss_options);  // model.ignore_index and class weights, as in training
   const bool root = comm.rank() == 0;
   const std::vector<std::string> names =
       class_names_for(loaded, dataset.info().class_names, data.spec.path, root);

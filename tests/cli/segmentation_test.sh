@@ -79,5 +79,21 @@ elif [[ $msg == *"per-pixel class maps"* && ! -e $work/p.csv ]]; then
 else
   bad "CSV output: $msg"
 fi
+# model.ignore_index travels with the model: eval leaves those pixels out.
+timeout 300 "${mpi[@]}" -np 2 "$bin" train --config "$src/examples/segmentation_unet.ini" \
+  --data.train "$work/train.h5" --data.test "" --train.epochs 1 --model.ignore_index 0 --dist.device cpu \
+  --dist.threads 1 --log.dir "$work/runs" --log.name ign --log.progress off \
+  --checkpoint.every_epochs 0 >"$work/ign.log" 2>&1 || { tail -5 "$work/ign.log"; fail "training with model.ignore_index"; }
+"$bin" eval --device cpu --model "$work/runs/ign/final.h5" --data "$work/test.h5" \
+  --json "$work/ign.json" >/dev/null || fail "eval of the ignore_index model"
+ign=$("$py" - "$work/ign.json" "$work/test.h5" <<'PY'
+import json, sys
+import h5py
+r = json.load(open(sys.argv[1]))
+y = h5py.File(sys.argv[2], "r")["labels"][...]
+print(r["ignore_index"] == 0 and r["pixels"] == int((y != 0).sum()))
+PY
+)
+[[ $ign == True ]] && ok "eval leaves out the model's ignore_index pixels" || bad "eval ignored no pixels"
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
