@@ -55,13 +55,16 @@ std::vector<std::string> class_names_for(const InferenceModel& m,
   if (m.loss != LossKind::kCrossEntropy) return {};
   const bool from_model = !m.saved.class_names.empty();
   const std::vector<std::string>& names = from_model ? m.saved.class_names : data_names;
-  if (names.empty() || static_cast<int64_t>(names.size()) == m.saved.num_outputs) return names;
+  // Classes: the outputs, or per pixel the output channels (C, H, W).
+  const Shape& out = m.model->output_shape();
+  const int64_t classes = out.size() == 3 ? out[0] : m.saved.num_outputs;
+  if (names.empty() || static_cast<int64_t>(names.size()) == classes) return names;
   if (root)
     std::fprintf(stderr,
                  "lockstep: warning: %s has %zu class names for the model's %lld classes; "
                  "printing class ids\n",
                  from_model ? "the model file" : ("data file '" + data_path + "'").c_str(),
-                 names.size(), static_cast<long long>(m.saved.num_outputs));
+                 names.size(), static_cast<long long>(classes));
   return {};
 }
 

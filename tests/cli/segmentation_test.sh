@@ -39,10 +39,12 @@ import json, sys
 import h5py
 r = json.load(open(sys.argv[1]))
 y = h5py.File(sys.argv[2], "r")["labels"][...]
-print(r["task"], r["mean_iou"], len(r["classes"]), 2 * float((y == 0).mean()) / 11)
+print(r["task"], r["mean_iou"], len(r["classes"]), 2 * float((y == 0).mean()) / 11,
+      r["class_names"] is not None and r["class_names"][0] == "background")
 PY
 )
-read -r task m classes floor <<<"$miou"
+read -r task m classes floor named <<<"$miou"
+[[ $named == True ]] && ok "eval names the classes (background first)" || bad "eval lost the class names"
 echo "test mean IoU after 5 epochs: $m (floor $floor: twice all-background's), $classes classes"
 [[ $task == segmentation && $classes == 11 ]] && ok "eval reports a segmentation with 11 classes" ||
   bad "eval: task $task, $classes classes"
