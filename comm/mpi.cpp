@@ -207,38 +207,60 @@ void broadcast_impl(MPI_Comm comm, std::span<T> data, int root) {
   }
 }
 
-class MpiRequest final : public Request {
+// Nonblocking MPI requests that complete together, then finish() runs once
+// (scaling, converting back). Waits under the watchdog; test() lets MPI
+// progress them without blocking.
+class MpiPending : public Request {
  public:
-  MpiRequest(std::span<float> data, ReduceOp op, int size, Watchdog* watchdog)
-      : data_(data), op_(op), size_(size), watchdog_(watchdog) {}
-  ~MpiRequest() override {
-    // A request must be waited on; if it is dropped during unwinding, complete
-    // it so that MPI does not write into freed memory later.
-    if (!done_) {
-      for (MPI_Request& r : requests_) MPI_Wait(&r, MPI_STATUS_IGNORE);
-    }
-  }
+  explicit MpiPending(Watchdog* watchdog) : watchdog_(watchdog) {}
+  ~MpiPending() override { drain(); }
   void wait() override {
     if (done_) return;
     const Watchdog::Scope scope(watchdog_, "allreduce");
     LOCKSTEP_MPI_CHECK(
         MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE));
-    complete();
+    done_ = true;
+    finish();
   }
   bool test() override {
     if (done_) return true;
     int flag = 0;
     LOCKSTEP_MPI_CHECK(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &flag,
                                    MPI_STATUSES_IGNORE));
-    if (flag) complete();
+    if (flag) {
+      done_ = true;
+      finish();
+    }
     return done_;
   }
   std::vector<MPI_Request> requests_;
+
+ protected:
+  // A request must be waited on; if it is dropped during unwinding, complete
+  // it so that MPI does not write into freed memory later (derived classes
+  // call it first: their buffers go before the base's destructor runs).
+  void drain() {
+    if (done_) return;
+    for (MPI_Request& r : requests_) MPI_Wait(&r, MPI_STATUS_IGNORE);
+    done_ = true;
+  }
+
+ private:
+  virtual void finish() = 0;
+
+  Watchdog* watchdog_;
+  bool done_ = false;
+};
+
+class MpiRequest final : public MpiPending {
+ public:
+  MpiRequest(std::span<float> data, ReduceOp op, int size, Watchdog* watchdog)
+      : MpiPending(watchdog), data_(data), op_(op), size_(size) {}
+  ~MpiRequest() override { drain(); }
   std::vector<int> counts_;  // a reduce-scatter's counts, alive until it completes
 
  private:
-  void complete() {
-    done_ = true;
+  void finish() override {
     if (op_ == ReduceOp::kAvg) {
       const float inv = 1.0f / static_cast<float>(size_);
       for (float& v : data_) v *= inv;
@@ -248,42 +270,20 @@ class MpiRequest final : public Request {
   std::span<float> data_;
   ReduceOp op_;
   int size_;
-  Watchdog* watchdog_;
-  bool done_ = false;
 };
 
 // A float all-reduce sent as 16-bit values (WireType): the values are
 // converted into `wire_`, summed by a user-defined MPI operation that rounds
 // every partial sum to the type, and converted back (scaled) on completion.
-class MpiWireRequest final : public Request {
+class MpiWireRequest final : public MpiPending {
  public:
   MpiWireRequest(std::span<float> data, WireType wire, float post_scale, Watchdog* watchdog)
-      : data_(data), wire_type_(wire), post_(post_scale), watchdog_(watchdog), wire_(data.size()) {}
-  ~MpiWireRequest() override {
-    if (!done_)
-      for (MPI_Request& r : requests_) MPI_Wait(&r, MPI_STATUS_IGNORE);
-  }
-  void wait() override {
-    if (done_) return;
-    const Watchdog::Scope scope(watchdog_, "allreduce");
-    LOCKSTEP_MPI_CHECK(
-        MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE));
-    complete();
-  }
-  bool test() override {
-    if (done_) return true;
-    int flag = 0;
-    LOCKSTEP_MPI_CHECK(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &flag,
-                                   MPI_STATUSES_IGNORE));
-    if (flag) complete();
-    return done_;
-  }
+      : MpiPending(watchdog), data_(data), wire_type_(wire), post_(post_scale), wire_(data.size()) {}
+  ~MpiWireRequest() override { drain(); }
   std::vector<uint16_t>& wire() { return wire_; }
-  std::vector<MPI_Request> requests_;
 
  private:
-  void complete() {
-    done_ = true;
+  void finish() override {
     const bool bf16 = wire_type_ == WireType::kBF16;
     for (size_t i = 0; i < data_.size(); ++i)
       data_[i] = (bf16 ? half::from_bf16(wire_[i]) : half::from_f16(wire_[i])) * post_;
@@ -292,9 +292,7 @@ class MpiWireRequest final : public Request {
   std::span<float> data_;
   WireType wire_type_;
   float post_;
-  Watchdog* watchdog_;
   std::vector<uint16_t> wire_;
-  bool done_ = false;
 };
 
 void bf16_sum(void* in, void* inout, int* len, MPI_Datatype*) {

@@ -58,17 +58,11 @@ void Reducer::launch_ready() {
     times_[next_launch_] = {now_s(), 0.0};
     Bucket& b = buckets_[next_launch_++];
     if (comm_.size() > 1 && !bounds_.empty()) {
-      std::vector<int64_t> counts;
-      for (size_t r = 0; r + 1 < bounds_.size(); ++r)
-        counts.push_back(std::max<int64_t>(
-            0, std::min(b.end, bounds_[r + 1]) - std::max(b.begin, bounds_[r])));
       const auto me = static_cast<size_t>(comm_.rank());
-      const int64_t first = std::max(b.begin, bounds_[me]) - bounds_[me];
       b.request = comm_.reduce_scatter_async(
           grads_.subspan(static_cast<size_t>(b.begin), static_cast<size_t>(b.end - b.begin)),
-          shard_.subspan(static_cast<size_t>(std::max<int64_t>(0, std::min(first, static_cast<int64_t>(shard_.size())))),
-                         static_cast<size_t>(counts[me])),
-          counts, ReduceOp::kAvg);
+          shard_.subspan(static_cast<size_t>(b.shard_offset), static_cast<size_t>(b.counts[me])),
+          b.counts, ReduceOp::kAvg);
     } else if (comm_.size() > 1) {
       b.request = comm_.allreduce_compressed_async(
           grads_.subspan(static_cast<size_t>(b.begin), static_cast<size_t>(b.end - b.begin)),
@@ -92,6 +86,15 @@ void Reducer::shard_into(std::span<float> shard, std::vector<int64_t> bounds) {
                      << "reduce-scatters them in float32), got " << to_string(wire_));
   shard_ = shard;
   bounds_ = std::move(bounds);
+  // Each bucket's pieces, once (the slices are contiguous in rank order).
+  for (Bucket& b : buckets_) {
+    b.counts.clear();
+    for (size_t r = 0; r + 1 < bounds_.size(); ++r)
+      b.counts.push_back(std::max<int64_t>(
+          0, std::min(b.end, bounds_[r + 1]) - std::max(b.begin, bounds_[r])));
+    b.shard_offset = std::clamp<int64_t>(b.begin - bounds_[me], 0,
+                                         static_cast<int64_t>(shard_.size()));
+  }
 }
 
 void Reducer::layer_done(size_t layer) {

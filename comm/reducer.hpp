@@ -68,6 +68,8 @@ class Reducer {
   struct Bucket {
     int64_t begin = 0, end = 0;  // slab elements
     size_t first_layer = 0;      // the lowest layer index in the bucket: done last
+    std::vector<int64_t> counts;  // shard_into: every rank's piece of the bucket
+    int64_t shard_offset = 0;     // shard_into: where this rank's piece lands in its slice
     std::unique_ptr<Request> request;
   };
   void launch_ready();
