@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "core/precision.hpp"
+
 namespace lockstep::device {
 
 /// Visible GPUs (0 in a CPU-only build or when the driver reports none).
@@ -19,11 +21,12 @@ struct Info {
 };
 Info info(int device);
 
-enum class Precision { kFp32, kTf32 };
-Precision parse_precision(const std::string& name);  // "fp32" | "tf32"
+using Precision = lockstep::Precision;  // core/precision.hpp
+using lockstep::parse_precision;
 
 /// Makes `device` this process's GPU: cudaSetDevice, the main stream, the
-/// cuBLAS handle, the memory pool, and the GEMM precision.
+/// cuBLAS handle, the memory pool, and the compute precision
+/// (set_compute_precision).
 void select(int device, Precision precision);
 /// The selected GPU, or -1.
 int selected();

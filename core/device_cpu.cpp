@@ -16,12 +16,6 @@ Info info(int device) {
   throw Error("GPU " + std::to_string(device) + ": this build of lockstep has no CUDA backend");
 }
 
-Precision parse_precision(const std::string& name) {
-  if (name == "fp32") return Precision::kFp32;
-  if (name == "tf32") return Precision::kTf32;
-  throw Error("dist.precision: expected fp32 or tf32, got '" + name + "'");
-}
-
 void select(int device, Precision /*precision*/) {
   throw Error("GPU " + std::to_string(device) +
               " requested, but this build of lockstep has no CUDA backend (use --dist.device cpu)");

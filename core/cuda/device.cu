@@ -49,12 +49,6 @@ Info info(int dev) {
   return Info{p.name, bus, p.totalGlobalMem};
 }
 
-Precision parse_precision(const std::string& name) {
-  if (name == "fp32") return Precision::kFp32;
-  if (name == "tf32") return Precision::kTf32;
-  throw Error("dist.precision: expected fp32 or tf32, got '" + name + "'");
-}
-
 void select(int dev, Precision precision) {
   DeviceState& s = state();
   LOCKSTEP_CHECK(s.device == -1 || s.device == dev,
@@ -62,6 +56,7 @@ void select(int dev, Precision precision) {
   const int n = count();
   LOCKSTEP_CHECK(dev >= 0 && dev < n, "GPU " << dev << " requested, but " << n << " visible");
   s.precision = precision;
+  set_compute_precision(precision);
   if (s.device == dev) return;
   LOCKSTEP_CUDA_CHECK(cudaSetDevice(dev));
   s.device = dev;
