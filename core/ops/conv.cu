@@ -182,8 +182,8 @@ void im2col(const float* x, float* col, const Geom& g, int64_t nc, int64_t r0, i
 void col2im(const float* col, float* dx, const Geom& g, int64_t nc, int64_t r0, int64_t rows,
             bool accumulate) {
   const bool all = r0 == 0 && rows == g.oh;
-  const int64_t h0 = all ? 0 : std::max<int64_t>(0, r0 * g.s - g.p);
-  const int64_t h1 = all ? g.h : std::min<int64_t>(g.h, (r0 + rows - 1) * g.s - g.p + g.kh);
+  const RowRange read = conv_input_rows(r0, rows, g.kh, g.s, g.p, g.h);
+  const int64_t h0 = all ? 0 : read.first, h1 = all ? g.h : read.last;
   if (h1 <= h0) return;
   col2im_kernel<<<blocks_for(nc * g.c * (h1 - h0) * g.w, kThreads), kThreads, 0,
                   current_stream()>>>(col, dx, g, nc, r0, rows, h0, h1, accumulate);

@@ -77,6 +77,12 @@ ConvChunkPlan plan_conv_chunks(int64_t n, int64_t patch, int64_t o, int64_t oh, 
   return plan;
 }
 
+RowRange conv_input_rows(int64_t r0, int64_t rows, int64_t kh, int64_t s, int64_t p, int64_t h) {
+  const int64_t first = std::clamp<int64_t>(r0 * s - p, 0, h);
+  const int64_t last = std::clamp<int64_t>((r0 + rows - 1) * s - p + kh, first, h);
+  return {first, last};
+}
+
 size_t ConvAlgoKeyHash::operator()(const ConvAlgoKey& k) const noexcept {
   size_t h = 0;
   const auto mix = [&h](int64_t v) {

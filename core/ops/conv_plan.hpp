@@ -35,6 +35,15 @@ struct ConvChunkPlan {
 ConvChunkPlan plan_conv_chunks(int64_t n, int64_t patch, int64_t o, int64_t oh, int64_t ow,
                                int64_t cap);
 
+/// The input rows [first, last) that output rows [r0, r0 + rows) read with
+/// kernel height kh, stride s, padding p over an input of h rows: the hull
+/// of their windows within [0, h), where a row chunk's col2im adds its part
+/// of dx (rows inside it that no window reads, when s > kh, get 0 added).
+struct RowRange {
+  int64_t first = 0, last = 0;
+};
+RowRange conv_input_rows(int64_t r0, int64_t rows, int64_t kh, int64_t s, int64_t p, int64_t h);
+
 /// The cache key of one convolution shape. The data type cuDNN sees and its
 /// math mode both follow from `dtype` (of the tensors) and `precision`.
 struct ConvAlgoKey {

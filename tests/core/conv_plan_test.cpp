@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <unordered_set>
+#include <vector>
 
 #include "core/error.hpp"
 #include "core/ops/conv.hpp"
@@ -86,6 +87,44 @@ TEST(ConvChunkPlan, RowChunksTileTheOutput) {
   for (int64_t r0 = 0; r0 < 7; r0 += p.rows, ++chunks) covered += std::min(p.rows, 7 - r0);
   EXPECT_EQ(covered, 7);
   EXPECT_EQ(chunks, 4);
+}
+
+// The input rows a chunk of output rows reads: all those that some window of
+// the chunk covers, and none outside the windows' hull, for strides over and
+// under the kernel size.
+TEST(ConvChunkPlan, InputRowsOfARowChunk) {
+  for (int64_t h : {1, 5, 8, 13})
+    for (int64_t kh : {1, 2, 3, 5})
+      for (int64_t s : {1, 2, 3})
+        for (int64_t p : {0, 1, 2}) {
+          const int64_t oh = ops::conv_out_size(h, kh, s, p);
+          if (oh < 1) continue;
+          for (int64_t r0 = 0; r0 < oh; ++r0)
+            for (int64_t rows = 1; r0 + rows <= oh; ++rows) {
+              std::vector<bool> read(h, false);
+              for (int64_t o = r0; o < r0 + rows; ++o)
+                for (int64_t i = 0; i < kh; ++i) {
+                  const int64_t ih = o * s - p + i;
+                  if (ih >= 0 && ih < h) read[ih] = true;
+                }
+              const ops::RowRange range = ops::conv_input_rows(r0, rows, kh, s, p, h);
+              SCOPED_TRACE("h " + std::to_string(h) + " k " + std::to_string(kh) + " s " +
+                           std::to_string(s) + " p " + std::to_string(p) + " rows [" +
+                           std::to_string(r0) + ", " + std::to_string(r0 + rows) + ")");
+              ASSERT_LE(0, range.first);
+              ASSERT_LE(range.first, range.last);
+              ASSERT_LE(range.last, h);
+              for (int64_t ih = 0; ih < h; ++ih)
+                if (read[ih]) {
+                  ASSERT_TRUE(ih >= range.first && ih < range.last) << ih;
+                }
+              // Within the windows' hull: no row beyond them is touched.
+              if (range.last > range.first) {
+                EXPECT_GE(range.first, r0 * s - p);
+                EXPECT_LE(range.last, (r0 + rows - 1) * s - p + kh);
+              }
+            }
+        }
 }
 
 TEST(ConvChunkPlan, RejectsEmptySizes) {
