@@ -34,7 +34,8 @@ class Conv2D final : public LayerWith<Conv2DSaved> {
   int64_t out_channels_, kernel_, stride_, padding_;
   bool bias_;
   Tensor w_, b_, dw_, db_;  // w_ (O, C, k, k), b_ (O)
-  Tensor workspace_;        // im2col scratch, kept between steps
+  Tensor workspace_;        // CPU im2col scratch, kept between steps (a GPU
+                            // uses its shared one: core/cuda/workspace.hpp)
 };
 
 std::unique_ptr<Layer> make_conv2d(LayerArgs& args);

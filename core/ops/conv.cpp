@@ -56,38 +56,51 @@ void gemm_rm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int6
 }
 
 struct ConvGeom {
-  int64_t n, c, h, w;                                 // input (N, C, H, W)
-  int64_t o, kh, kw;                                  // weights (O, C, kh, kw)
-  int64_t s, p;                                       // stride, padding
-  int64_t oh, ow;                                     // output plane
-  int64_t plane() const { return oh * ow; }           // P
-  int64_t patch() const { return c * kh * kw; }       // rows of col
-  Shape out_shape() const { return {n, o, oh, ow}; }  // y, dy
+  int64_t n, c, h, w;  // input (N, C, H, W)
+  int64_t o, kh, kw;   // weights (O, C, kh, kw)
+  int64_t s, p;        // stride, padding
+  int64_t oh, ow;      // output plane
+  ConvLayout layout;
+  int64_t plane() const { return oh * ow; }      // P
+  int64_t patch() const { return c * kh * kw; }  // rows of col
+  Shape out_shape() const {                      // y, dy
+    return layout == ConvLayout::kNhwc ? Shape{n, oh, ow, o} : Shape{n, o, oh, ow};
+  }
 };
 
-ConvGeom conv_geom(const Tensor& x, const Tensor& w, int64_t stride, int64_t pad, const char* op) {
+// The geometry of x and w in `layout` (ops/conv.hpp), checked.
+ConvGeom conv_geom(const Tensor& x, const Tensor& w, int64_t stride, int64_t pad, ConvLayout layout,
+                   const char* op) {
   check_on(x, x.device(), op, "x");
   check_on(w, x.device(), op, "w");
+  const bool nhwc = layout == ConvLayout::kNhwc;
   LOCKSTEP_CHECK(x.rank() == 4 && w.rank() == 4,
-                 op << ": expected x (N, C, H, W) and w (O, C, kh, kw), got x "
+                 op << ": expected x " << (nhwc ? "(N, H, W, C)" : "(N, C, H, W)") << " and w "
+                    << (nhwc ? "(O, kh, kw, C)" : "(O, C, kh, kw)") << ", got x "
                     << shape_str(x.shape()) << " and w " << shape_str(w.shape()));
-  LOCKSTEP_CHECK(x.dim(1) == w.dim(1), op << ": x has " << x.dim(1) << " channels but w "
-                                          << shape_str(w.shape()) << " expects " << w.dim(1));
+  // Dimension indices of C, H, W in x and of C, kh, kw in w.
+  const int c = nhwc ? 3 : 1, h = nhwc ? 1 : 2, wd = nhwc ? 2 : 3;
+  LOCKSTEP_CHECK(x.dim(c) == w.dim(c), op << ": x has " << x.dim(c) << " channels but w "
+                                          << shape_str(w.shape()) << " expects " << w.dim(c));
   LOCKSTEP_CHECK(x.dtype() == w.dtype(),
                  op << ": x is " << to_string(x.dtype()) << " but w is " << to_string(w.dtype()));
   LOCKSTEP_CHECK(stride >= 1 && pad >= 0,
                  op << ": expected stride >= 1 and padding >= 0, got " << stride << ", " << pad);
+  LOCKSTEP_CHECK(!nhwc || x.device() == Device::kCuda,
+                 op << ": NHWC convolutions run on the GPU (cuDNN backend) only; expected NCHW "
+                       "tensors on the CPU");
   ConvGeom g{x.dim(0),
-             x.dim(1),
-             x.dim(2),
-             x.dim(3),
+             x.dim(c),
+             x.dim(h),
+             x.dim(wd),
              w.dim(0),
-             w.dim(2),
-             w.dim(3),
+             w.dim(h),
+             w.dim(wd),
              stride,
              pad,
-             conv_out_size(x.dim(2), w.dim(2), stride, pad),
-             conv_out_size(x.dim(3), w.dim(3), stride, pad)};
+             conv_out_size(x.dim(h), w.dim(h), stride, pad),
+             conv_out_size(x.dim(wd), w.dim(wd), stride, pad),
+             layout};
   LOCKSTEP_CHECK(g.oh >= 1 && g.ow >= 1, op << ": kernel " << g.kh << "x" << g.kw
                                             << " does not fit input " << shape_str(x.shape())
                                             << " with padding " << pad);
@@ -269,9 +282,9 @@ int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
 }
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride,
-                    int64_t pad, Tensor& y, Tensor& workspace) {
+                    int64_t pad, Tensor& y, Tensor& workspace, ConvLayout layout) {
   const char* op = "conv2d_forward";
-  const ConvGeom g = conv_geom(x, w, stride, pad, op);
+  const ConvGeom g = conv_geom(x, w, stride, pad, layout, op);
   check_on(y, x.device(), op, "y");
   check_shape(y, g.out_shape(), x.dtype(), op, "y");
   if (bias.defined()) {
@@ -279,16 +292,16 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int64_
     check_shape(bias, {g.o}, x.dtype(), op, "bias");
   }
   if (g.n == 0 || g.o == 0) return;
-  if (x.device() == Device::kCuda)
-    return cuda::conv2d_forward(x, w, bias, stride, pad, y, workspace);
+  if (x.device() == Device::kCuda) return cuda::conv2d_forward(x, w, bias, stride, pad, layout, y);
   dispatch_real(x.dtype(), op,
                 [&]<class T>() { conv_forward_cpu<T>(x, w, bias, g, y, workspace); });
 }
 
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int64_t stride,
-                     int64_t pad, Tensor* dx, Tensor& acc_dw, Tensor* acc_db, Tensor& workspace) {
+                     int64_t pad, Tensor* dx, Tensor& acc_dw, Tensor* acc_db, Tensor& workspace,
+                     ConvLayout layout) {
   const char* op = "conv2d_backward";
-  const ConvGeom g = conv_geom(x, w, stride, pad, op);
+  const ConvGeom g = conv_geom(x, w, stride, pad, layout, op);
   check_on(dy, x.device(), op, "dy");
   check_shape(dy, g.out_shape(), x.dtype(), op, "dy");
   check_on(acc_dw, x.device(), op, "acc_dw");
@@ -303,7 +316,7 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int64_t
   }
   if (g.n == 0) return;
   if (x.device() == Device::kCuda)
-    return cuda::conv2d_backward(x, w, dy, stride, pad, dx, acc_dw, acc_db, workspace);
+    return cuda::conv2d_backward(x, w, dy, stride, pad, layout, dx, acc_dw, acc_db);
   dispatch_real(x.dtype(), op, [&]<class T>() {
     conv_backward_cpu<T>(x, w, dy, g, dx, acc_dw, acc_db, workspace);
   });

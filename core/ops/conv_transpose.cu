@@ -1,7 +1,11 @@
 // CUDA transposed convolution (ops/conv_transpose.hpp); ops/conv_transpose.cpp
-// is the reference. Every kernel gathers: one thread per element it writes,
-// summing in a fixed order (no atomics).
+// is the reference. With the cuDNN backend (ops::conv_backend) it is the data
+// gradient of the matching conv2d (ops/conv_cudnn.hpp), with cuDNN's
+// algorithm choice, precision and workspace rules; otherwise our kernels
+// below, which gather: one thread per element they write, summing in a
+// fixed order (no atomics).
 
+#include "core/ops/conv_cudnn.hpp"
 #include "core/ops/conv_transpose.hpp"
 #include "core/ops/kernels.cuh"
 
@@ -94,12 +98,21 @@ __global__ void db_kernel(const float* dy, float* db, Geom g) {
   }
 }
 
+// The conv2d whose data gradient this transposed convolution is: its input
+// is our output (N, O, OH, OW), its output our input (N, C, H, W), its
+// filter our w (C, O, k, k).
+ConvProblem as_conv(const Geom& g) {
+  return {g.n, g.o, g.oh, g.ow, g.c, g.k, g.k, g.s, g.p, g.h, g.w, ConvLayout::kNchw};
+}
+
 }  // namespace
 
 void conv_transpose2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride,
                               int64_t pad, Tensor& y) {
   require_f32(x, "conv_transpose2d_forward");
   const Geom g = geom(x, w, y, stride, pad);
+  if (conv_backend() == ConvBackend::kCudnn)
+    return cudnn_conv_transpose2d_forward(as_conv(g), x, w, bias, y);
   forward_kernel<<<blocks_for(y.numel(), kThreads), kThreads, 0, current_stream()>>>(
       cf(x), cf(w), bias.defined() ? cf(bias) : nullptr, f(y), g);
   LOCKSTEP_CUDA_CHECK_LAUNCH();
@@ -109,6 +122,8 @@ void conv_transpose2d_backward(const Tensor& x, const Tensor& w, const Tensor& d
                                int64_t pad, Tensor* dx, Tensor& acc_dw, Tensor* acc_db) {
   require_f32(x, "conv_transpose2d_backward");
   const Geom g = geom(x, w, dy, stride, pad);
+  if (conv_backend() == ConvBackend::kCudnn)
+    return cudnn_conv_transpose2d_backward(as_conv(g), x, w, dy, dx, acc_dw, acc_db);
   if (dx) {
     dx_kernel<<<blocks_for(dx->numel(), kThreads), kThreads, 0, current_stream()>>>(cf(dy), cf(w),
                                                                                     f(*dx), g);

@@ -78,12 +78,12 @@ void adam_step(Tensor&, const Tensor&, Tensor&, Tensor&, double, double, double,
 double sum_squares(const Tensor&) {
   no_cuda("sum_squares");
 }
-void conv2d_forward(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, Tensor&,
+void conv2d_forward(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, ConvLayout,
                     Tensor&) {
   no_cuda("conv2d_forward");
 }
-void conv2d_backward(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, Tensor*,
-                     Tensor&, Tensor*, Tensor&) {
+void conv2d_backward(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, ConvLayout,
+                     Tensor*, Tensor&, Tensor*) {
   no_cuda("conv2d_backward");
 }
 void maxpool2d_forward(const Tensor&, int64_t, int64_t, int64_t, Tensor&, Tensor&) {

@@ -2,6 +2,7 @@
 // row bias by a kernel; ops/dense.cpp is the reference.
 
 #include <algorithm>
+#include <climits>
 
 #include "core/ops/dense.hpp"
 #include "core/ops/kernels.cuh"
@@ -43,6 +44,11 @@ const float* ones(int64_t n) {
 void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
           Tensor& c) {
   require_f32(a, "gemm");
+  // cuBLAS takes int dimensions: refuse what would wrap, clearly.
+  for (const Tensor* t : {&a, &b, static_cast<const Tensor*>(&c)})
+    LOCKSTEP_CHECK(t->dim(0) <= INT_MAX && t->dim(1) <= INT_MAX,
+                   "gemm: expected dimensions up to " << INT_MAX << " (cuBLAS's int), got "
+                                                      << shape_str(t->shape()));
   // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T.
   const int m = static_cast<int>(c.dim(0)), n = static_cast<int>(c.dim(1));
   const int k = static_cast<int>(trans_a ? a.dim(0) : a.dim(1));
@@ -67,6 +73,9 @@ void acc_column_sums(const Tensor& dy, Tensor& acc_db) {
   require_f32(dy, "acc_column_sums");
   const int64_t rows = dy.dim(0), cols = acc_db.numel();
   if (rows == 0 || cols == 0) return;
+  LOCKSTEP_CHECK(rows <= INT_MAX && cols <= INT_MAX, "acc_column_sums: expected dimensions up to "
+                                                         << INT_MAX << " (cuBLAS's int), got "
+                                                         << shape_str(dy.shape()));
   // dy (N, O) row-major is (O x N) column-major: db += dy_cm * ones(N).
   const float one = 1.f;
   LOCKSTEP_CUBLAS_CHECK(cublasSgemv(blas(), CUBLAS_OP_N, static_cast<int>(cols),

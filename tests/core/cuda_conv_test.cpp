@@ -1,7 +1,9 @@
 // The CUDA convolution and pooling ops against their CPU reference on fresh
 // random float32 inputs, forward and backward, over shapes with stride 2,
 // padding, odd sizes and chunked batches; plus a small CNN's gradients through
-// Model on both devices. Skips cleanly when no GPU is visible (as in CI).
+// Model on both devices. Convolutions run on the default GPU backend (cuDNN
+// where built); test_core_cudnn_conv compares the backends in every layout
+// and precision. Skips cleanly when no GPU is visible (as in CI).
 //
 // Tolerance |gpu - cpu| <= atol + rtol |cpu|: atol 1e-4, rtol 1e-3 in fp32
 // (GEMM and reductions sum in another order), plus, for the weight and bias
