@@ -17,6 +17,9 @@
 //   hooks, then Watchdog::fail (its handler; by default the end of the job). This
 //   catches a collective that hangs while the owner's thread is blocked
 //   elsewhere (a host read that waits on the stream behind it).
+//   A collective is timed from when it was queued: the timeout must exceed
+//   how far the host runs ahead of the device, a few steps at most (the
+//   host's reads of results and the input slots bound it).
 //
 // The monitor never aborts the handle ("Note: ownership on the abort path" in
 // comm/watchdog.hpp): the probes it calls only read (cudaEventQuery,
