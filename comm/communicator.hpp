@@ -43,11 +43,17 @@ const char* to_string(WireType w);
 /// Parses fp32, bf16 or fp16; throws naming dist.grad_dtype otherwise.
 WireType parse_wire_type(const std::string& name);
 
-/// A pending collective; wait() blocks until its buffers are final.
+/// A pending collective. wait(): its buffers are final for what follows. Host
+/// backends (MPI) block until then; device backends (NCCL) order the calling
+/// thread's current stream after the collective and return without blocking
+/// (host_waits() false): work queued on that stream afterwards, and host reads
+/// that synchronise it, see the result.
 class Request {
  public:
   virtual ~Request() = default;
   virtual void wait() = 0;
+  /// False when wait() only orders the current stream (see above).
+  virtual bool host_waits() const { return true; }
   /// Lets the collective progress without blocking (MPI only moves a
   /// nonblocking collective inside MPI calls); true once it is complete, when
   /// wait() returns at once. Backends that progress on their own say false.
@@ -61,6 +67,9 @@ class Communicator {
   virtual int size() const = 0;
   virtual std::string backend() const = 0;
 
+  /// Blocking all-reduce, for small in-step statistics (synchronised
+  /// BatchNorm). Device backends: stream-ordered like Request::wait (no host
+  /// wait), and not queued behind async collectives in flight.
   virtual void allreduce(std::span<float> data, ReduceOp op) = 0;
   virtual void allreduce(std::span<double> data, ReduceOp op) = 0;
   virtual void allreduce(std::span<int64_t> data, ReduceOp op) = 0;

@@ -4,11 +4,13 @@
 
 #include <nccl.h>
 
+#include <atomic>
 #include <cstring>
 #include <optional>
 #include <vector>
 
 #include "comm/abortable.hpp"
+#include "comm/inflight.hpp"
 #include "comm/nccl_wire.hpp"
 #include "comm/watchdog.hpp"
 #include "core/cuda/runtime.hpp"
@@ -55,42 +57,35 @@ ncclRedOp_t to_nccl(ReduceOp op) {
   return ncclSum;
 }
 
-// Waits on the host until the collective is done, polling the event and
-// NCCL's asynchronous error state (a peer that exited shows up there within
-// about a millisecond) instead of blocking blindly in cudaEventSynchronize; a
-// hung peer is left to the watchdog, whose scope covers the wait. On an NCCL
-// error, or when the watchdog signals, this (the owner's) thread aborts the
-// communicator, once (wait_polling).
+// Waiting is stream-ordered: the caller's current stream waits for the
+// collective's completion event, and the host goes on. Every wait and test
+// first checks the collectives in flight without blocking (comm/inflight.hpp):
+// an NCCL error, or the watchdog's signal, makes this (the owner's) thread
+// abort the communicator, once; a collective that hangs is the monitor's.
 class NcclRequest final : public Request {
  public:
-  NcclRequest(cudaEvent_t done, NcclComm& comm, Watchdog* watchdog, const char* op)
-      : done_(done), comm_(comm), watchdog_(watchdog), op_(op) {}
+  NcclRequest(cudaEvent_t done, InflightCollectives& inflight) : done_(done), inflight_(inflight) {}
   void wait() override {
-    if (done_ == nullptr) return;
-    wait_polling(
-        watchdog_, op_, [this] { return poll(); }, [this] { comm_.abort(); });
-    // Already complete on the host; keeps the compute stream ordered after it as before.
+    if (waited_) return;
+    inflight_.check();
     LOCKSTEP_CUDA_CHECK(cudaStreamWaitEvent(cuda::current_stream(), done_, 0));
-    done_ = nullptr;
+    waited_ = true;
+  }
+  bool host_waits() const override { return false; }
+  // True once the collective completed on the device (the Reducer's
+  // completion times come from here).
+  bool test() override {
+    inflight_.check();
+    const cudaError_t q = cudaEventQuery(done_);
+    if (q == cudaErrorNotReady) return false;
+    LOCKSTEP_CUDA_CHECK(q);
+    return true;
   }
 
  private:
-  PollResult poll() {
-    const cudaError_t q = cudaEventQuery(done_);
-    if (q == cudaSuccess) return {true, ""};
-    if (q != cudaErrorNotReady) LOCKSTEP_CUDA_CHECK(q);
-    ncclResult_t async = ncclSuccess;
-    LOCKSTEP_NCCL_CHECK(ncclCommGetAsyncError(comm_.get(), &async));
-    if (async != ncclSuccess && async != ncclInProgress)
-      return {false, std::string("NCCL reports '") + ncclGetErrorString(async) + "' (" +
-                         ncclGetLastError(comm_.get()) + ")"};
-    return {};
-  }
-
   cudaEvent_t done_;
-  NcclComm& comm_;
-  Watchdog* watchdog_;
-  const char* op_;
+  InflightCollectives& inflight_;
+  bool waited_ = false;
 };
 
 class NcclCommunicator final : public Communicator {
@@ -112,6 +107,15 @@ class NcclCommunicator final : public Communicator {
       LOCKSTEP_NCCL_CHECK(ncclCommInitRank(&comm, mpi.size(), id, mpi.rank()));
     }
     comm_.emplace(comm, abort_comm, destroy_comm);
+    int device = 0;
+    LOCKSTEP_CUDA_CHECK(cudaGetDevice(&device));
+    inflight_.emplace(
+        watchdog(), [this] { return async_error(); },
+        [this] {
+          comm_->abort();
+          if (stats_comm_) stats_comm_->abort();
+        },
+        [device] { (void)cudaSetDevice(device); });
   }
   ~NcclCommunicator() override = default;
   NcclCommunicator(const NcclCommunicator&) = delete;
@@ -121,7 +125,21 @@ class NcclCommunicator final : public Communicator {
   int size() const override { return mpi_.size(); }
   std::string backend() const override { return "nccl"; }
 
-  void allreduce(std::span<float> data, ReduceOp op) override { allreduce_async(data, op)->wait(); }
+  // Small in-step statistics (synchronised BatchNorm): stream-ordered like
+  // every wait here, and on a communicator and stream of their own, so they
+  // do not queue behind the gradient buckets in flight (NCCL runs the
+  // collectives of one communicator in the order they were issued, whatever
+  // their streams). Every rank issues the same collectives in the same order
+  // on both communicators, as NCCL requires of concurrent communicators.
+  void allreduce(std::span<float> data, ReduceOp op) override {
+    ensure_stats_comm();
+    inflight_->check();
+    LOCKSTEP_CUDA_CHECK(cudaEventRecord(ready_.get(), cuda::current_stream()));
+    LOCKSTEP_CUDA_CHECK(cudaStreamWaitEvent(stats_stream_.get(), ready_.get(), 0));
+    LOCKSTEP_NCCL_CHECK(ncclAllReduce(data.data(), data.data(), data.size(), ncclFloat32,
+                                      to_nccl(op), stats_comm_->get(), stats_stream_.get()));
+    record_done(stats_stream_.get(), "allreduce (statistics)")->wait();
+  }
   void allreduce(std::span<double> data, ReduceOp op) override { mpi_.allreduce(data, op); }
   void allreduce(std::span<int64_t> data, ReduceOp op) override { mpi_.allreduce(data, op); }
 
@@ -218,16 +236,49 @@ class NcclCommunicator final : public Communicator {
 
  private:
   // The communication stream waits for what the compute stream queued so far.
+  // Errors of earlier collectives surface here too (a non-blocking check).
   void begin() {
+    inflight_->check();
     LOCKSTEP_CUDA_CHECK(cudaEventRecord(ready_.get(), cuda::current_stream()));
     LOCKSTEP_CUDA_CHECK(cudaStreamWaitEvent(stream_.get(), ready_.get(), 0));
   }
+  std::unique_ptr<Request> end(const char* op) { return record_done(stream_.get(), op); }
   // Events come from a ring (no creation per step); an event is recorded again
-  // only after kEvents more collectives, long after its wait was queued.
-  std::unique_ptr<Request> end(const char* op) {
+  // only after kEvents more collectives, long after its wait was queued (and
+  // the in-flight list retires its collective at every launch).
+  std::unique_ptr<Request> record_done(cudaStream_t stream, const char* op) {
     cudaEvent_t done = events_[next_event_++ % events_.size()].get();
-    LOCKSTEP_CUDA_CHECK(cudaEventRecord(done, stream_.get()));
-    return std::make_unique<NcclRequest>(done, *comm_, watchdog(), op);
+    LOCKSTEP_CUDA_CHECK(cudaEventRecord(done, stream));
+    inflight_->add(op, [done] { return cudaEventQuery(done) != cudaErrorNotReady; });
+    return std::make_unique<NcclRequest>(done, *inflight_);
+  }
+
+  // The second communicator, made on first use (every rank reaches it at the
+  // same collective).
+  void ensure_stats_comm() {
+    if (stats_comm_) return;
+    ncclComm_t comm = nullptr;
+    {
+      const Watchdog::Scope scope(watchdog(), "NCCL setup (ncclCommSplit)");
+      LOCKSTEP_NCCL_CHECK(ncclCommSplit(comm_->get(), 0, rank(), &comm, nullptr));
+    }
+    stats_stream_ = cuda::make_stream();
+    stats_comm_.emplace(comm, abort_comm, destroy_comm);
+    stats_handle_.store(comm, std::memory_order_release);
+  }
+
+  // Read by the in-flight monitor's thread too: only queries, never after an abort.
+  std::string async_error() {
+    for (ncclComm_t c : {comm_->get(), stats_handle_.load(std::memory_order_acquire)}) {
+      if (c == nullptr) continue;
+      ncclResult_t async = ncclSuccess;
+      const ncclResult_t rc = ncclCommGetAsyncError(c, &async);
+      if (rc != ncclSuccess) async = rc;
+      if (async != ncclSuccess && async != ncclInProgress)
+        return std::string("NCCL reports '") + ncclGetErrorString(async) + "' (" +
+               ncclGetLastError(c) + ")";
+    }
+    return "";
   }
 
   static constexpr int kEvents = 256;
@@ -237,6 +288,11 @@ class NcclCommunicator final : public Communicator {
   std::vector<cuda::Event> events_;
   size_t next_event_ = 0;
   std::optional<NcclComm> comm_;  // set once ncclCommInitRank returned
+  cuda::Stream stats_stream_;          // allreduce(float): in-step statistics
+  std::optional<NcclComm> stats_comm_;  // their communicator (split from comm_ on first use)
+  std::atomic<ncclComm_t> stats_handle_{nullptr};  // the same, for the monitor thread
+  // Last: its monitor thread stops before the communicators and events go.
+  std::optional<InflightCollectives> inflight_;
 };
 
 }  // namespace

@@ -4,10 +4,15 @@
 // Bootstrapped over MPI: rank 0 creates the ncclUniqueId and broadcasts it.
 // Float collectives (gradients, parameters) take *device* memory and run on a
 // communication stream of their own, which first waits on an event recorded
-// on the compute stream. Waiting for a collective (Request::wait) is a host
-// wait: the training thread polls the completion event and NCCL's asynchronous
-// error state (so that a failed peer or the watchdog's timeout can end the
-// job), then orders the compute stream after the event.
+// on the compute stream. Waiting for a collective (Request::wait) is
+// stream-ordered: the compute stream waits on the collective's completion
+// event and the host does not block. A failed or hung collective still ends
+// the job: every launch, wait and test checks the collectives in flight
+// without blocking (NCCL's asynchronous error, the watchdog's signal), and a
+// monitor thread reports one that outlives the watchdog's timeout
+// (comm/inflight.hpp). The blocking float all-reduce (in-step statistics such
+// as synchronised BatchNorm) runs on a second communicator and stream, so it
+// does not queue behind gradient buckets in flight; it too is stream-ordered.
 // Averages use ncclAvg. Host-side collectives (metrics, flags, strings) go
 // through the MPI communicator it was built from.
 

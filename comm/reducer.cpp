@@ -55,7 +55,7 @@ Reducer::Reducer(Communicator& comm, std::span<float> grads,
 
 void Reducer::launch_ready() {
   while (next_launch_ < buckets_.size() && lowest_done_ <= buckets_[next_launch_].first_layer) {
-    times_[next_launch_] = {now_s(), 0.0};
+    times_[next_launch_] = {now_s(), 0.0, true};
     Bucket& b = buckets_[next_launch_++];
     if (comm_.size() > 1 && !bounds_.empty()) {
       const auto me = static_cast<size_t>(comm_.rank());
@@ -120,13 +120,15 @@ void Reducer::finalize() {
   launch_ready();
   for (size_t i = 0; i < buckets_.size(); ++i) {
     Bucket& b = buckets_[i];
+    bool known = true;  // the completion time is the true one (see BucketTime)
     if (b.request) {
       const Watchdog::Scope scope(comm_.watchdog(), "allreduce", "gradient bucket",
                                   static_cast<int>(i + 1), static_cast<int>(buckets_.size()));
+      if (i >= next_complete_ && !b.request->host_waits()) known = b.request->test();
       b.request->wait();
     }
     b.request.reset();
-    if (i >= next_complete_) times_[i].completed = now_s();
+    if (i >= next_complete_) times_[i] = {times_[i].launched, now_s(), known};
   }
   finalize_end_ = now_s();
   next_launch_ = 0;

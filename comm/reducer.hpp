@@ -51,13 +51,21 @@ class Reducer {
   size_t num_buckets() const { return buckets_.size(); }
 
   /// Seconds on the steady clock (since its epoch) of the last step's buckets.
+  /// Host times: with a device backend the host queues work ahead of the
+  /// device, so they are when the host saw things happen.
   struct BucketTime {
     double launched = 0.0;
-    double completed = 0.0;  // when a test found it done, or its wait returned
+    /// When a test found it done, or its wait returned. A stream-ordered wait
+    /// (NCCL: Request::host_waits() is false) returns before the bucket
+    /// completes: a bucket still running at finalize() gets the time its wait
+    /// was queued, a lower bound of its completion, and completion_known false.
+    double completed = 0.0;
+    bool completion_known = true;
   };
   const std::vector<BucketTime>& bucket_times() const { return times_; }
   /// The last step's finalize(): when it began and ended (its wait is the
-  /// exposed communication).
+  /// exposed communication on host backends; a stream-ordered backend's
+  /// finalize does not block, and its exposed time is the device's).
   double finalize_begin() const { return finalize_begin_; }
   double finalize_end() const { return finalize_end_; }
   std::pair<int64_t, int64_t> bucket_range(size_t b) const {

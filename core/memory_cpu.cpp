@@ -29,6 +29,8 @@ void copy_bytes(void* dst, bool dst_device, const void* src, bool src_device, si
   if (bytes) std::memmove(dst, src, bytes);
 }
 
+void wait_device_reads(const void* /*host*/) {}
+
 void zero_bytes(void* dst, bool device, size_t bytes) {
   LOCKSTEP_CHECK(!device, "device memset in a build without CUDA");
   if (bytes) std::memset(dst, 0, bytes);

@@ -6,6 +6,16 @@
 //   consumer holds at most two (the batch just returned and the one before, see
 //   next()), so the thread always finds a free slot when nothing is ready: no
 //   deadlock, and nothing is allocated per batch by the pipeline itself.
+// - A slot the consumer gave back may still be read by an asynchronous copy to
+//   the device (the trainer queues it and moves on; the step's work, the copy
+//   included, runs behind the host). The thread waits for those reads
+//   (WaitDeviceReads, by default memory::wait_device_reads: the event
+//   recorded after the slot's latest copy) before refilling the slot, on its own thread, outside the lock.
+// - Normalisation stays on the host, in float32: kMemory gathers and
+//   normalises in one pass from the resident shard, kStream normalises while
+//   emitting rows from the shuffle buffer, and augmentation (on this thread)
+//   works on the normalised floats. Shipping uint8 images and normalising on
+//   the device would need augmentation on the device too; not done.
 // - start_epoch bumps a generation counter. The thread compares it before and
 //   after each batch: a batch finished for an abandoned epoch goes back to the
 //   free list, so stopping mid-epoch (or destroying the pipeline) never waits
@@ -41,6 +51,7 @@
 #include <thread>
 #include <tuple>
 
+#include "core/memory.hpp"
 #include "core/rng.hpp"
 #include "io/hdf5.hpp"
 #include "io/pipeline_rows.hpp"
@@ -51,7 +62,7 @@ using namespace pipeline_detail;  // NOLINT: the internal pieces of this file
 
 struct BatchPipeline::Impl {
   Impl(const DatasetSpec& spec_in, RowSet rows_in, int world, int rank_in,
-       const Normalization& norm_in, PipelineOptions options_in);
+       const Normalization& norm_in, PipelineOptions options_in, WaitDeviceReads wait_reads);
   void run();  // the thread
   void begin_epoch(int64_t epoch);
   void fill(HostBatch& batch, int64_t step);
@@ -62,6 +73,7 @@ struct BatchPipeline::Impl {
   DatasetSpec spec;
   DatasetInfo info;
   PipelineOptions options;
+  WaitDeviceReads wait_device_reads;
   int rank;
   RowSet row_set;  // the file rows in use; the sampler shards their positions
   ShardSampler sampler;
@@ -107,10 +119,12 @@ struct BatchPipeline::Impl {
 };
 
 BatchPipeline::Impl::Impl(const DatasetSpec& spec_in, RowSet rows_in, int world, int rank_in,
-                          const Normalization& norm_in, PipelineOptions options_in)
+                          const Normalization& norm_in, PipelineOptions options_in,
+                          WaitDeviceReads wait_reads)
     : spec(spec_in),
       info(probe_dataset(spec_in)),
       options(options_in),
+      wait_device_reads(wait_reads ? std::move(wait_reads) : WaitDeviceReads(memory::wait_device_reads)),
       rank(rank_in),
       row_set(std::move(rows_in)),
       sampler(checked_rows(row_set, info), world, rank_in, options_in.batch_size, options_in.seed,
@@ -193,6 +207,8 @@ void BatchPipeline::Impl::run() {
         continue;
       }
       HostBatch& batch = slots[static_cast<size_t>(slot)];
+      wait_device_reads(batch.x.raw());
+      wait_device_reads(batch.y.raw());
       if (options.augment.active()) {
         fill(batch, step);
         augment_batch(batch.x, info.per_pixel() ? &batch.y : nullptr, options.augment,
@@ -334,12 +350,16 @@ void BatchPipeline::Impl::fill(HostBatch& batch, int64_t step) {
 }
 
 BatchPipeline::BatchPipeline(const DatasetSpec& spec, int64_t num_rows, int world, int rank,
-                             const Normalization& norm, PipelineOptions options)
-    : BatchPipeline(spec, RowSet::all(num_rows), world, rank, norm, options) {}
+                             const Normalization& norm, PipelineOptions options,
+                             WaitDeviceReads wait_device_reads)
+    : BatchPipeline(spec, RowSet::all(num_rows), world, rank, norm, options,
+                    std::move(wait_device_reads)) {}
 
 BatchPipeline::BatchPipeline(const DatasetSpec& spec, RowSet rows, int world, int rank,
-                             const Normalization& norm, PipelineOptions options)
-    : impl_(std::make_unique<Impl>(spec, std::move(rows), world, rank, norm, options)) {}
+                             const Normalization& norm, PipelineOptions options,
+                             WaitDeviceReads wait_device_reads)
+    : impl_(std::make_unique<Impl>(spec, std::move(rows), world, rank, norm, options,
+                                   std::move(wait_device_reads))) {}
 
 BatchPipeline::~BatchPipeline() {
   {

@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "core/tensor.hpp"
@@ -40,6 +41,11 @@ struct PipelineOptions {
   AugmentOptions augment;   // applied to each batch on the pipeline's thread
 };
 
+/// Blocks until the device has read the pinned host memory at `host`; the
+/// pipeline's thread calls it for a slot's x and y before refilling them.
+/// Default: memory::wait_device_reads. Tests substitute their own.
+using WaitDeviceReads = std::function<void(const void* host)>;
+
 enum class PipelineMode { kMemory, kStream };
 
 /// One assembled batch: x (n, ...sample) float32, y (n,) or (n, H, W) int32 class ids or
@@ -57,13 +63,15 @@ class BatchPipeline {
   /// same steps per epoch on every rank. Checks the schema, the normalisation
   /// and the options here; in kMemory mode the shard is also loaded here.
   BatchPipeline(const DatasetSpec& spec, int64_t num_rows, int world, int rank,
-                const Normalization& norm, PipelineOptions options);
+                const Normalization& norm, PipelineOptions options,
+                WaitDeviceReads wait_device_reads = {});
   /// Trains on the file rows `rows` (e.g. those left after a validation
   /// split): the sampler shards their positions 0..rows.size()-1 as above; in
   /// kStream mode the pieces are read as spans of file rows and the rows
   /// outside the set dropped.
   BatchPipeline(const DatasetSpec& spec, RowSet rows, int world, int rank,
-                const Normalization& norm, PipelineOptions options);
+                const Normalization& norm, PipelineOptions options,
+                WaitDeviceReads wait_device_reads = {});
   ~BatchPipeline();  // stops and joins the thread (also in the middle of an epoch)
   BatchPipeline(const BatchPipeline&) = delete;
   BatchPipeline& operator=(const BatchPipeline&) = delete;
@@ -84,8 +92,11 @@ class BatchPipeline {
   /// The next batch of the current epoch (at most steps_per_epoch() per
   /// epoch); blocks until it is ready. The batch
   /// stays valid until the call after next (two batches may be in use: one
-  /// being copied to the device while the next is prepared). Rethrows any
-  /// error of the background thread (e.g. a read failure) with its message.
+  /// being copied to the device while the next is prepared); asynchronous
+  /// copies from it to the device may still run after that: the thread
+  /// refills a slot only once the device has read it (WaitDeviceReads).
+  /// Rethrows any error of the background thread (e.g. a read failure) with
+  /// its message.
   const HostBatch& next();
   /// Seconds next() spent waiting for input since construction.
   double wait_seconds() const;

@@ -24,13 +24,11 @@ std::span<float> slab_span(Tensor& t) {
   return {t.data<float>(), static_cast<size_t>(t.numel())};
 }
 
-// `t` on `device`: itself when already there, else copied into `staging`
-// (asynchronously from pinned memory on the current stream).
-const Tensor& on_device(const Tensor& t, Tensor& staging, Device device) {
-  if (t.device() == device) return t;
-  ensure_shape(staging, t.shape(), t.dtype(), device);
-  staging.copy_from(t);
-  return staging;
+// `t` on `device`: itself when already there, else copied by `input`
+// (asynchronously from pinned memory, on a copy stream the compute stream
+// waits for; trainer/device_input.hpp).
+const Tensor& on_device(const Tensor& t, DeviceInput& input, Device device) {
+  return input.to_device(t, device);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {

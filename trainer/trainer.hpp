@@ -19,6 +19,7 @@
 #include "io/pipeline.hpp"
 #include "trainer/checkpoint.hpp"
 #include "trainer/data.hpp"
+#include "trainer/device_input.hpp"
 #include "trainer/eval_metrics.hpp"
 #include "trainer/fault.hpp"
 #include "trainer/metrics.hpp"
@@ -185,7 +186,7 @@ class Trainer {
   TrainOptions options_;
   comm::Reducer reducer_;
   Tensor dout_;
-  Tensor x_dev_, y_dev_;  // the batch on the model's device
+  DeviceInput x_dev_, y_dev_;  // the batch on the model's device
   int64_t step_ = 0;
   Position start_;
   double grad_norm_ = 0.0;

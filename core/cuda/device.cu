@@ -14,6 +14,8 @@ struct DeviceState {
   int device = -1;
   cuda::Stream main;
   cublasHandle_t blas = nullptr;
+  cudaStream_t blas_stream = nullptr;  // the stream `blas` is bound to
+  void* blas_workspace = nullptr;      // kBlasWorkspaceBytes from the pool, for the main stream
   device::Precision precision = device::Precision::kFp32;
 };
 
@@ -23,6 +25,11 @@ DeviceState& state() {
 }
 
 thread_local cudaStream_t t_current = nullptr;
+
+// cuBLAS's recommended workspace on Hopper (4 MiB suffices before it). An
+// explicit workspace keeps cuBLAS from allocating its own during a CUDA graph
+// capture, which capture does not allow.
+constexpr size_t kBlasWorkspaceBytes = size_t{32} << 20;
 
 }  // namespace
 
@@ -67,6 +74,10 @@ void select(int dev, Precision precision) {
   LOCKSTEP_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, dev));
   uint64_t threshold = UINT64_MAX;
   LOCKSTEP_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+  // The workspace lives as long as the process (like the handle), used on the
+  // main stream only: another stream sharing it could run concurrently.
+  LOCKSTEP_CUDA_CHECK(cudaMallocAsync(&s.blas_workspace, kBlasWorkspaceBytes, s.main.get()));
+  LOCKSTEP_CUDA_CHECK(cudaStreamSynchronize(s.main.get()));  // once, at set-up
 }
 
 int selected() {
@@ -114,7 +125,15 @@ cudaStream_t current_stream() {
 cublasHandle_t blas() {
   DeviceState& s = state();
   LOCKSTEP_CHECK(s.blas != nullptr, "cuBLAS used before a GPU was selected");
-  LOCKSTEP_CUBLAS_CHECK(cublasSetStream(s.blas, current_stream()));
+  const cudaStream_t stream = current_stream();
+  if (stream != s.blas_stream) {
+    // cublasSetStream also resets the workspace to cuBLAS's own pool: set ours
+    // again on the main stream (other streams keep cuBLAS's default).
+    LOCKSTEP_CUBLAS_CHECK(cublasSetStream(s.blas, stream));
+    if (stream == s.main.get())
+      LOCKSTEP_CUBLAS_CHECK(cublasSetWorkspace(s.blas, s.blas_workspace, kBlasWorkspaceBytes));
+    s.blas_stream = stream;
+  }
   return s.blas;
 }
 

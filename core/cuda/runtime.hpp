@@ -60,11 +60,17 @@ using Event = std::unique_ptr<CUevent_st, EventDeleter>;
 Stream make_stream();  // non-blocking
 Event make_event(bool timing = false);
 
+/// The first failure of a device free (core/cuda/memory.cu, "Note: one
+/// allocation stream"), or cudaSuccess: frees run in destructors and cannot throw.
+cudaError_t first_free_error();
+
 /// The stream ops run on (the main stream of the selected GPU by default).
 cudaStream_t current_stream();
 /// The main stream of the selected GPU.
 cudaStream_t main_stream();
-/// cuBLAS handle of the selected GPU, bound to the current stream.
+/// cuBLAS handle of the selected GPU, bound to the current stream (set only
+/// when it changed); on the main stream it uses a workspace from the pool, so
+/// that cuBLAS calls can be captured in a CUDA graph.
 cublasHandle_t blas();
 /// Compute type for float GEMMs: CUBLAS_COMPUTE_32F or ..._FAST_TF32.
 cublasComputeType_t gemm_compute_type();

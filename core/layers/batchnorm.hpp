@@ -5,7 +5,10 @@
 // parameters, the running mean and variance are model buffers (saved with the
 // model, not trained). With `sync` the batch statistics, and the sums backward
 // needs, are summed across ranks, so P ranks normalise exactly like one
-// process on the concatenated batch.
+// process on the concatenated batch. The sum is the communicator's blocking
+// float all-reduce: on GPU ranks (NCCL) it is stream-ordered, on a
+// communicator of its own beside the gradient buckets, and the host does not
+// wait (comm/nccl.hpp); CPU ranks (MPI) wait for it.
 
 #include <memory>
 

@@ -3,7 +3,8 @@
 // with their features, normalised like Shard::gather_features), shuffled
 // differently per epoch, deterministic per seed and within the memory bound;
 // unshuffled streaming equals kMemory; stopping early and destroying mid-epoch
-// do not hang or leave threads; thread errors surface from next() naming the file.
+// do not hang or leave threads; thread errors surface from next() naming the file;
+// a slot is refilled only once the device has read it (a fake device here).
 //
 // Files are crafted so the answer is exact: the label of a row is its global
 // index, and its features are a distinct function of that index.
@@ -14,9 +15,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <future>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -374,6 +378,79 @@ TEST(Pipeline, AbandonedEpochIsDroppedAndBatchesStayValidForOneMoreCall) {
       previous_copy = copy_batch(batch);
     }
   });
+}
+
+// The trainer queues each batch's copy to the device and moves on: the copy
+// runs later (the host is ahead of the device). A fake device runs each
+// queued copy 5 ms after it was queued, in order, and checks that the slot
+// still holds what the consumer saw; the pipeline's thread must wait for it
+// (WaitDeviceReads) before refilling a slot.
+TEST(Pipeline, SlotIsRefilledOnlyAfterTheDeviceReadIt) {
+  TempFolder dir;
+  const StreamSetup st;
+  const DatasetSpec spec = write_file(dir, st.f, "d.h5");
+  struct Queued {
+    const HostBatch* batch;
+    Copied seen;
+    std::chrono::steady_clock::time_point at;
+  };
+  struct FakeDevice {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::deque<Queued> queue;
+    std::multiset<const void*> in_flight;  // x of the slots with a copy queued
+    int waits = 0, blocked = 0, overwritten = 0;
+    bool stop = false;
+  } dev;
+  within_deadline([&] {
+    PipelineOptions opt{.batch_size = 16, .seed = 5, .prefetch = 1, .augment = {}};
+    const WaitDeviceReads wait_reads = [&](const void* host) {
+      std::unique_lock lock(dev.mutex);
+      ++dev.waits;
+      if (dev.in_flight.count(host) > 0) ++dev.blocked;
+      dev.cv.wait(lock, [&] { return dev.in_flight.count(host) == 0; });
+    };
+    std::thread device([&] {
+      std::unique_lock lock(dev.mutex);
+      for (;;) {
+        dev.cv.wait(lock, [&] { return dev.stop || !dev.queue.empty(); });
+        if (dev.queue.empty()) return;
+        const auto at = dev.queue.front().at + std::chrono::milliseconds(5);
+        lock.unlock();
+        std::this_thread::sleep_until(at);
+        lock.lock();
+        const Queued q = dev.queue.front();
+        dev.queue.pop_front();
+        if (copy_batch(*q.batch).x != q.seen.x) ++dev.overwritten;  // refilled mid-copy
+        dev.in_flight.erase(dev.in_flight.find(q.batch->x.raw()));
+        dev.cv.notify_all();
+      }
+    });
+    BatchPipeline pipe(spec, 600, 2, 1, {}, opt, wait_reads);
+    BatchPipeline ref(spec, 600, 2, 1, {}, opt);
+    for (int64_t epoch = 0; epoch < 2; ++epoch) {
+      const auto want = run_epoch(ref, epoch);
+      pipe.start_epoch(epoch);
+      for (size_t s = 0; s < want.size(); ++s) {
+        const HostBatch& batch = pipe.next();
+        Copied seen = copy_batch(batch);
+        EXPECT_EQ(seen.rows, want[s].rows) << "epoch " << epoch << " step " << s;
+        std::lock_guard lock(dev.mutex);
+        dev.in_flight.insert(batch.x.raw());
+        dev.queue.push_back({&batch, std::move(seen), std::chrono::steady_clock::now()});
+        dev.cv.notify_all();
+      }
+    }
+    {
+      std::lock_guard lock(dev.mutex);
+      dev.stop = true;
+      dev.cv.notify_all();
+    }
+    device.join();
+  });
+  EXPECT_EQ(dev.overwritten, 0);
+  EXPECT_GT(dev.blocked, 0) << "the test never had the thread wait for a copy";
+  EXPECT_GT(dev.waits, 0);
 }
 
 TEST(Pipeline, ReadErrorsInTheThreadNameTheFile) {
