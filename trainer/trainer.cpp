@@ -138,6 +138,21 @@ Trainer::Trainer(comm::Communicator& comm, Model& model, Loss loss, Optimizer& o
                  "train.batch_size: expected > 0, got " << options.batch_size);
   LOCKSTEP_CHECK(options.epochs >= 0, "train.epochs: expected >= 0, got " << options.epochs);
   LOCKSTEP_CHECK(options.log_every > 0, "log.every: expected > 0, got " << options.log_every);
+  if (options.cuda_graph) {  // "Note: CUDA graph steps"
+    LOCKSTEP_CHECK(model.device() == Device::kCuda,
+                   "dist.cuda_graph = true: expected GPU ranks (dist.device = cuda), got a rank "
+                   "that trains on the CPU");
+    LOCKSTEP_CHECK(options.accumulate_steps == 1,
+                   "dist.cuda_graph = true: expected train.accumulate_steps = 1, got "
+                       << options.accumulate_steps);
+    LOCKSTEP_CHECK(!(options.shard_optimizer && comm.size() > 1),
+                   "dist.cuda_graph = true: expected dist.shard_optimizer = false (its "
+                   "all-gather runs between the update's kernels), got true");
+    LOCKSTEP_CHECK(model.spec().find("dropout") == std::string::npos,
+                   "dist.cuda_graph = true: expected a model without dropout (its key changes "
+                   "every step, and a graph would replay the first step's mask), got '"
+                       << model.spec() << "'");
+  }
   LOCKSTEP_CHECK(options.max_nan_skips >= 1,
                  "train.max_nan_skips: expected >= 1, got " << options.max_nan_skips);
   shard_hi_ = model.num_params();
@@ -203,7 +218,14 @@ void Trainer::micro_step(const Tensor& x_in, const Tensor& y_in, int64_t first, 
   if (micro > 0) key = hash_keys({key, static_cast<uint64_t>(micro)});
   RunContext ctx{Mode::kTrain, key};
   ctx.world = comm_.size();
-  if (comm_.size() > 1) {
+  if (comm_.size() > 1 && capturing_) {
+    ctx.sum_across_ranks = [](Tensor&) {
+      throw Error(
+          "dist.cuda_graph = true: a layer sums its statistics across ranks inside forward "
+          "(synchronised batchnorm), which a CUDA graph cannot hold; set dist.cuda_graph = "
+          "false");
+    };
+  } else if (comm_.size() > 1) {
     ctx.sum_across_ranks = [this](Tensor& t) {
       comm_.allreduce(std::span<float>(t.data<float>(), static_cast<size_t>(t.numel())),
                       comm::ReduceOp::kSum);
@@ -219,6 +241,10 @@ void Trainer::micro_step(const Tensor& x_in, const Tensor& y_in, int64_t first, 
   // batch's pixel weight where that varies); averaging over ranks then gives
   // the mean over the global batch. A micro-batch is a part of its step's
   // batch of `micro_batches` parts.
+  LOCKSTEP_CHECK(!options_.cuda_graph || !loss_.weight_varies(out),
+                 "dist.cuda_graph = true: expected no model.ignore_index or model.class_weights "
+                 "with per-pixel outputs (their weight is summed on the host every step), got "
+                 "them; set dist.cuda_graph = false");
   double mean_over = loss_mean_over(comm_, loss_, out, y_rows);
   if (micro_batches > 1) {
     LOCKSTEP_CHECK(!loss_.weight_varies(out),
@@ -323,6 +349,34 @@ void Trainer::queue_step(const Tensor& x_in, const Tensor& y_in) {
   mark_ = step_begin;
   poison_ = options_.fault.due(comm_.rank(), step_) && inject_fault(options_.fault);
   const bool may_skip = options_.on_nan == NanPolicy::kSkip && model_.buffers().numel() > 0;
+  const int64_t k = options_.accumulate_steps;
+  const int64_t rows = x_in.dim(0);
+  LOCKSTEP_CHECK(rows % k == 0, "trainer: expected a batch of a multiple of "
+                                    << k << " rows (train.accumulate_steps), got " << rows);
+  const double lr = schedule_.lr_at(step_);
+  // A traced step or one that injects a fault runs eagerly (host work inside
+  // the step); it leaves the captured buffers where they were.
+  if (options_.cuda_graph && !tracing_ && !poison_) {
+    graph_step(x_in, y_in, may_skip, lr);
+  } else {
+    forward_backward(x_in, y_in, may_skip, [this](size_t layer) { reducer_.layer_done(layer); });
+    reducer_.finalize();
+    record_communication();
+    optimizer_.set_inputs(lr, options_.clip_norm);
+    mark_ = steady_seconds();
+    device_update(may_skip);
+  }
+  ++step_;
+  if (tracing_) {
+    trace_span("optimizer", "optimizer");
+    trace_->span("step " + std::to_string(trace_step_), "step", 3, step_begin, mark_, trace_step_);
+  }
+}
+
+// Forward, loss and backward: the part of a step a CUDA graph holds
+// (dist.cuda_graph), `reduce_layer` (the Reducer's hook) aside.
+void Trainer::forward_backward(const Tensor& x_in, const Tensor& y_in, bool may_skip,
+                               const std::function<void(size_t)>& reduce_layer) {
   if (may_skip) {  // forward updates BatchNorm running statistics: keep a copy
     ensure_shape(buffers_backup_, model_.buffers().shape(), model_.buffers().dtype(),
                  model_.device());
@@ -335,10 +389,7 @@ void Trainer::queue_step(const Tensor& x_in, const Tensor& y_in) {
   // into each layer's gradients just before the layer reports done, so the
   // buckets are all-reduced once per step, while backward runs.
   const int64_t k = options_.accumulate_steps;
-  const int64_t rows = x_in.dim(0);
-  LOCKSTEP_CHECK(rows % k == 0, "trainer: expected a batch of a multiple of "
-                                    << k << " rows (train.accumulate_steps), got " << rows);
-  const int64_t micro_rows = rows / k;
+  const int64_t micro_rows = x_in.dim(0) / k;
   ensure_shape(totals_, {ops::kLossTotals}, DType::kF64, model_.device());
   totals_.zero();
   model_.zero_grad();
@@ -365,12 +416,17 @@ void Trainer::queue_step(const Tensor& x_in, const Tensor& y_in) {
     if (tracing_)
       trace_span("backward " + std::to_string(layer) + " " + model_.layer(layer).spec(),
                  "backward");
-    reducer_.layer_done(layer);
+    if (reduce_layer) reduce_layer(layer);
   };
   if (k > 1) model_.zero_grad();
   micro_step(x_in, y_in, (k - 1) * micro_rows, micro_rows, k - 1, k, layer_done);
-  reducer_.finalize();
-  record_communication();
+}
+
+// The device's side of the update once the gradients are all-reduced: the
+// sum of squares, the decision and the fused pass (ops/optim.hpp), the
+// BatchNorm restore of a skipped step. The other part a CUDA graph holds
+// (the inputs are uploaded before it: Optimizer::set_inputs).
+void Trainer::device_update(bool may_skip) {
   // After the all-reduce every rank holds the same gradients, so the norm,
   // the non-finite check and the clipping are identical on every rank
   // (sharded: each rank holds a slice; the norm's sum of squares is summed).
@@ -393,22 +449,76 @@ void Trainer::queue_step(const Tensor& x_in, const Tensor& y_in) {
       sum_squares_.copy_from(host);
     }
   }
-  const int64_t in_progress = step_++;  // "step S": S steps were done before it
-  mark_ = steady_seconds();
-  // The optimizer skips a non-finite step and clips on the device (ops/optim.hpp).
-  const double lr = schedule_.lr_at(in_progress);
+  // The optimizer skips a non-finite step and clips on the device.
   if (sharded_) {  // this rank's slice, then every rank's slice to every rank
     Tensor slice = model_.params().view(shard_lo_, {shard_hi_ - shard_lo_});
-    optimizer_.step(slice, grads, sum_squares_, lr, options_.clip_norm);
+    optimizer_.apply(slice, grads, sum_squares_);
     comm_.allgather_pieces(slab_span(model_.params()), shard_counts_);
   } else {
-    optimizer_.step(model_.params(), grads, sum_squares_, lr, options_.clip_norm);
+    optimizer_.apply(model_.params(), grads, sum_squares_);
   }
   if (may_skip) ops::restore_if_skipped(model_.buffers(), buffers_backup_, optimizer_.control());
-  if (tracing_) {
-    trace_span("optimizer", "optimizer");
-    trace_->span("step " + std::to_string(trace_step_), "step", 3, step_begin, mark_, trace_step_);
+}
+
+// Note: CUDA graph steps (dist.cuda_graph). A step is two graphs: forward +
+// loss + backward, and the update (sum of squares, decision, fused pass,
+// restore). The gradient all-reduce runs eagerly between them: the Reducer
+// waits for its buckets on the host (NCCL's error polling, the watchdog) and
+// launches them from backward's per-layer hook, neither of which a graph can
+// hold; after the first graph is queued the hook is called for every layer in
+// the order the warm-up step's backward reported them, so the buckets go out
+// in the same order on every rank (overlap with backward is given up; the
+// buckets still overlap one another). The first step with a batch shape runs
+// eagerly (every buffer sized where it will stay), the next one is captured;
+// a batch of another shape discards the graphs. Per-step values reach the
+// graphs through device memory only (the step control block, the staged
+// batch); a host value a kernel would keep (the dropout key, per-pixel class
+// weights summed on the host, a micro-batch count) is refused at start.
+void Trainer::graph_step(const Tensor& x_in, const Tensor& y_in, bool may_skip, double lr) {
+  // The captured kernels read the batch from fixed buffers.
+  ensure_shape(graph_x_, x_in.shape(), x_in.dtype(), model_.device());
+  ensure_shape(graph_y_, y_in.shape(), y_in.dtype(), model_.device());
+  graph_x_.copy_from(x_in);
+  graph_y_.copy_from(y_in);
+  if (graph_shape_ != x_in.shape()) {
+    forward_graph_.reset();
+    update_graph_.reset();
+    graph_shape_ = x_in.shape();
+    layer_order_.clear();
   }
+  if (layer_order_.empty()) {  // the warm-up
+    forward_backward(graph_x_, graph_y_, may_skip, [this](size_t layer) {
+      layer_order_.push_back(layer);
+      reducer_.layer_done(layer);
+    });
+    reducer_.finalize();
+    record_communication();
+    optimizer_.set_inputs(lr, options_.clip_norm);
+    device_update(may_skip);
+    return;
+  }
+  const auto capture = [this](Graph& graph, const std::function<void()>& body) {
+    capturing_ = true;
+    graph.begin();
+    try {
+      body();
+      graph.end();
+    } catch (...) {
+      graph.abort();
+      capturing_ = false;
+      throw;
+    }
+    capturing_ = false;
+  };
+  if (!forward_graph_.ready())
+    capture(forward_graph_, [&] { forward_backward(graph_x_, graph_y_, may_skip, {}); });
+  forward_graph_.launch();
+  for (const size_t layer : layer_order_) reducer_.layer_done(layer);
+  reducer_.finalize();
+  record_communication();
+  optimizer_.set_inputs(lr, options_.clip_norm);
+  if (!update_graph_.ready()) capture(update_graph_, [&] { device_update(may_skip); });
+  update_graph_.launch();
 }
 
 // The step's all-reduce timings (Reducer) as exposed time and overlap, and

@@ -12,6 +12,7 @@
 
 #include "comm/communicator.hpp"
 #include "comm/reducer.hpp"
+#include "core/graph.hpp"
 #include "core/loss.hpp"
 #include "core/model.hpp"
 #include "core/optimizer.hpp"
@@ -58,6 +59,9 @@ struct TrainOptions {
   // parameters (the optimizer must be built over shard_bounds' slice), then
   // the parameters are all-gathered.
   bool shard_optimizer = false;
+  // dist.cuda_graph: replay each step's forward + backward and its update as
+  // two CUDA graphs (trainer.cpp "Note: CUDA graph steps"); GPU ranks only.
+  bool cuda_graph = false;
 };
 
 /// Exit codes of a training run that ends early (README "Failure behaviour").
@@ -195,6 +199,10 @@ class Trainer {
  private:
   int agreed_stop_signal(bool wait_now);
   void queue_step(const Tensor& x, const Tensor& y);
+  void forward_backward(const Tensor& x, const Tensor& y, bool may_skip,
+                        const std::function<void(size_t)>& reduce_layer);
+  void device_update(bool may_skip);
+  void graph_step(const Tensor& x, const Tensor& y, bool may_skip, double lr);
   StepOutcome read_outcome();
   void trace_span(const std::string& name, const char* category, int track = 0);
   void record_communication();
@@ -226,6 +234,12 @@ class Trainer {
   int64_t pending_step_ = 0, pending_rows_ = 0;
   int64_t stop_value_ = 0;               // the stop signal all-reduce's buffer
   std::unique_ptr<comm::Request> stop_request_;
+  // dist.cuda_graph ("Note: CUDA graph steps")
+  Graph forward_graph_, update_graph_;
+  Tensor graph_x_, graph_y_;         // the batch where the graphs read it
+  Shape graph_shape_;                // the batch shape they were captured for
+  std::vector<size_t> layer_order_;  // the warm-up's order of layer_done calls
+  bool capturing_ = false;
   Tensor grad_sum_;               // accumulate_steps > 1: the earlier micro-batches' gradients
   bool poison_ = false;           // this step injects a NaN (LOCKSTEP_FAULT)
   CommOverlap overlap_;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -131,6 +132,69 @@ TEST(LaggedOutcomes, GpuLaunchReturnsBeforeTheDeviceFinishes) {
   }
   r.trainer.settle();
   EXPECT_GE(busy, 2) << "launch() returned after the device had finished its step";
+}
+
+// dist.cuda_graph ("Note: CUDA graph steps"): refused where a graph cannot
+// hold the step; on a GPU the same parameters and sums as eager steps, bit
+// for bit (the captured kernels are the eager ones, with the same arguments).
+TEST(CudaGraph, RefusedOnCpuRanks) {
+  comm::MpiCommunicator comm;
+  TrainOptions o = plain_options();
+  o.cuda_graph = true;
+  try {
+    Replica r(comm, "dense(8), relu, dense(3)", kFeatures, Device::kCpu, o);
+    ADD_FAILURE() << "expected dist.cuda_graph to be refused on a CPU rank";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("dist.cuda_graph = true: expected GPU ranks"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(CudaGraph, SameParametersAsEagerSteps) {
+  if (device::count() == 0) GTEST_SKIP() << "no GPU visible";
+  device::select(0, device::Precision::kFp32);
+  comm::MpiCommunicator comm;
+  const char* layers = "dense(64), batchnorm, relu, dense(32), relu, dense(3)";
+  TrainOptions o = plain_options();
+  o.batch_size = 32;
+  o.on_nan = NanPolicy::kSkip;  // the BatchNorm backup and restore are captured too
+  o.clip_norm = 0.5;
+  Replica eager(comm, layers, kFeatures, Device::kCuda, o);
+  o.cuda_graph = true;
+  Replica graph(comm, layers, kFeatures, Device::kCuda, o);
+  for (int s = 0; s < 8; ++s) {
+    auto [x, y] = batch(32, kFeatures, 3, 300 + static_cast<uint64_t>(s + comm.rank()));
+    if (s == 5) x.data<float>()[3] = std::numeric_limits<float>::infinity();  // a skipped step
+    const LossSums a = eager.trainer.step(x, y);
+    const LossSums b = graph.trainer.step(x, y);
+    EXPECT_EQ(eager.trainer.last_step_skipped(), s == 5);
+    EXPECT_EQ(graph.trainer.last_step_skipped(), s == 5);
+    if (s != 5) {
+      EXPECT_EQ(a.loss, b.loss) << "step " << s;
+    }
+    EXPECT_EQ(a.correct, b.correct) << "step " << s;
+  }
+  for (const auto& [pa, pb] : {std::pair{&eager.model.params(), &graph.model.params()},
+                               std::pair{&eager.model.buffers(), &graph.model.buffers()}}) {
+    Tensor a = Tensor::empty(pa->shape(), DType::kF32), b = Tensor::empty(pb->shape(), DType::kF32);
+    a.copy_from(*pa);
+    b.copy_from(*pb);
+    for (int64_t i = 0; i < a.numel(); ++i)
+      ASSERT_EQ(a.data<float>()[i], b.data<float>()[i]) << "element " << i;
+  }
+  EXPECT_EQ(eager.sgd.steps(), 7);
+  EXPECT_EQ(graph.sgd.steps(), 7);
+}
+
+TEST(CudaGraph, RefusesDropout) {
+  if (device::count() == 0) GTEST_SKIP() << "no GPU visible";
+  device::select(0, device::Precision::kFp32);
+  comm::MpiCommunicator comm;
+  TrainOptions o = plain_options();
+  o.cuda_graph = true;
+  EXPECT_THROW(Replica(comm, "dense(8), dropout(0.5), dense(3)", kFeatures, Device::kCuda, o),
+               Error);
 }
 
 std::string write_dataset(comm::Communicator& comm) {
