@@ -29,9 +29,9 @@ struct EventDeleter {
 };
 using Event = std::unique_ptr<EventHandle, EventDeleter>;
 Event make_event();
-void record(EventHandle* e);                 // on the current stream
-void wait(EventHandle* e);                   // host wait
-bool done(EventHandle* e);                   // completed (no wait)
+void record(EventHandle* e);                                // on the current stream
+void wait(EventHandle* e);                                  // host wait
+bool done(EventHandle* e);                                  // completed (no wait)
 void copy_async(void* dst, const void* src, size_t bytes);  // on the current stream
 }  // namespace async_detail
 

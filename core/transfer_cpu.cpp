@@ -10,8 +10,7 @@ namespace async_detail {
 
 namespace {
 [[noreturn]] void no_cuda(const char* what) {
-  throw Error(std::string("transfer: ") + what +
-              " needs the CUDA backend, which this build lacks");
+  throw Error(std::string("transfer: ") + what + " needs the CUDA backend, which this build lacks");
 }
 }  // namespace
 

@@ -103,11 +103,11 @@ void mse(const Tensor& out, const Tensor& targets, double grad_scale, Tensor& lo
 void loss_totals(const Tensor& loss, const Tensor& correct, double loss_scale, int64_t row_offset,
                  Tensor& totals) {
   const int64_t n = loss.numel();
-  LOCKSTEP_CHECK(loss.dtype() == DType::kF64 && correct.dtype() == DType::kI32 &&
-                     correct.numel() == n,
-                 "loss_totals: expected (N,) float64 losses and (N,) int32 hits, got "
-                     << shape_str(loss.shape()) << " " << to_string(loss.dtype()) << " and "
-                     << shape_str(correct.shape()) << " " << to_string(correct.dtype()));
+  LOCKSTEP_CHECK(
+      loss.dtype() == DType::kF64 && correct.dtype() == DType::kI32 && correct.numel() == n,
+      "loss_totals: expected (N,) float64 losses and (N,) int32 hits, got "
+          << shape_str(loss.shape()) << " " << to_string(loss.dtype()) << " and "
+          << shape_str(correct.shape()) << " " << to_string(correct.dtype()));
   LOCKSTEP_CHECK(totals.dtype() == DType::kF64 && totals.numel() == kLossTotals,
                  "loss_totals: expected " << kLossTotals << " float64 totals, got "
                                           << shape_str(totals.shape()) << " "

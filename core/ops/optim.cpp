@@ -27,8 +27,8 @@ void check_control(const Tensor& control, Device device, const char* op) {
 void prepare_step(const Tensor& sum_squares, Tensor& control, double beta1, double beta2) {
   check_control(control, control.device(), "prepare_step");
   check_on(sum_squares, control.device(), "prepare_step", "sum_squares");
-  LOCKSTEP_CHECK(sum_squares.numel() >= 1 && (sum_squares.dtype() == DType::kF64 ||
-                                              sum_squares.dtype() == DType::kF32),
+  LOCKSTEP_CHECK(sum_squares.numel() >= 1 &&
+                     (sum_squares.dtype() == DType::kF64 || sum_squares.dtype() == DType::kF32),
                  "prepare_step: expected a float64 or float32 sum of squares, got "
                      << shape_str(sum_squares.shape()) << " " << to_string(sum_squares.dtype()));
   if (control.device() == Device::kCuda)
@@ -160,13 +160,12 @@ void restore_if_skipped(Tensor& dst, const Tensor& src, const Tensor& control) {
 void poison_if_nonfinite(Tensor& x, const Tensor& flag, int64_t slot) {
   check_on(flag, x.device(), "poison_if_nonfinite", "flag");
   LOCKSTEP_CHECK(flag.dtype() == DType::kF64 && slot >= 0 && slot < flag.numel() && x.numel() >= 1,
-                 "poison_if_nonfinite: expected a float64 flag with slot " << slot << ", got "
-                                                                           << shape_str(flag.shape()));
+                 "poison_if_nonfinite: expected a float64 flag with slot "
+                     << slot << ", got " << shape_str(flag.shape()));
   if (x.device() == Device::kCuda) return cuda::poison_if_nonfinite(x, flag, slot);
   if (std::isfinite(flag.data<double>()[slot])) return;
-  dispatch_real(x.dtype(), "poison_if_nonfinite", [&]<class T>() {
-    x.data<T>()[0] = std::numeric_limits<T>::quiet_NaN();
-  });
+  dispatch_real(x.dtype(), "poison_if_nonfinite",
+                [&]<class T>() { x.data<T>()[0] = std::numeric_limits<T>::quiet_NaN(); });
 }
 
 }  // namespace lockstep::ops

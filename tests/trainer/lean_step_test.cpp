@@ -60,8 +60,8 @@ std::pair<Tensor, Tensor> batch(int64_t rows, int64_t features, int64_t classes,
 
 // The blocking step() and launch()/settle() give the same sums and the same
 // parameters; on CPU ranks launch() has no lag.
-void compare_lagged(comm::Communicator& comm, const char* layers, int64_t features,
-                    int64_t rows, Device device, bool expect_lag) {
+void compare_lagged(comm::Communicator& comm, const char* layers, int64_t features, int64_t rows,
+                    Device device, bool expect_lag) {
   TrainOptions options = plain_options();
   options.batch_size = rows;
   Replica blocking(comm, layers, features, device, options),
@@ -231,7 +231,8 @@ int64_t stop_step(comm::MpiCommunicator& comm, const ShardedData& data, int from
   const std::vector<uint64_t> mine{static_cast<uint64_t>(r.trainer.global_step())};
   std::vector<uint64_t> all(static_cast<size_t>(comm.size()));
   comm.allgather(mine, all);
-  for (int k = 1; k < comm.size(); ++k) EXPECT_EQ(all[static_cast<size_t>(k)], all[0]) << "rank " << k;
+  for (int k = 1; k < comm.size(); ++k)
+    EXPECT_EQ(all[static_cast<size_t>(k)], all[0]) << "rank " << k;
   return r.trainer.global_step();
 }
 
