@@ -93,6 +93,11 @@ class Communicator {
                                                         std::span<float> recv,
                                                         const std::vector<int64_t>& counts,
                                                         ReduceOp op);
+  /// Starts an in-place all-reduce of a few host int64 values (flags, a stop
+  /// signal) that the caller completes later, so that agreeing on them costs
+  /// no blocking collective per step; the span must stay alive until wait().
+  /// This base runs the blocking allreduce and returns a completed request.
+  virtual std::unique_ptr<Request> allreduce_host_async(std::span<int64_t> data, ReduceOp op);
   /// In place: rank r's piece (counts[r] elements at the sum of the counts
   /// before it) of `data` goes to every rank.
   virtual void allgather_pieces(std::span<float> data, const std::vector<int64_t>& counts);

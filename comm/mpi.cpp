@@ -356,6 +356,30 @@ std::unique_ptr<Request> MpiCommunicator::allreduce_async(std::span<float> data,
   return req;
 }
 
+// A host int64 all-reduce (flags, signals): kSum, kMax, kMin (no average).
+class MpiHostRequest final : public MpiPending {
+ public:
+  explicit MpiHostRequest(Watchdog* watchdog) : MpiPending(watchdog) {}
+  ~MpiHostRequest() override { drain(); }
+
+ private:
+  void finish() override {}
+};
+
+std::unique_ptr<Request> MpiCommunicator::allreduce_host_async(std::span<int64_t> data,
+                                                               ReduceOp op) {
+  LOCKSTEP_CHECK(op != ReduceOp::kAvg, "allreduce_host_async: expected sum, max or min, got avg");
+  LOCKSTEP_CHECK(data.size() <= kMaxPiece,
+                 "allreduce_host_async: expected at most " << kMaxPiece << " values, got "
+                                                           << data.size());
+  auto req = std::make_unique<MpiHostRequest>(watchdog());
+  MPI_Request r = MPI_REQUEST_NULL;
+  LOCKSTEP_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data.data(), static_cast<int>(data.size()),
+                                    MPI_INT64_T, to_mpi(op), comm_, &r));
+  req->requests_.push_back(r);
+  return req;
+}
+
 std::unique_ptr<Request> MpiCommunicator::allreduce_compressed_async(std::span<float> data,
                                                                     ReduceOp op, WireType wire) {
   if (wire == WireType::kF32) return allreduce_async(data, op);

@@ -109,6 +109,7 @@ class MpiCommunicator final : public Communicator {
   void allreduce(std::span<double> data, ReduceOp op) override;
   void allreduce(std::span<int64_t> data, ReduceOp op) override;
   std::unique_ptr<Request> allreduce_async(std::span<float> data, ReduceOp op) override;
+  std::unique_ptr<Request> allreduce_host_async(std::span<int64_t> data, ReduceOp op) override;
   std::unique_ptr<Request> allreduce_compressed_async(std::span<float> data, ReduceOp op,
                                                       WireType wire) override;
   std::unique_ptr<Request> reduce_scatter_async(std::span<const float> send, std::span<float> recv,

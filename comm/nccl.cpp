@@ -142,6 +142,9 @@ class NcclCommunicator final : public Communicator {
   }
   void allreduce(std::span<double> data, ReduceOp op) override { mpi_.allreduce(data, op); }
   void allreduce(std::span<int64_t> data, ReduceOp op) override { mpi_.allreduce(data, op); }
+  std::unique_ptr<Request> allreduce_host_async(std::span<int64_t> data, ReduceOp op) override {
+    return mpi_.allreduce_host_async(data, op);
+  }
 
   std::unique_ptr<Request> allreduce_async(std::span<float> data, ReduceOp op) override {
     begin();

@@ -73,7 +73,7 @@ double Loss::local_weight(const Tensor& out, const Tensor& targets) {
   return w;
 }
 
-LossSums Loss::compute(const Tensor& out, const Tensor& targets, double mean_over, Tensor* dout) {
+bool Loss::run(const Tensor& out, const Tensor& targets, double mean_over, Tensor* dout) {
   const bool pixels = per_pixel(Shape(out.shape().begin() + 1, out.shape().end()));
   LOCKSTEP_CHECK(out.rank() == 2 || pixels,
                  "loss: expected model output (N, K), got " << shape_str(out.shape()));
@@ -84,11 +84,10 @@ LossSums Loss::compute(const Tensor& out, const Tensor& targets, double mean_ove
   LOCKSTEP_CHECK(mean_over > 0, "loss: expected a positive weight for the mean, got " << mean_over);
   const int64_t n = out.dim(0);
   const Device dev = out.device();
+  classes_ = out.dim(1);
   ensure_shape(loss_, {n}, DType::kF64, dev);
   ensure_shape(correct_, {n}, DType::kI32, dev);
   const double scale = 1.0 / mean_over;
-  LossSums sums;
-  sums.rows = n;
   if (pixels) {
     check_pixel_targets(out, targets);
     if (!options_.class_weights.empty() &&
@@ -102,17 +101,49 @@ LossSums Loss::compute(const Tensor& out, const Tensor& targets, double mean_ove
     ops::pixel_cross_entropy(out, targets, class_weights_,
                              options_.ignore_index.value_or(ops::kNoIgnore), scale, loss_, weight_,
                              correct_, dout, workspace_);
+  } else if (kind_ == LossKind::kCrossEntropy) {
+    ops::softmax_cross_entropy(out, targets, scale, loss_, correct_, dout);
+  } else {
+    ops::mse(out, targets, scale, loss_, dout);
+    correct_.zero();
+  }
+  return pixels;
+}
+
+void Loss::accumulate(const Tensor& out, const Tensor& targets, double mean_over, Tensor* dout,
+                      Tensor& totals, int64_t row_offset) {
+  const bool pixels = run(out, targets, mean_over, dout);
+  // Per pixel: the batch's share of the mean, in rows (see "Note: per-pixel
+  // cross-entropy"); the same factor compute() applies.
+  const double share = pixels ? static_cast<double>(out.dim(0)) / mean_over : 1.0;
+  ops::loss_totals(loss_, correct_, share, row_offset, totals);
+}
+
+LossSums Loss::check_totals(const double* totals, int64_t rows) const {
+  const double bad = totals[ops::kTotalBadRow];
+  LOCKSTEP_CHECK(bad == 0, "a class id in batch row " << static_cast<int64_t>(bad) - 1
+                                                      << " is outside the model's " << classes_
+                                                      << " classes [0, " << classes_ << ")");
+  LossSums sums;
+  sums.loss = totals[ops::kTotalLoss];
+  sums.correct = static_cast<int64_t>(totals[ops::kTotalCorrect]);
+  sums.rows = rows;
+  return sums;
+}
+
+LossSums Loss::compute(const Tensor& out, const Tensor& targets, double mean_over, Tensor* dout) {
+  const bool pixels = run(out, targets, mean_over, dout);
+  const int64_t n = out.dim(0);
+  const Device dev = out.device();
+  LossSums sums;
+  sums.rows = n;
+  if (pixels) {
     if (dev == Device::kCpu) {
       weight_host_ = weight_;
     } else {
       ensure_shape(weight_host_, {n}, DType::kF64, Device::kCpu);
       weight_host_.copy_from(weight_);
     }
-  } else if (kind_ == LossKind::kCrossEntropy) {
-    ops::softmax_cross_entropy(out, targets, scale, loss_, correct_, dout);
-  } else {
-    ops::mse(out, targets, scale, loss_, dout);
-    correct_.zero();
   }
   // The sums are taken on the host (exact, and the same on every device); on
   // a GPU that needs the per-row figures back: 12 bytes a row.

@@ -67,6 +67,18 @@ class Loss {
   /// When dout is given it receives d(sum of row losses / mean_over)/d(out).
   LossSums compute(const Tensor& out, const Tensor& targets, double mean_over, Tensor* dout);
 
+  /// The training step's compute(): the same per-row figures and dout, but
+  /// the batch's sums are *added* into `totals` (ops::kLossTotals float64 on
+  /// the output's device: loss sum, hits, bad row; see ops::loss_totals) and
+  /// nothing is read back, so a GPU step never waits here. `row_offset`: the
+  /// batch's first row within the step (micro-batches), for the error. On a
+  /// GPU a class id out of range is only recorded: check_totals reports it.
+  void accumulate(const Tensor& out, const Tensor& targets, double mean_over, Tensor* dout,
+                  Tensor& totals, int64_t row_offset = 0);
+  /// The sums of totals read back to the host (rows: the step's rows);
+  /// throws naming the batch row when a class id was out of range.
+  LossSums check_totals(const double* totals, int64_t rows) const;
+
   /// Per-row losses (N,) float64 of the last compute() call (host memory).
   const Tensor& row_losses() const { return loss_host_; }
   /// Per-row hits (N,) int32 of the last compute() (cross-entropy only; host).
@@ -76,6 +88,8 @@ class Loss {
 
  private:
   void check_pixel_targets(const Tensor& out, const Tensor& targets) const;
+  // The per-row ops of compute() and accumulate(); true for per-pixel outputs.
+  bool run(const Tensor& out, const Tensor& targets, double mean_over, Tensor* dout);
 
   LossKind kind_;
   LossOptions options_;
@@ -86,6 +100,7 @@ class Loss {
   Tensor loss_;                      // (N,) float64, on the output's device
   Tensor correct_;                   // (N,) int32, on the output's device
   Tensor loss_host_, correct_host_;  // host copies when the output is on a GPU
+  int64_t classes_ = 0;              // K of the last output (accumulate's errors)
 };
 
 }  // namespace lockstep

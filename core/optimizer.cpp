@@ -23,20 +23,59 @@ void check_options(const AdamOptions& options) {
                  "optim.weight_decay: expected >= 0, got " << options.weight_decay);
 }
 
+Optimizer::Optimizer(const Tensor& params_like)
+    : control_(Tensor::zeros({ops::kStepSlots}, DType::kF64, params_like.device())),
+      no_norm_(Tensor::zeros({1}, DType::kF64, params_like.device())) {}
+
+void Optimizer::step(Tensor& params, const Tensor& grads, double lr) {
+  step(params, grads, no_norm_, lr, 0.0);
+}
+
+void Optimizer::step(Tensor& params, const Tensor& grads, const Tensor& sum_squares, double lr,
+                     double clip_norm) {
+  set_inputs(lr, clip_norm);
+  apply(params, grads, sum_squares);
+}
+
+void Optimizer::set_inputs(double lr, double clip_norm) {
+  const double inputs[ops::kStepInputs] = {lr, clip_norm};
+  upload_.send(inputs, control_);
+}
+
+void Optimizer::apply(Tensor& params, const Tensor& grads, const Tensor& sum_squares) {
+  const auto [beta1, beta2] = betas();
+  ops::prepare_step(sum_squares, control_, beta1, beta2);
+  update(params, grads);
+}
+
+int64_t Optimizer::steps() const {
+  Tensor host = Tensor::empty({ops::kStepSlots}, DType::kF64);
+  host.copy_from(control_);
+  return static_cast<int64_t>(host.data<double>()[ops::kSlotSteps]);
+}
+
+void Optimizer::set_steps(int64_t steps) {
+  Tensor host = Tensor::empty({ops::kStepSlots}, DType::kF64);
+  host.copy_from(control_);
+  host.data<double>()[ops::kSlotSteps] = static_cast<double>(steps);
+  control_.copy_from(host);
+}
+
 Sgd::Sgd(const Tensor& params_like, SgdOptions options)
-    : options_(options),
+    : Optimizer(params_like),
+      options_(options),
       velocity_(Tensor::zeros(params_like.shape(), params_like.dtype(), params_like.device())) {
   check_options(options);
 }
 
-void Sgd::step(Tensor& params, const Tensor& grads, double lr) {
-  ops::sgd_step(params, grads, velocity_, lr, options_.momentum, options_.weight_decay,
+void Sgd::update(Tensor& params, const Tensor& grads) {
+  ops::sgd_step(params, grads, velocity_, control(), options_.momentum, options_.weight_decay,
                 options_.nesterov);
-  ++steps_;
 }
 
 Adam::Adam(const Tensor& params_like, AdamOptions options)
-    : options_(options),
+    : Optimizer(params_like),
+      options_(options),
       m_(Tensor::zeros(params_like.shape(), params_like.dtype(), params_like.device())),
       v_(Tensor::zeros(params_like.shape(), params_like.dtype(), params_like.device())) {
   check_options(options);
@@ -51,10 +90,9 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, const SgdOpti
   return std::make_unique<Adam>(params_like, adam);
 }
 
-void Adam::step(Tensor& params, const Tensor& grads, double lr) {
-  ++steps_;
-  ops::adam_step(params, grads, m_, v_, lr, options_.beta1, options_.beta2, options_.eps,
-                 options_.weight_decay, options_.decoupled, steps_);
+void Adam::update(Tensor& params, const Tensor& grads) {
+  ops::adam_step(params, grads, m_, v_, control(), options_.beta1, options_.beta2, options_.eps,
+                 options_.weight_decay, options_.decoupled);
 }
 
 }  // namespace lockstep

@@ -232,6 +232,13 @@ std::vector<ConfigKey> make_keys() {
           "between layers); false: they progress only once backward has ended (a baseline for "
           "measuring overlap)",
           FIELD(train.overlap), to_bool),
+      key("dist.cuda_graph", "false",
+          "GPU ranks: replay each step's forward + backward and its optimizer update as CUDA "
+          "graphs (captured after one eager step; the gradient all-reduce runs between them); "
+          "refused on CPU ranks, with dropout, train.accumulate_steps > 1, "
+          "dist.shard_optimizer, synchronised batchnorm and per-pixel class weights or "
+          "ignore_index",
+          FIELD(train.cuda_graph), to_bool),
       key("dist.timeout", "600",
           "seconds a collective may wait for the other ranks before the job is ended "
           "(a rank stopped participating); 0: no timeout",

@@ -10,6 +10,7 @@
 
 #include "comm/watchdog.hpp"
 #include "core/ops/elementwise.hpp"
+#include "core/ops/loss.hpp"
 #include "core/ops/optim.hpp"
 #include "core/rng.hpp"
 #include "io/pipeline.hpp"
@@ -135,6 +136,21 @@ Trainer::Trainer(comm::Communicator& comm, Model& model, Loss loss, Optimizer& o
                  "train.batch_size: expected > 0, got " << options.batch_size);
   LOCKSTEP_CHECK(options.epochs >= 0, "train.epochs: expected >= 0, got " << options.epochs);
   LOCKSTEP_CHECK(options.log_every > 0, "log.every: expected > 0, got " << options.log_every);
+  if (options.cuda_graph) {  // "Note: CUDA graph steps"
+    LOCKSTEP_CHECK(model.device() == Device::kCuda,
+                   "dist.cuda_graph = true: expected GPU ranks (dist.device = cuda), got a rank "
+                   "that trains on the CPU");
+    LOCKSTEP_CHECK(options.accumulate_steps == 1,
+                   "dist.cuda_graph = true: expected train.accumulate_steps = 1, got "
+                       << options.accumulate_steps);
+    LOCKSTEP_CHECK(!(options.shard_optimizer && comm.size() > 1),
+                   "dist.cuda_graph = true: expected dist.shard_optimizer = false (its "
+                   "all-gather runs between the update's kernels), got true");
+    LOCKSTEP_CHECK(model.spec().find("dropout") == std::string::npos,
+                   "dist.cuda_graph = true: expected a model without dropout (its key changes "
+                   "every step, and a graph would replay the first step's mask), got '"
+                       << model.spec() << "'");
+  }
   LOCKSTEP_CHECK(options.max_nan_skips >= 1,
                  "train.max_nan_skips: expected >= 1, got " << options.max_nan_skips);
   shard_hi_ = model.num_params();
@@ -170,17 +186,20 @@ void Trainer::sync_buffers() {
 
 // Note: non-finite steps. A rank whose loss is not finite writes NaN into the
 // first gradient of the lowest layer with parameters before that layer's
-// bucket is all-reduced, and NaN or Inf in any rank's gradients survives the
-// all-reduce. So after the all-reduce every rank sees a non-finite gradient
-// norm exactly when some rank had a non-finite loss or gradient: the flag
-// travels with the gradients and every rank takes the same decision without
-// a collective of its own.
+// bucket is all-reduced (decided on the device from the step's loss totals),
+// and NaN or Inf in any rank's gradients survives the all-reduce. So after
+// the all-reduce every rank sees a non-finite gradient norm exactly when some
+// rank had a non-finite loss or gradient: the flag travels with the
+// gradients, and every rank takes the same decision without a collective of
+// its own. The decision is taken on the device (ops::prepare_step: no update,
+// BatchNorm statistics restored); the host reads it back a step later to
+// count, report and abort (see "Note: lagged step results", trainer.hpp).
 // One micro-batch: rows [first, first + rows) of (x, y) through forward, the
 // loss (its gradient scaled as one of `micro_batches` parts of the step's batch) and
 // backward, calling `layer_done` as each layer's gradients are final.
-LossSums Trainer::micro_step(const Tensor& x_in, const Tensor& y_in, int64_t first, int64_t rows,
-                             int64_t micro, int64_t micro_batches, bool& bad_loss,
-                             const std::function<void(size_t)>& layer_done) {
+void Trainer::micro_step(const Tensor& x_in, const Tensor& y_in, int64_t first, int64_t rows,
+                         int64_t micro, int64_t micro_batches,
+                         const std::function<void(size_t)>& layer_done) {
   const auto row_slice = [&](const Tensor& t) {
     if (first == 0 && rows == t.dim(0)) return t;
     Shape shape = t.shape();
@@ -197,7 +216,14 @@ LossSums Trainer::micro_step(const Tensor& x_in, const Tensor& y_in, int64_t fir
   if (micro > 0) key = hash_keys({key, static_cast<uint64_t>(micro)});
   RunContext ctx{Mode::kTrain, key};
   ctx.world = comm_.size();
-  if (comm_.size() > 1) {
+  if (comm_.size() > 1 && capturing_) {
+    ctx.sum_across_ranks = [](Tensor&) {
+      throw Error(
+          "dist.cuda_graph = true: a layer sums its statistics across ranks inside forward "
+          "(synchronised batchnorm), which a CUDA graph cannot hold; set dist.cuda_graph = "
+          "false");
+    };
+  } else if (comm_.size() > 1) {
     ctx.sum_across_ranks = [this](Tensor& t) {
       comm_.allreduce(std::span<float>(t.data<float>(), static_cast<size_t>(t.numel())),
                       comm::ReduceOp::kSum);
@@ -213,6 +239,10 @@ LossSums Trainer::micro_step(const Tensor& x_in, const Tensor& y_in, int64_t fir
   // batch's pixel weight where that varies); averaging over ranks then gives
   // the mean over the global batch. A micro-batch is a part of its step's
   // batch of `micro_batches` parts.
+  LOCKSTEP_CHECK(!options_.cuda_graph || !loss_.weight_varies(out),
+                 "dist.cuda_graph = true: expected no model.ignore_index or model.class_weights "
+                 "with per-pixel outputs (their weight is summed on the host every step), got "
+                 "them; set dist.cuda_graph = false");
   double mean_over = loss_mean_over(comm_, loss_, out, y_rows);
   if (micro_batches > 1) {
     LOCKSTEP_CHECK(!loss_.weight_varies(out),
@@ -222,15 +252,18 @@ LossSums Trainer::micro_step(const Tensor& x_in, const Tensor& y_in, int64_t fir
                           "per-pixel outputs (their weight per micro-batch varies), got them");
     mean_over *= static_cast<double>(micro_batches);
   }
-  LossSums sums = loss_.compute(out, y, mean_over, &dout_);
+  // The sums stay on the device (read back a step later); a non-finite total
+  // marks the gradients in layer_done ("Note: non-finite steps").
+  loss_.accumulate(out, y, mean_over, &dout_, totals_, first);
   if (tracing_) trace_span("loss", "forward");
   if (poison_) {  // LOCKSTEP_FAULT action=nan: NaN loss and gradients on this rank
-    sums.loss = std::numeric_limits<double>::quiet_NaN();
+    Tensor nan = Tensor::empty({1}, DType::kF64);
+    nan.data<double>()[0] = std::numeric_limits<double>::quiet_NaN();
+    Tensor total = totals_.view(ops::kTotalLoss, {1});
+    total.copy_from(nan);
     ops::scale(dout_, std::numeric_limits<double>::quiet_NaN());
   }
-  if (!std::isfinite(sums.loss)) bad_loss = true;  // before backward: layer_done reads it
   model_.backward(dout_, layer_done);
-  return sums;
 }
 
 void Trainer::trace_span(const std::string& name, const char* category, int track) {
@@ -239,7 +272,74 @@ void Trainer::trace_span(const std::string& name, const char* category, int trac
   mark_ = now;
 }
 
-LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
+LossSums Trainer::step(const Tensor& x, const Tensor& y) {
+  settle();
+  std::optional<StepOutcome> o = launch(x, y);
+  if (!o) o = settle();
+  return o->sums;
+}
+
+std::optional<StepOutcome> Trainer::launch(const Tensor& x, const Tensor& y) {
+  const int64_t number = step_, rows = x.dim(0);
+  queue_step(x, y);
+  // The previous step's read-back was queued behind its own work, before
+  // this step's: reading it now leaves the device busy with this step.
+  std::optional<StepOutcome> previous;
+  if (pending_) previous = read_outcome();
+  totals_back_.start(totals_);
+  control_back_.start(optimizer_.control());
+  pending_ = true;
+  pending_step_ = number;
+  pending_rows_ = rows;
+  if (model_.device() == Device::kCpu) return read_outcome();  // CPU ranks: no lag
+  return previous;
+}
+
+std::optional<StepOutcome> Trainer::settle() {
+  if (!pending_) return std::nullopt;
+  return read_outcome();
+}
+
+// The pending step's sums and decisions, once its read-back has completed;
+// throws the errors it found (the same on every rank: the decision comes from
+// the all-reduced gradients).
+StepOutcome Trainer::read_outcome() {
+  LOCKSTEP_CHECK(pending_, "trainer: no step is pending");
+  pending_ = false;
+  const Tensor& totals = totals_back_.wait();
+  const Tensor& control = control_back_.wait();
+  StepOutcome o;
+  o.step = pending_step_;
+  o.sums = loss_.check_totals(totals.data<double>(), pending_rows_);
+  o.grad_norm = control.data<double>()[ops::kSlotNorm];
+  o.skipped = control.data<double>()[ops::kSlotSkipped] != 0;
+  grad_norm_ = o.grad_norm;
+  skipped_ = o.skipped;
+  if (!o.skipped) {
+    consecutive_skips_ = 0;
+    return o;
+  }
+  o.consecutive_skips = ++consecutive_skips_;
+  if (options_.on_nan == NanPolicy::kAbort)
+    throw comm::CollectiveError(
+        "non-finite loss or gradients at step " + std::to_string(o.step) +
+            " (train.on_nan = abort; lower optim.lr, set optim.clip_norm, or "
+            "train.on_nan = skip)",
+        kExitNonFinite);
+  if (consecutive_skips_ > options_.max_nan_skips)
+    throw comm::CollectiveError(
+        "non-finite loss or gradients in " + std::to_string(consecutive_skips_) +
+            " consecutive steps, up to step " + std::to_string(o.step) +
+            " (train.max_nan_skips = " + std::to_string(options_.max_nan_skips) + ")",
+        kExitNonFinite);
+  return o;
+}
+
+// Queues one step's work: forward, backward, all-reduce, the device-side
+// decision and the optimizer pass (launch() then queues the read-back of its
+// outcome). The host waits for nothing here on a GPU with NCCL (the
+// Reducer's own waits aside).
+void Trainer::queue_step(const Tensor& x_in, const Tensor& y_in) {
   if (comm::Watchdog* w = comm_.watchdog()) w->set_step(step_);
   tracing_ = trace_ && trace_->records(step_);
   trace_step_ = step_;
@@ -247,6 +347,34 @@ LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
   mark_ = step_begin;
   poison_ = options_.fault.due(comm_.rank(), step_) && inject_fault(options_.fault);
   const bool may_skip = options_.on_nan == NanPolicy::kSkip && model_.buffers().numel() > 0;
+  const int64_t k = options_.accumulate_steps;
+  const int64_t rows = x_in.dim(0);
+  LOCKSTEP_CHECK(rows % k == 0, "trainer: expected a batch of a multiple of "
+                                    << k << " rows (train.accumulate_steps), got " << rows);
+  const double lr = schedule_.lr_at(step_);
+  // A traced step or one that injects a fault runs eagerly (host work inside
+  // the step); it leaves the captured buffers where they were.
+  if (options_.cuda_graph && !tracing_ && !poison_) {
+    graph_step(x_in, y_in, may_skip, lr);
+  } else {
+    forward_backward(x_in, y_in, may_skip, [this](size_t layer) { reducer_.layer_done(layer); });
+    reducer_.finalize();
+    record_communication();
+    optimizer_.set_inputs(lr, options_.clip_norm);
+    mark_ = steady_seconds();
+    device_update(may_skip);
+  }
+  ++step_;
+  if (tracing_) {
+    trace_span("optimizer", "optimizer");
+    trace_->span("step " + std::to_string(trace_step_), "step", 3, step_begin, mark_, trace_step_);
+  }
+}
+
+// Forward, loss and backward: the part of a step a CUDA graph holds
+// (dist.cuda_graph), `reduce_layer` (the Reducer's hook) aside.
+void Trainer::forward_backward(const Tensor& x_in, const Tensor& y_in, bool may_skip,
+                               const std::function<void(size_t)>& reduce_layer) {
   if (may_skip) {  // forward updates BatchNorm running statistics: keep a copy
     ensure_shape(buffers_backup_, model_.buffers().shape(), model_.buffers().dtype(),
                  model_.device());
@@ -259,21 +387,13 @@ LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
   // into each layer's gradients just before the layer reports done, so the
   // buckets are all-reduced once per step, while backward runs.
   const int64_t k = options_.accumulate_steps;
-  const int64_t rows = x_in.dim(0);
-  LOCKSTEP_CHECK(rows % k == 0, "trainer: expected a batch of a multiple of "
-                                    << k << " rows (train.accumulate_steps), got " << rows);
-  const int64_t micro_rows = rows / k;
+  const int64_t micro_rows = x_in.dim(0) / k;
+  ensure_shape(totals_, {ops::kLossTotals}, DType::kF64, model_.device());
+  totals_.zero();
   model_.zero_grad();
-  LossSums sums;
-  const auto add = [&](const LossSums& m) {
-    sums.loss += m.loss;
-    sums.correct += m.correct;
-    sums.rows += m.rows;
-  };
-  bool bad_loss = false;
   for (int64_t m = 0; m + 1 < k; ++m) {
     if (m > 0) model_.zero_grad();  // each micro-batch's own gradients (layers add into them)
-    add(micro_step(x_in, y_in, m * micro_rows, micro_rows, m, k, bad_loss, {}));
+    micro_step(x_in, y_in, m * micro_rows, micro_rows, m, k, {});
     if (m == 0) {
       ensure_shape(grad_sum_, model_.grads().shape(), DType::kF32, model_.device());
       grad_sum_.copy_from(model_.grads());
@@ -287,66 +407,116 @@ LossSums Trainer::step(const Tensor& x_in, const Tensor& y_in) {
       Tensor g = model_.grads().view(begin, {end - begin});
       ops::add(g, grad_sum_.view(begin, {end - begin}), g);
     }
-    if (bad_loss && layer == first_param_layer_ && end > begin) {  // "Note: non-finite steps"
+    if (layer == first_param_layer_ && end > begin) {  // "Note: non-finite steps"
       Tensor first = model_.grads().view(begin, {1});
-      ops::scale(first, std::numeric_limits<double>::quiet_NaN());
+      ops::poison_if_nonfinite(first, totals_, ops::kTotalLoss);
     }
     if (tracing_)
       trace_span("backward " + std::to_string(layer) + " " + model_.layer(layer).spec(),
                  "backward");
-    reducer_.layer_done(layer);
+    if (reduce_layer) reduce_layer(layer);
   };
   if (k > 1) model_.zero_grad();
-  add(micro_step(x_in, y_in, (k - 1) * micro_rows, micro_rows, k - 1, k, bad_loss,
-                 layer_done));
-  reducer_.finalize();
-  record_communication();
+  micro_step(x_in, y_in, (k - 1) * micro_rows, micro_rows, k - 1, k, layer_done);
+}
+
+// The device's side of the update once the gradients are all-reduced: the
+// sum of squares, the decision and the fused pass (ops/optim.hpp), the
+// BatchNorm restore of a skipped step. The other part a CUDA graph holds
+// (the inputs are uploaded before it: Optimizer::set_inputs).
+void Trainer::device_update(bool may_skip) {
   // After the all-reduce every rank holds the same gradients, so the norm,
   // the non-finite check and the clipping are identical on every rank
   // (sharded: each rank holds a slice; the norm's sum of squares is summed).
   Tensor& grads = sharded_ ? shard_grads_ : model_.grads();
+  const bool device_comm = model_.device() == Device::kCuda && comm_.backend() == "nccl";
+  // NCCL sums float32 on the device; elsewhere the sum is float64 (on CPU
+  // ranks in host memory, where MPI sums it as before).
+  ensure_shape(sum_squares_, {1}, sharded_ && device_comm ? DType::kF32 : DType::kF64,
+               model_.device());
+  ops::sum_squares(grads, sum_squares_, sum_squares_scratch_);
   if (sharded_) {
-    double ss = ops::sum_squares(grads);
-    comm_.allreduce(std::span<double>(&ss, 1), comm::ReduceOp::kSum);
-    grad_norm_ = std::sqrt(ss);
-  } else {
-    grad_norm_ = std::sqrt(ops::sum_squares(grads));
+    if (device_comm) {
+      comm_.allreduce(std::span<float>(sum_squares_.data<float>(), 1), comm::ReduceOp::kSum);
+    } else if (model_.device() == Device::kCpu) {
+      comm_.allreduce(std::span<double>(sum_squares_.data<double>(), 1), comm::ReduceOp::kSum);
+    } else {  // GPU ranks over MPI: through the host
+      Tensor host = Tensor::empty({1}, DType::kF64);
+      host.copy_from(sum_squares_);
+      comm_.allreduce(std::span<double>(host.data<double>(), 1), comm::ReduceOp::kSum);
+      sum_squares_.copy_from(host);
+    }
   }
-  skipped_ = !std::isfinite(grad_norm_);
-  const int64_t in_progress = step_++;  // "step S": S steps were done before it
-  if (skipped_) {
-    ++consecutive_skips_;
-    if (options_.on_nan == NanPolicy::kAbort)
-      throw comm::CollectiveError(
-          "non-finite loss or gradients at step " + std::to_string(in_progress) +
-              " (train.on_nan = abort; lower optim.lr, set optim.clip_norm, or "
-              "train.on_nan = skip)",
-          kExitNonFinite);
-    if (consecutive_skips_ > options_.max_nan_skips)
-      throw comm::CollectiveError(
-          "non-finite loss or gradients in " + std::to_string(consecutive_skips_) +
-              " consecutive steps, up to step " + std::to_string(in_progress) +
-              " (train.max_nan_skips = " + std::to_string(options_.max_nan_skips) + ")",
-          kExitNonFinite);
-    if (may_skip) model_.buffers().copy_from(buffers_backup_);
-    return sums;  // parameters and optimizer state untouched
-  }
-  consecutive_skips_ = 0;
-  if (options_.clip_norm > 0 && grad_norm_ > options_.clip_norm)
-    ops::scale(grads, options_.clip_norm / grad_norm_);
-  mark_ = steady_seconds();
+  // The optimizer skips a non-finite step and clips on the device.
   if (sharded_) {  // this rank's slice, then every rank's slice to every rank
     Tensor slice = model_.params().view(shard_lo_, {shard_hi_ - shard_lo_});
-    optimizer_.step(slice, grads, schedule_.lr_at(step_ - 1));
+    optimizer_.apply(slice, grads, sum_squares_);
     comm_.allgather_pieces(slab_span(model_.params()), shard_counts_);
   } else {
-    optimizer_.step(model_.params(), grads, schedule_.lr_at(step_ - 1));
+    optimizer_.apply(model_.params(), grads, sum_squares_);
   }
-  if (tracing_) {
-    trace_span("optimizer", "optimizer");
-    trace_->span("step " + std::to_string(trace_step_), "step", 3, step_begin, mark_, trace_step_);
+  if (may_skip) ops::restore_if_skipped(model_.buffers(), buffers_backup_, optimizer_.control());
+}
+
+// Note: CUDA graph steps (dist.cuda_graph). A step is two graphs: forward +
+// loss + backward, and the update (sum of squares, decision, fused pass,
+// restore). The gradient all-reduce runs eagerly between them: the Reducer
+// waits for its buckets on the host (NCCL's error polling, the watchdog) and
+// launches them from backward's per-layer hook, neither of which a graph can
+// hold; after the first graph is queued the hook is called for every layer in
+// the order the warm-up step's backward reported them, so the buckets go out
+// in the same order on every rank (overlap with backward is given up; the
+// buckets still overlap one another). The first step with a batch shape runs
+// eagerly (every buffer sized where it will stay), the next one is captured;
+// a batch of another shape discards the graphs. Per-step values reach the
+// graphs through device memory only (the step control block, the staged
+// batch); a host value a kernel would keep (the dropout key, per-pixel class
+// weights summed on the host, a micro-batch count) is refused at start.
+void Trainer::graph_step(const Tensor& x_in, const Tensor& y_in, bool may_skip, double lr) {
+  // The captured kernels read the batch from fixed buffers.
+  ensure_shape(graph_x_, x_in.shape(), x_in.dtype(), model_.device());
+  ensure_shape(graph_y_, y_in.shape(), y_in.dtype(), model_.device());
+  graph_x_.copy_from(x_in);
+  graph_y_.copy_from(y_in);
+  if (graph_shape_ != x_in.shape()) {
+    forward_graph_.reset();
+    update_graph_.reset();
+    graph_shape_ = x_in.shape();
+    layer_order_.clear();
   }
-  return sums;
+  if (layer_order_.empty()) {  // the warm-up
+    forward_backward(graph_x_, graph_y_, may_skip, [this](size_t layer) {
+      layer_order_.push_back(layer);
+      reducer_.layer_done(layer);
+    });
+    reducer_.finalize();
+    record_communication();
+    optimizer_.set_inputs(lr, options_.clip_norm);
+    device_update(may_skip);
+    return;
+  }
+  const auto capture = [this](Graph& graph, const std::function<void()>& body) {
+    capturing_ = true;
+    graph.begin();
+    try {
+      body();
+      graph.end();
+    } catch (...) {
+      graph.abort();
+      capturing_ = false;
+      throw;
+    }
+    capturing_ = false;
+  };
+  if (!forward_graph_.ready())
+    capture(forward_graph_, [&] { forward_backward(graph_x_, graph_y_, may_skip, {}); });
+  forward_graph_.launch();
+  for (const size_t layer : layer_order_) reducer_.layer_done(layer);
+  reducer_.finalize();
+  record_communication();
+  optimizer_.set_inputs(lr, options_.clip_norm);
+  if (!update_graph_.ready()) capture(update_graph_, [&] { device_update(may_skip); });
+  update_graph_.launch();
 }
 
 // The step's all-reduce timings (Reducer) as exposed time and overlap, and
@@ -393,12 +563,28 @@ std::vector<int64_t> shard_bounds(int64_t n, int world) {
 
 // The signal every rank agrees to stop on after this step (0: go on): the
 // largest pending one, so that a signal seen by any rank stops all of them at
-// the same step.
-int Trainer::agreed_stop_signal() {
+// the same step. Without a blocking collective per step: the all-reduce of
+// the signal polled after step s is started then and completed after step
+// s + 1, so every rank stops after the same step, one step after the signal
+// was seen. `wait_now` (an epoch's end, where evaluation and checkpoints
+// follow) also agrees on the signal polled now, blocking.
+int Trainer::agreed_stop_signal(bool wait_now) {
   if (!options_.stop_signal) return 0;
-  int64_t signal = options_.stop_signal();
-  comm_.allreduce(std::span<int64_t>(&signal, 1), comm::ReduceOp::kMax);
-  return static_cast<int>(signal);
+  int64_t agreed = 0;
+  if (stop_request_) {
+    stop_request_->wait();
+    stop_request_.reset();
+    agreed = stop_value_;
+  }
+  if (agreed > 0) return static_cast<int>(agreed);
+  stop_value_ = options_.stop_signal();
+  if (wait_now) {
+    comm_.allreduce(std::span<int64_t>(&stop_value_, 1), comm::ReduceOp::kMax);
+    return static_cast<int>(stop_value_);
+  }
+  stop_request_ = comm_.allreduce_host_async(std::span<int64_t>(&stop_value_, 1),
+                                             comm::ReduceOp::kMax);
+  return 0;
 }
 
 std::unique_ptr<io::BatchPipeline> open_train_input(const ShardedData& train,
@@ -451,49 +637,63 @@ std::vector<EpochRecord> Trainer::fit(io::BatchPipeline& input, const ShardedDat
     const int64_t first = skip;
     skip = 0;
     double exposed_sum = 0.0, comm_sum = 0.0;
+    // The host learns a step's loss and skip flag one step late on a GPU
+    // ("Note: lagged step results"): the figures below count each step once
+    // its outcome arrives, and the epoch's last one is settled before its
+    // totals are taken, before evaluation and before fit returns.
+    double rate = 0.0;
+    const auto account = [&](const StepOutcome& o) {
+      if (o.skipped) {
+        if (root) {
+          std::printf("step %lld: non-finite loss or gradients: step skipped (%lld in a row)\n",
+                      static_cast<long long>(o.step),  // the step in progress, as in errors
+                      static_cast<long long>(o.consecutive_skips));
+          std::fflush(stdout);
+          if (metrics)
+            metrics->write({{"type", "skip"},
+                            {"epoch", epoch + 1},
+                            {"step", o.step + 1},
+                            {"consecutive", o.consecutive_skips}});
+        }
+        return;
+      }
+      loss_sum += o.sums.loss;
+      correct += o.sums.correct;
+      rows += o.sums.rows;
+      if (metrics && root && ((o.step + 1) % options_.log_every == 0)) {
+        metrics->write({{"type", "step"},
+                        {"epoch", epoch + 1},
+                        {"step", o.step + 1},
+                        {"loss", o.sums.loss / static_cast<double>(o.sums.rows)},
+                        {"lr", schedule_.lr_at(o.step)},
+                        {"grad_norm", o.grad_norm},
+                        {"samples_per_s", rate},
+                        {"exposed_comm_s", overlap_.exposed_s},
+                        {"overlap", overlap_.overlap}});
+      }
+    };
     for (int64_t s = first; s < steps; ++s) {
       const double wait_begin = steady_seconds();
       const io::HostBatch& batch = pipeline->next();
       if (trace_ && trace_->records(step_))
         trace_->span("input", "input", 2, wait_begin, steady_seconds(), step_);
-      const LossSums sums = step(batch.x, batch.y);
+      const std::optional<StepOutcome> outcome = launch(batch.x, batch.y);
       exposed_sum += overlap_.exposed_s;
       comm_sum += overlap_.comm_s;
-      if (skipped_) {
-        if (root) {
-          std::printf("step %lld: non-finite loss or gradients: step skipped (%lld in a row)\n",
-                      static_cast<long long>(step_ - 1),  // the step in progress, as in errors
-                      static_cast<long long>(consecutive_skips_));
-          std::fflush(stdout);
-          if (metrics)
-            metrics->write({{"type", "skip"},
-                            {"epoch", epoch + 1},
-                            {"step", step_},
-                            {"consecutive", consecutive_skips_}});
-        }
-      } else {
-        loss_sum += sums.loss;
-        correct += sums.correct;
-        rows += sums.rows;
-      }
-      const double rate =
-          static_cast<double>((s + 1 - first) * global_batch) / seconds_since(t0);
+      rate = static_cast<double>((s + 1 - first) * global_batch) / seconds_since(t0);
+      if (outcome) account(*outcome);
       progress.update(s, rows ? loss_sum / static_cast<double>(rows) : 0.0, rate);
-      if (metrics && root && !skipped_ && (step_ % options_.log_every == 0)) {
-        metrics->write({{"type", "step"},
-                        {"epoch", epoch + 1},
-                        {"step", step_},
-                        {"loss", sums.loss / static_cast<double>(sums.rows)},
-                        {"lr", schedule_.lr_at(step_ - 1)},
-                        {"grad_norm", grad_norm_},
-                        {"samples_per_s", rate},
-                        {"exposed_comm_s", overlap_.exposed_s},
-                        {"overlap", overlap_.overlap}});
-      }
       const bool last = s + 1 == steps;
-      stop_signal_ = agreed_stop_signal();
+      stop_signal_ = agreed_stop_signal(last);
       const bool stopping =
           (options_.stop_after_steps > 0 && step_ >= options_.stop_after_steps) || stop_signal_ > 0;
+      if (last || stopping) {
+        if (const std::optional<StepOutcome> o = settle()) account(*o);
+        if (stop_request_) {  // stopped by train.stop_after_steps: complete it on every rank
+          stop_request_->wait();
+          stop_request_.reset();
+        }
+      }
       if (last) break;  // the epoch-end hook runs after the evaluation
       if (after_step) after_step(Position{step_, epoch, s + 1}, false, stopping);
       if (stopping) {

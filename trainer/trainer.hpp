@@ -12,10 +12,12 @@
 
 #include "comm/communicator.hpp"
 #include "comm/reducer.hpp"
+#include "core/graph.hpp"
 #include "core/loss.hpp"
 #include "core/model.hpp"
 #include "core/optimizer.hpp"
 #include "core/schedule.hpp"
+#include "core/transfer.hpp"
 #include "io/pipeline.hpp"
 #include "trainer/checkpoint.hpp"
 #include "trainer/data.hpp"
@@ -58,6 +60,9 @@ struct TrainOptions {
   // parameters (the optimizer must be built over shard_bounds' slice), then
   // the parameters are all-gathered.
   bool shard_optimizer = false;
+  // dist.cuda_graph: replay each step's forward + backward and its update as
+  // two CUDA graphs (trainer.cpp "Note: CUDA graph steps"); GPU ranks only.
+  bool cuda_graph = false;
 };
 
 /// Exit codes of a training run that ends early (README "Failure behaviour").
@@ -103,6 +108,16 @@ std::unique_ptr<io::BatchPipeline> open_train_input(const ShardedData& train,
                                                     const TrainOptions& options,
                                                     comm::Communicator& comm);
 
+/// What the host learns about a step once its device work has run: its
+/// loss sums, whether it was skipped (non-finite gradients) and its norm.
+struct StepOutcome {
+  int64_t step = 0;  // the step's number: global steps done before it
+  LossSums sums;
+  bool skipped = false;
+  double grad_norm = 0.0;         // global gradient norm (after the all-reduce, before clipping)
+  int64_t consecutive_skips = 0;  // skipped steps in a row up to this one
+};
+
 class Trainer {
  public:
   Trainer(comm::Communicator& comm, Model& model, Loss loss, Optimizer& optimizer,
@@ -120,6 +135,18 @@ class Trainer {
   /// the same size, accumulate_steps micro-batches of rows. Returns this
   /// rank's loss sums for the batch.
   LossSums step(const Tensor& x, const Tensor& y);
+
+  /// Note: lagged step results. launch() queues a step without waiting for
+  /// the device: the loss sums and the skip flag come back through pinned
+  /// memory and are read one step later. It returns the outcome the host has
+  /// just learnt: on a GPU the previous step's (none for the first), on CPU
+  /// ranks this step's (no lag). settle() waits for the one still pending.
+  /// Errors a step finds (train.on_nan, train.max_nan_skips, a class id out
+  /// of range on a GPU) are thrown when its outcome is read, on every rank
+  /// alike. step() is launch() then settle().
+  std::optional<StepOutcome> launch(const Tensor& x, const Tensor& y);
+  std::optional<StepOutcome> settle();
+  bool step_pending() const { return pending_; }
 
   /// Called on every rank after every step with the position of the next
   /// step; `epoch_end` after the last step of an epoch (before evaluation),
@@ -171,12 +198,17 @@ class Trainer {
   Loss& loss() { return loss_; }
 
  private:
-  int agreed_stop_signal();
+  int agreed_stop_signal(bool wait_now);
+  void queue_step(const Tensor& x, const Tensor& y);
+  void forward_backward(const Tensor& x, const Tensor& y, bool may_skip,
+                        const std::function<void(size_t)>& reduce_layer);
+  void device_update(bool may_skip);
+  void graph_step(const Tensor& x, const Tensor& y, bool may_skip, double lr);
+  StepOutcome read_outcome();
   void trace_span(const std::string& name, const char* category, int track = 0);
   void record_communication();
-  LossSums micro_step(const Tensor& x, const Tensor& y, int64_t first, int64_t rows, int64_t micro,
-                      int64_t micro_batches, bool& bad_loss,
-                      const std::function<void(size_t)>& layer_done);
+  void micro_step(const Tensor& x, const Tensor& y, int64_t first, int64_t rows, int64_t micro,
+                  int64_t micro_batches, const std::function<void(size_t)>& layer_done);
 
   comm::Communicator& comm_;
   Model& model_;
@@ -195,6 +227,20 @@ class Trainer {
   int stop_signal_ = 0;
   size_t first_param_layer_ = 0;  // the layer holding slab element 0
   Tensor buffers_backup_;         // kSkip: the buffers before the step
+  Tensor totals_;                 // (ops::kLossTotals,) float64: the step's loss sums, on the device
+  Tensor sum_squares_;            // (1,) the gradient's sum of squares, on the device
+  Tensor sum_squares_scratch_;
+  Readback totals_back_, control_back_;  // the pending step's sums and decisions
+  bool pending_ = false;                 // a queued step whose outcome is not read yet
+  int64_t pending_step_ = 0, pending_rows_ = 0;
+  int64_t stop_value_ = 0;               // the stop signal all-reduce's buffer
+  std::unique_ptr<comm::Request> stop_request_;
+  // dist.cuda_graph ("Note: CUDA graph steps")
+  Graph forward_graph_, update_graph_;
+  Tensor graph_x_, graph_y_;         // the batch where the graphs read it
+  Shape graph_shape_;                // the batch shape they were captured for
+  std::vector<size_t> layer_order_;  // the warm-up's order of layer_done calls
+  bool capturing_ = false;
   Tensor grad_sum_;               // accumulate_steps > 1: the earlier micro-batches' gradients
   bool poison_ = false;           // this step injects a NaN (LOCKSTEP_FAULT)
   CommOverlap overlap_;

@@ -65,18 +65,30 @@ void softmax_cross_entropy(const Tensor&, const Tensor&, double, Tensor&, Tensor
 void mse(const Tensor&, const Tensor&, double, Tensor&, Tensor*) {
   no_cuda("mse");
 }
-void sgd_step(Tensor&, const Tensor&, Tensor&, double, double, double, bool) {
+void loss_totals(const Tensor&, const Tensor&, double, int64_t, Tensor&) {
+  no_cuda("loss_totals");
+}
+void prepare_step(const Tensor&, Tensor&, double, double) {
+  no_cuda("prepare_step");
+}
+void sgd_step(Tensor&, const Tensor&, Tensor&, const Tensor&, double, double, bool) {
   no_cuda("sgd_step");
 }
 void scale(Tensor&, double) {
   no_cuda("scale");
 }
-void adam_step(Tensor&, const Tensor&, Tensor&, Tensor&, double, double, double, double, double,
-               bool, int64_t) {
+void adam_step(Tensor&, const Tensor&, Tensor&, Tensor&, const Tensor&, double, double, double,
+               double, bool) {
   no_cuda("adam_step");
 }
-double sum_squares(const Tensor&) {
+void sum_squares(const Tensor&, Tensor&, Tensor&) {
   no_cuda("sum_squares");
+}
+void restore_if_skipped(Tensor&, const Tensor&, const Tensor&) {
+  no_cuda("restore_if_skipped");
+}
+void poison_if_nonfinite(Tensor&, const Tensor&, int64_t) {
+  no_cuda("poison_if_nonfinite");
 }
 void conv2d_forward(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, ConvLayout,
                     Tensor&) {

@@ -100,4 +100,35 @@ void mse(const Tensor& out, const Tensor& targets, double grad_scale, Tensor& lo
   });
 }
 
+void loss_totals(const Tensor& loss, const Tensor& correct, double loss_scale, int64_t row_offset,
+                 Tensor& totals) {
+  const int64_t n = loss.numel();
+  LOCKSTEP_CHECK(
+      loss.dtype() == DType::kF64 && correct.dtype() == DType::kI32 && correct.numel() == n,
+      "loss_totals: expected (N,) float64 losses and (N,) int32 hits, got "
+          << shape_str(loss.shape()) << " " << to_string(loss.dtype()) << " and "
+          << shape_str(correct.shape()) << " " << to_string(correct.dtype()));
+  LOCKSTEP_CHECK(totals.dtype() == DType::kF64 && totals.numel() == kLossTotals,
+                 "loss_totals: expected " << kLossTotals << " float64 totals, got "
+                                          << shape_str(totals.shape()) << " "
+                                          << to_string(totals.dtype()));
+  check_on(correct, loss.device(), "loss_totals", "correct");
+  check_on(totals, loss.device(), "loss_totals", "totals");
+  if (loss.device() == Device::kCuda)
+    return cuda::loss_totals(loss, correct, loss_scale, row_offset, totals);
+  const double* l = loss.data<double>();
+  const int32_t* c = correct.data<int32_t>();
+  double* t = totals.data<double>();
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += l[i];
+  t[kTotalLoss] += sum * loss_scale;
+  for (int64_t i = 0; i < n; ++i) {
+    if (c[i] < 0) {
+      if (t[kTotalBadRow] == 0) t[kTotalBadRow] = static_cast<double>(1 + row_offset + i);
+    } else {
+      t[kTotalCorrect] += c[i];
+    }
+  }
+}
+
 }  // namespace lockstep::ops

@@ -23,10 +23,29 @@ void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, double gr
 /// loss = mean_k (out - t)^2; dout = grad_scale * 2 (out - t) / K.
 void mse(const Tensor& out, const Tensor& targets, double grad_scale, Tensor& loss, Tensor* dout);
 
+/// Slots of a batch's loss totals (3 float64 on the rows' device), which
+/// loss_totals adds into so that a training step keeps its sums on the device
+/// (read back a step later, core/transfer.hpp). zero() resets them.
+enum LossTotal : int64_t {
+  kTotalLoss = 0,     // sum of loss_scale * per-row loss
+  kTotalCorrect = 1,  // sum of per-row hits
+  kTotalBadRow = 2,   // 1 + the first row whose class id was out of range (0: none)
+  kLossTotals = 3,
+};
+/// totals[kTotalLoss] += loss_scale * sum(loss); totals[kTotalCorrect] +=
+/// sum(correct); a row whose `correct` is -1 (a GPU kernel's mark for a class
+/// id outside [0, K)) sets totals[kTotalBadRow] to 1 + row_offset + its index
+/// unless an earlier one is there. loss: (N,) float64; correct: (N,) int32.
+/// The sums run in a fixed order on every device (deterministic).
+void loss_totals(const Tensor& loss, const Tensor& correct, double loss_scale, int64_t row_offset,
+                 Tensor& totals);
+
 namespace cuda {
 void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, double grad_scale,
                            Tensor& loss, Tensor& correct, Tensor* dlogits);
 void mse(const Tensor& out, const Tensor& targets, double grad_scale, Tensor& loss, Tensor* dout);
+void loss_totals(const Tensor& loss, const Tensor& correct, double loss_scale, int64_t row_offset,
+                 Tensor& totals);
 }  // namespace cuda
 
 }  // namespace lockstep::ops

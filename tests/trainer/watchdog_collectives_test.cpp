@@ -188,11 +188,13 @@ TEST(WatchdogCoversEveryCollective, TrainerLevel) {
   options.batch_size = kBatch;
   options.progress = "off";
   options.shuffle = false;
-  // The late rank polls its stop signal slowly after the first step: the
-  // others wait in the stop-signal agreement (a one-integer all-reduce).
+  // The late rank polls its stop signal slowly after the epoch's last step:
+  // the others wait in the stop-signal agreement (a one-integer all-reduce;
+  // within an epoch it completes a step later, behind the next step's
+  // gradient all-reduce, and is blocking only at the epoch's end).
   int polls = 0;
   options.stop_signal = [&] {
-    if (polls++ == 0) w.lag();
+    if (polls++ == kRowsPerRank / kBatch - 1) w.lag();
     return 0;
   };
   Trainer trainer(w.world, model, Loss(LossKind::kCrossEntropy), sgd, LrSchedule(ScheduleOptions{}),
@@ -202,7 +204,7 @@ TEST(WatchdogCoversEveryCollective, TrainerLevel) {
   w.check(0, "broadcast", [&] { trainer.broadcast_parameters(); });
 
   // fit: the agreement that every rank built its input pipeline (the late
-  // rank comes late to it), then the stop-signal agreement after step 0.
+  // rank comes late to it), then the stop-signal agreement after the last step.
   w.late = last;
   w.lag();
   trainer.fit(data, nullptr, nullptr);
