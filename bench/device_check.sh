@@ -76,6 +76,27 @@ if [[ "${1:-}" == "--stage" ]]; then
   if command -v strip >/dev/null; then
     find "$dest" -type f -perm -u+x -exec strip --strip-unneeded {} + 2>/dev/null
   fi
+  # Shared libraries the GPU machine may lack (it has no Debian packages):
+  # what our programs need, followed through their dependencies, leaving out
+  # what it has its own copies of (C and C++ runtimes, MPI, HDF5, CUDA and its
+  # libraries). There, only those its loader cannot find are used (env stage).
+  mkdir -p "$dest/libs" || exit 1
+  declare -A lib_path=() lib_seen=()
+  queue=()
+  while IFS= read -r exe; do
+    while read -r so _ path _; do [[ $path == /* ]] && lib_path[$so]=$path; done < <(ldd "$exe" 2>/dev/null)
+    mapfile -t -O "${#queue[@]}" queue < <(readelf -d "$exe" 2>/dev/null | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p')
+  done < <(find "$dest" -type f -perm -u+x)
+  skip='^(libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|ld-linux.*|libmpi.*|libopen-(pal|rte).*|libhdf5.*|libcu[A-Za-z]*|libnccl|libnv[A-Za-z]*|libcudnn.*)\.so'
+  while ((${#queue[@]})); do
+    so=${queue[0]}
+    queue=("${queue[@]:1}")
+    [[ -n "${lib_seen[$so]:-}" || $so =~ $skip || -z "${lib_path[$so]:-}" ]] && continue
+    lib_seen[$so]=1
+    cp -L "${lib_path[$so]}" "$dest/libs/$so" || exit 1
+    mapfile -t -O "${#queue[@]}" queue < <(readelf -d "${lib_path[$so]}" 2>/dev/null | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p')
+  done
+  echo "libraries for a machine without them: $(ls "$dest/libs" | tr '\n' ' ')"
   # Every test program links the same static libraries and CUDA kernels:
   # tar + xz (a large window) takes ~140 MiB down to ~15. The GPU machine
   # unpacks it before anything else (tar -J, or Python's lzma without xz).
@@ -420,6 +441,25 @@ stage_env() {
     export LD_LIBRARY_PATH="$cudnn${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     echo "cuDNN: $cudnn on LD_LIBRARY_PATH" >>"$log"
   fi
+  # Libraries this machine lacks come from the carried folder's libs/ (see
+  # --stage): linked into a folder of their own, appended to LD_LIBRARY_PATH,
+  # so the machine's own copies keep precedence. A few rounds: a library
+  # supplied can need another.
+  local fallback="$work/fallback-libs" round so supplied=""
+  if [[ -d "$BUILD/libs" ]]; then
+    mkdir -p "$fallback"
+    export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$fallback"
+    for round in 1 2 3 4; do
+      lines="$(for f in "$lockstep_bin" "$b1_bin" "$b2_bin" "$b6_bin" "$BUILD"/tests/*/test_*; do
+        [[ -f "$f" && -x "$f" ]] && ldd "$f" 2>/dev/null; done | awk '/not found/ { print $1 }' | sort -u)"
+      [[ -n "$lines" ]] || break
+      for so in $lines; do
+        [[ -f "$BUILD/libs/$so" && ! -e "$fallback/$so" ]] && ln -s "$(cd "$BUILD/libs" && pwd)/$so" "$fallback/$so" &&
+          supplied+="$so "
+      done
+    done
+    echo "supplied from $BUILD/libs (round $round): ${supplied:-none}" >>"$log"
+  fi
   # Missing shared libraries (report only: the GPU suites say what fails).
   log="$work/ldd.log"
   for f in "$lockstep_bin" "$b1_bin" "$b2_bin" "$b6_bin" "$BUILD"/tests/*/test_*; do
@@ -435,7 +475,7 @@ stage_env() {
   elif ((missing)); then
     record ldd FAIL 0 "$missing binaries miss: $(grep -oE '[^[:space:]]+ => not found' "$log" | awk '{ print $1 }' | sort -u | tr '\n' ' ')"
   else
-    record ldd PASS 0 "no missing libraries${cudnn:+ (cuDNN from $cudnn)}"
+    record ldd PASS 0 "no missing libraries${cudnn:+ (cuDNN from $cudnn)}${supplied:+; carried: $supplied}"
   fi
   # CTest files hold the absolute paths of the folders where the build was
   # configured. If the repository sits elsewhere on this machine, link those
