@@ -267,7 +267,7 @@ gtest_result() {
 first_error() {
   (($2 == 0)) && return
   local line
-  line="$(grep -m1 -iE 'error|fail|abort|not found|Traceback' "$1" 2>/dev/null | grep -v '^[$#]' | cut -c1-150)"
+  line="$(grep -m1 -iE 'error|fail|abort|not found|Traceback|no CUDA|no GPU' "$1" 2>/dev/null | grep -v '^[$#]' | cut -c1-150)"
   [[ -n "$line" ]] && echo "; $line"
 }
 

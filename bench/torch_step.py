@@ -451,7 +451,7 @@ def main(b: Bench, doc: str, argv=None) -> int:
         p.error("--channels-last: expected a convolutional model")
     if args.device == "cuda":
         if not torch.cuda.is_available():
-            print(f"{b.kind}_torch: no CUDA device visible to PyTorch", file=sys.stderr)
+            print(f"{os.path.basename(sys.argv[0])}: no CUDA device visible to PyTorch", file=sys.stderr)
             return 1
         device = torch.device("cuda", 0)
         name = torch.cuda.get_device_name(device)
