@@ -324,7 +324,7 @@ pair() {
     ours "$lo" 120 "$bin" "${oargs[@]}" || rc=$?
     om="$(last_field "$lo" "$id $kind " median_ms)"
     [[ -n "$om" ]] && o+=("$om")
-    torch_run "$lt" 150 "$script" "${targs[@]}" || rc=$?
+    torch_run "$lt" "${PAIR_TORCH_LIMIT:-150}" "$script" "${targs[@]}" || rc=$?
     tm="$(last_field "$lt" "$id $kind-torch " median_ms)"
     [[ -n "$tm" ]] && t+=("$tm")
     [[ -z "$torch_version" ]] && torch_version="$(last_field "$lt" "$id $kind-torch " torch)"
@@ -528,6 +528,8 @@ stage_b2c() {
     c=()
     echo "# torch.compile missing in torch $torch_version: eager instead" >>"$work/b2c.log"
   fi
+  # torch.compile compiles forward and backward during the warm-up: more time.
+  local PAIR_TORCH_LIMIT=240
   pair b2_tf32_compile B2 cnn "$b2_bin" --precision tf32 --steps "$STEPS" --warmup "$WARMUP" "${b2_batch[@]}" -- \
     bench/b2_cnn_torch.py --precision tf32 "${c[@]}" --steps "$STEPS" --warmup "$WARMUP" "${b2_batch[@]}"
   pair b2_bf16_compile B2 cnn "$b2_bin" --precision bf16 --steps "$STEPS" --warmup "$WARMUP" "${b2_batch[@]}" -- \
