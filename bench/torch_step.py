@@ -85,12 +85,22 @@ def parse_call(token: str):
     for a in split_top(inner):
         if "=" in a:
             k, v = a.split("=", 1)
-            kwargs[k.strip()] = float(v) if "." in v else int(v)
+            kwargs[k.strip()] = number(v.strip())
         elif a in ("nobias", "sync"):
             kwargs[a] = True
         else:
-            args.append(float(a) if "." in a else int(a))
+            args.append(number(a))
     return name, args, kwargs, inner
+
+
+def number(text: str):
+    """An int, a float, or the text itself (a mode name)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 class Residual(nn.Module):
