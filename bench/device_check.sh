@@ -585,12 +585,17 @@ stage_gputests() {
   if ! command -v ctest >/dev/null || [[ ! -f "$BUILD/CTestTestfile.cmake" ]]; then
     record gpu_ctest SKIP 0 "ctest or $BUILD/CTestTestfile.cmake missing"
   elif [[ $CPU == 1 ]]; then
-    # Here the suites skip without a GPU and CI runs them anyway: list them.
-    # shellcheck disable=SC2016 # $1, $2 are the inner bash's arguments
-    run_cmd "$log" 60 bash -c 'cd "$1" && exec ctest -N -R "$2"' bash "$BUILD" "$GPU_TESTS"
-    rc=$?
-    list="$(grep -oE 'Test +#[0-9]+: [^ ]+' "$log" | awk '{ print $3 }' | tr '\n' ' ')"
-    record gpu_ctest "$(status_of $rc)" "$LAST_SECS" "listed (CPU mode): $list"
+    # Here the suites skip without a GPU and CI runs them anyway: list them,
+    # from the CTest files (ctest itself would write into the build folder's
+    # Testing/, which a CTest run calling this script is using).
+    list="$(grep -rhoE 'add_test\((\[=\[)?[A-Za-z0-9_.-]+' "$BUILD" --include=CTestTestfile.cmake |
+      sed -E 's/add_test\((\[=\[)?//' | grep -E "$GPU_TESTS" | sort | tr '\n' ' ')"
+    echo "GPU suites (CPU mode, not run): $list" >>"$log"
+    if [[ -n "$list" ]]; then
+      record gpu_ctest PASS 0 "listed (CPU mode): $list"
+    else
+      record gpu_ctest FAIL 0 "no test in $BUILD's CTest files matches '$GPU_TESTS'"
+    fi
   else
     # shellcheck disable=SC2016
     run_cmd "$log" 300 bash -c 'cd "$1" && exec ctest --output-on-failure -j2 --timeout 240 -R "$2"' \
