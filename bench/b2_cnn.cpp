@@ -5,12 +5,9 @@
 // momentum 0.9, batch 256 per rank, random inputs that stay on the GPU; the
 // harness and the output lines are in gpu_step_bench.hpp:
 //   B2 cnn precision=tf32 ranks=1 median_ms=... samples_per_s=... batch=256 ...
-// With --breakdown it then times each layer alone (rank 0's GPU, the same
-// batch): --steps forwards back to back between two events, then --steps
-// backwards (dy: a copy of the layer's output), after --warmup of each, and
-// prints the mean per call, one line per layer, then their sum:
-//   B2 layer i=0 fwd_ms=... bwd_ms=... spec="conv2d(32, 3, padding=1)"
-// (loss and optimizer are not in these; the first layer skips dx, as in training).
+// --breakdown then gives the per-phase table of the step (breakdown.hpp: each
+// layer's forward and backward, the loss, the all-reduce, the optimizer,
+// medians over real steps); --layer-times times each layer alone.
 // bench/b2_cnn_torch.py measures the PyTorch reference with the same recipe.
 
 #include "bench/gpu_step_bench.hpp"
