@@ -71,6 +71,9 @@ void sgd_step(Tensor&, const Tensor&, Tensor&, double, double, double, bool) {
 void scale(Tensor&, double) {
   no_cuda("scale");
 }
+void round_bf16(const Tensor&, Tensor&) {
+  no_cuda("round_bf16");
+}
 void adam_step(Tensor&, const Tensor&, Tensor&, Tensor&, double, double, double, double, double,
                bool, int64_t) {
   no_cuda("adam_step");
