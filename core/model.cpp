@@ -7,6 +7,7 @@
 #include "core/layers/concat.hpp"
 #include "core/layers/registry.hpp"
 #include "core/ops/elementwise.hpp"
+#include "core/precision.hpp"
 #include "core/rng.hpp"
 
 namespace lockstep {
@@ -86,8 +87,15 @@ Model::Model(const std::string& layers_spec, const Shape& input_shape, DType dty
                      p.init,
                      p.fan_in,
                      p.fan_out,
-                     index};
+                     index,
+                     p.keep_fp32};
       offset += info.numel;
+      if (!p.keep_fp32 && info.numel > 0) {
+        if (!rounded_ranges_.empty() && rounded_ranges_.back().second == info.offset)
+          rounded_ranges_.back().second = offset;
+        else
+          rounded_ranges_.emplace_back(info.offset, offset);
+      }
       layout_.push_back(std::move(info));
     }
     layer_ranges_.emplace_back(first, offset);
@@ -118,16 +126,7 @@ Model::Model(const std::string& layers_spec, const Shape& input_shape, DType dty
   grads_ = Tensor::zeros({offset}, dtype, device);
   buffers_ = Tensor::zeros({buffer_offset}, dtype, device);
   // Bind each layer's views into the slabs.
-  size_t next = 0;
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    std::vector<Tensor> p, g;
-    while (next < layout_.size() && layout_[next].layer == i) {
-      p.push_back(params_.view(layout_[next].offset, layout_[next].shape));
-      g.push_back(grads_.view(layout_[next].offset, layout_[next].shape));
-      ++next;
-    }
-    layers_[i]->bind(p, g);
-  }
+  bind_layers(false);
   for (size_t i = 0, b = 0; i < layers_.size(); ++i) {
     std::vector<Tensor> views;
     for (; b < buffer_layout_.size() && buffer_layout_[b].layer == i; ++b)
@@ -185,8 +184,85 @@ void Model::init_params(uint64_t seed, InitScheme scheme) {
   buffers_.copy_from(host_buffers);
 }
 
+// Note: bf16 mixed precision. With dist.precision = bf16
+// (compute_precision() == kBf16) a model computes as PyTorch's autocast to
+// bfloat16 would, on float32 storage:
+//
+// - Master weights stay float32 in the parameter slab, gradients accumulate
+//   in float32 in the gradient slab, and the optimizer (and its state) only
+//   ever sees those two. The layers compute with a compute copy of the
+//   weights instead: a second slab of the same layout into which every
+//   forward rounds the parameters that are GEMM or convolution operands
+//   (weights and biases of dense, conv2d, conv_transpose2d: every parameter
+//   whose ParamSpec is not keep_fp32), one pass per contiguous run of them;
+//   the layers' weight views point there, their gradient views at the
+//   float32 gradient slab. BatchNorm's scale and shift are keep_fp32: the
+//   layer reads the master values. Weight gradients are not rounded (they
+//   go from the GEMM's float32 accumulator into the slab; autocast rounds
+//   them, as gradients of its bf16 weight copies), and steps smaller than
+//   bfloat16's resolution still move the master weights.
+// - Activations: the model rounds its input batch into its own buffer (the
+//   caller's batch is not written), every layer's output and dx are rounded
+//   where they leave the layer (Layer::forward / backward), the loss gradient
+//   as it enters backward, and the sum of gradients reaching a named output.
+//   The model's output (logits, as from any bf16 GEMM) is rounded too, but
+//   the loss and softmax compute in float32 from it.
+// - Inside a layer, arithmetic is float32 on those bfloat16 values, rounded
+//   once on the way out, as autocast's bf16 kernels do: GEMMs and
+//   convolutions multiply bfloat16 values (exact in float32) and accumulate
+//   in float32 (on GPUs cuBLAS's CUBLAS_COMPUTE_32F_FAST_16BF, whose
+//   conversion of these inputs is exact; on CPUs OpenBLAS's sgemm, so a CPU
+//   rank emulates the same rounding up to summation order); BatchNorm's
+//   statistics and normalisation are float32.
+// - Evaluation and prediction in the same process use the same precision;
+//   `lockstep eval` and `predict` load a model and compute in float32.
+//
+// The values are bfloat16 but their storage is float32: activations take the
+// same memory as in fp32, and the gain on GPUs is the tensor-core GEMM. On
+// CPU ranks bf16 is an emulation for tests (slower than fp32: the rounding
+// passes). Cost per forward: one rounding pass over the rounded parameters
+// (the compute copy is allocated once, at the first bf16 forward).
+
+void Model::bind_layers(bool compute_copy) {
+  size_t next = 0;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    std::vector<Tensor> p, g;
+    for (; next < layout_.size() && layout_[next].layer == i; ++next) {
+      const ParamInfo& info = layout_[next];
+      const Tensor& slab = compute_copy && !info.keep_fp32 ? compute_params_ : params_;
+      p.push_back(slab.view(info.offset, info.shape));
+      g.push_back(grads_.view(info.offset, info.shape));
+    }
+    layers_[i]->bind(p, g);
+  }
+}
+
+void Model::prepare_weights(bool bf16) {
+  if (bf16) {
+    LOCKSTEP_CHECK(dtype_ == DType::kF32,
+                   "dist.precision bf16: expected a float32 model, got " << to_string(dtype_));
+    if (!compute_params_.defined())
+      compute_params_ = Tensor::zeros(params_.shape(), dtype_, device_);
+    for (const auto& [begin, end] : rounded_ranges_) {
+      Tensor copy = compute_params_.view(begin, {end - begin});
+      ops::round_bf16(params_.view(begin, {end - begin}), copy);
+    }
+  }
+  if (bf16 != bound_to_copy_) {
+    bind_layers(bf16);
+    bound_to_copy_ = bf16;
+  }
+}
+
 Tensor Model::forward(const Tensor& x, const RunContext& ctx) {
+  const bool bf16 = compute_precision() == Precision::kBf16;
+  prepare_weights(bf16);
   Tensor h = x;
+  if (bf16) {
+    ensure_shape(input_bf16_, x.shape(), x.dtype(), x.device());
+    ops::round_bf16(x, input_bf16_);
+    h = input_bf16_;
+  }
   for (size_t i = 0; i < layers_.size(); ++i) {
     if (sources_[i] >= 0)
       static_cast<Merge&>(*layers_[i]).set_source(outputs_[static_cast<size_t>(sources_[i])]);
@@ -200,10 +276,18 @@ Tensor Model::forward(const Tensor& x, const RunContext& ctx) {
 void Model::backward(const Tensor& dy, const std::function<void(size_t)>& on_layer_done) {
   // See "Note: named outputs" (model.hpp).
   std::fill(named_grad_set_.begin(), named_grad_set_.end(), 0);
+  // See "Note: bf16 mixed precision".
+  const bool bf16 = compute_precision() == Precision::kBf16 && dtype_ == DType::kF32;
   Tensor g = dy;
+  if (bf16) {
+    ensure_shape(dy_bf16_, dy.shape(), dy.dtype(), dy.device());
+    ops::round_bf16(dy, dy_bf16_);
+    g = dy_bf16_;
+  }
   for (size_t i = layers_.size(); i-- > 0;) {
     if (named_grad_set_[i]) {  // this output also fed later merges
       ops::add(g, named_grads_[i], named_grads_[i]);
+      if (bf16) ops::round_bf16(named_grads_[i]);
       g = named_grads_[i];
     }
     // The input of layer 0 is data: its gradient is never needed.

@@ -40,6 +40,7 @@ struct ParamInfo {
   Init init = Init::kZeros;
   int64_t fan_in = 0, fan_out = 0;
   size_t layer = 0;
+  bool keep_fp32 = false;  // ParamSpec::keep_fp32: no bf16 compute copy
 };
 
 enum class InitScheme { kHe, kXavier };
@@ -77,19 +78,35 @@ class Model {
   const Tensor& params() const { return params_; }
   /// [begin, end) of the slab holding layer i's parameters (empty when none).
   std::pair<int64_t, int64_t> layer_slab_range(size_t i) const { return layer_ranges_.at(i); }
+  /// In bf16 runs: the weights the layers compute with, the master slab's
+  /// GEMM and convolution operands rounded to bfloat16 at every forward (same
+  /// layout; keep_fp32 ranges unused). Undefined before the first bf16
+  /// forward. See "Note: bf16 mixed precision" (model.cpp).
+  const Tensor& compute_params() const { return compute_params_; }
 
   /// Initialises every parameter from `seed` (weights He or Xavier, biases 0,
   /// scales 1) and resets the buffers (running means 0, variances 1).
   void init_params(uint64_t seed, InitScheme scheme);
   void zero_grad() { grads_.zero(); }
 
-  /// x (N, ...input_shape) -> (N, ...output_shape).
+  /// x (N, ...input_shape) -> (N, ...output_shape). At the process's
+  /// compute precision (core/precision.hpp): in bf16, x is read (not
+  /// written) and the output holds bfloat16 values.
   Tensor forward(const Tensor& x, const RunContext& ctx);
   /// dy (N, ...output_shape): accumulates into the gradient slab; after each
-  /// layer (last to first) calls on_layer_done(i) when given.
+  /// layer (last to first) calls on_layer_done(i) when given. dy is read, not
+  /// written.
   void backward(const Tensor& dy, const std::function<void(size_t)>& on_layer_done = {});
 
  private:
+  // Binds every layer's parameter and gradient views; weights from the bf16
+  // compute copy when `compute_copy`, else (and keep_fp32 ones always) from
+  // the master slab.
+  void bind_layers(bool compute_copy);
+  // Before a forward: in bf16, refreshes the compute copy from the master
+  // slab; (re)binds the layers when the precision changed.
+  void prepare_weights(bool bf16);
+
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<Saved> saved_;
   std::vector<std::string> names_;    // per layer: its output's name or ""
@@ -107,6 +124,12 @@ class Model {
   Tensor params_;
   Tensor grads_;
   Tensor buffers_;
+  // bf16 runs (see "Note: bf16 mixed precision"):
+  std::vector<std::pair<int64_t, int64_t>> rounded_ranges_;  // [begin, end) of non-keep_fp32 params
+  Tensor compute_params_;       // (P,) the rounded weights the layers compute with
+  bool bound_to_copy_ = false;  // the layers' weight views are into compute_params_
+  Tensor input_bf16_;           // (N, ...input_shape) the batch rounded
+  Tensor dy_bf16_;              // (N, ...output_shape) the loss gradient rounded
 };
 
 }  // namespace lockstep

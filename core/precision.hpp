@@ -7,10 +7,12 @@
 //   CPU ranks.
 // - bf16: mixed precision. Activations and GEMM/convolution inputs are
 //   bfloat16 values with float32 accumulation; master weights, optimizer
-//   state, the loss and softmax, and BatchNorm statistics stay float32.
+//   state, the loss and softmax, and BatchNorm statistics stay float32 (see
+//   "Note: bf16 mixed precision", core/model.cpp).
 //
 // device::select sets it for a GPU rank; CPU ranks set it with
-// set_compute_precision (bf16 on a CPU rank is emulated, for tests).
+// set_compute_precision (a training run sets fp32 for tf32 there; bf16 on a
+// CPU rank is emulated: float32 arithmetic on values rounded to bfloat16).
 
 #include <string>
 

@@ -206,7 +206,9 @@ std::vector<ConfigKey> make_keys() {
           number("> 0", positive)),
       key("dist.device", "auto", "auto (a GPU per rank when every rank sees one), cpu or cuda",
           FIELD(device), checked_text([](const std::string& t) { comm::parse_device_request(t); })),
-      key("dist.precision", "fp32", "GPU matrix multiplies: fp32 or tf32 (tensor cores)",
+      key("dist.precision", "fp32",
+          "fp32; tf32 (GPU tensor-core GEMMs, fp32 on CPUs); bf16 (mixed precision: bf16 "
+          "activations and GEMM inputs, fp32 master weights; emulated on CPUs)",
           FIELD(precision), checked_text([](const std::string& t) { device::parse_precision(t); })),
       key("dist.allow_shared_gpu", "false", "allow more ranks than GPUs on a host (testing)",
           FIELD(allow_shared_gpu), to_bool),

@@ -17,9 +17,9 @@ void print_setup(const trainer::RunSetup& s, int local_ranks) {
     std::printf("lockstep train: %d rank(s) on GPUs (%s, %s), gradients all-reduced with %s\n",
                 s.ranks, cfg.precision.c_str(), cfg.device.c_str(), s.grad_backend.c_str());
   } else {
-    std::printf("lockstep train: %d rank(s) on cpu, %d thread(s) per rank%s, %s all-reduce\n",
+    std::printf("lockstep train: %d rank(s) on cpu, %d thread(s) per rank%s, %s all-reduce%s\n",
                 s.ranks, s.cpu_threads, cpu_binding_note(local_ranks).c_str(),
-                s.grad_backend.c_str());
+                s.grad_backend.c_str(), cfg.precision == "bf16" ? ", bf16 emulated" : "");
   }
   std::fputs(s.placements.c_str(), stdout);
   std::printf("  data   %s: %lld samples %s %s, %lld per rank%s\n", s.data.path.c_str(),

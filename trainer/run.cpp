@@ -188,6 +188,13 @@ RunOutcome run_training(const RunConfig& config, const std::string& config_ini,
     comm::check_on_all_ranks(
         comm, [&] { device::select(place.device, device::parse_precision(cfg.precision)); });
     nccl = comm::make_nccl_communicator(comm);
+  } else {
+    // CPU ranks: tf32 (a GPU tensor-core mode) computes as fp32; bf16 is
+    // emulated, float32 arithmetic on values rounded to bfloat16 (for tests).
+    comm::check_on_all_ranks(comm, [&] {
+      const Precision p = parse_precision(cfg.precision);
+      set_compute_precision(p == Precision::kTf32 ? Precision::kFp32 : p);
+    });
   }
   comm::Communicator& grad_comm = nccl ? *nccl : static_cast<comm::Communicator&>(comm);
   const Device model_device = place.gpu ? Device::kCuda : Device::kCpu;

@@ -137,9 +137,21 @@ cublasHandle_t blas() {
   return s.blas;
 }
 
+// Follows the process-wide compute precision (core/precision.hpp). In bf16
+// runs the GEMM inputs are already bfloat16 values (see "Note: bf16 mixed
+// precision", core/model.cpp), so FAST_16BF's conversion of them is exact:
+// products of two bfloat16 values are exact in float32 and cuBLAS accumulates
+// in float32, as the CPU emulation does (up to summation order).
 cublasComputeType_t gemm_compute_type() {
-  return state().precision == device::Precision::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
-                                                       : CUBLAS_COMPUTE_32F;
+  switch (compute_precision()) {
+    case Precision::kTf32:
+      return CUBLAS_COMPUTE_32F_FAST_TF32;
+    case Precision::kBf16:
+      return CUBLAS_COMPUTE_32F_FAST_16BF;
+    case Precision::kFp32:
+      break;
+  }
+  return CUBLAS_COMPUTE_32F;
 }
 
 StreamGuard::StreamGuard(cudaStream_t stream) : previous_(t_current) {

@@ -37,8 +37,10 @@ Shape BatchNorm::output_shape(const Shape& in) const {
 }
 
 std::vector<ParamSpec> BatchNorm::param_specs(const Shape& in) const {
-  return {{"gamma", {in[0]}, Init::kOnes, in[0], in[0]},
-          {"beta", {in[0]}, Init::kZeros, in[0], in[0]}};
+  // Scale and shift stay float32 in bf16 runs (keep_fp32): normalisation
+  // computes in float32 and only its output is rounded.
+  return {{"gamma", {in[0]}, Init::kOnes, in[0], in[0], /*keep_fp32=*/true},
+          {"beta", {in[0]}, Init::kZeros, in[0], in[0], /*keep_fp32=*/true}};
 }
 
 std::vector<ParamSpec> BatchNorm::buffer_specs(const Shape& in) const {

@@ -11,6 +11,13 @@
 // buffers between steps (no per-step allocation at a fixed batch). Shapes
 // passed to `output_shape` / `param_specs` exclude the batch dimension.
 //
+// In bf16 runs (compute_precision() == kBf16) the public entry points round
+// what the layer hands on to bfloat16 values: forward's output and
+// backward's dx (see "Note: bf16 mixed precision", core/model.cpp). A layer
+// that hands back its input itself (a reshape, dropout in eval) leaves it as
+// it came: whoever made that tensor rounded it, and a caller's data is never
+// written.
+//
 // A layer kind is one file in core/layers/ (its class, its saved record and
 // its factory) plus one line in the registry (registry.cpp).
 
@@ -52,6 +59,10 @@ struct ParamSpec {
   Init init = Init::kZeros;
   int64_t fan_in = 0;
   int64_t fan_out = 0;
+  /// In bf16 runs the layer computes with the float32 master value itself,
+  /// not a bfloat16-rounded copy (BatchNorm's scale and shift); false for
+  /// GEMM and convolution operands (see "Note: bf16 mixed precision").
+  bool keep_fp32 = false;
 };
 
 /// The base of every layer's saved record.

@@ -77,6 +77,9 @@ void sgd_step(Tensor&, const Tensor&, Tensor&, const Tensor&, double, double, bo
 void scale(Tensor&, double) {
   no_cuda("scale");
 }
+void round_bf16(const Tensor&, Tensor&) {
+  no_cuda("round_bf16");
+}
 void adam_step(Tensor&, const Tensor&, Tensor&, Tensor&, const Tensor&, double, double, double,
                double, bool) {
   no_cuda("adam_step");

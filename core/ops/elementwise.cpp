@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "core/half.hpp"
 #include "core/ops/map_cpu.hpp"
 #include "core/rng.hpp"
 
@@ -59,6 +60,20 @@ void scale(Tensor& x, double alpha) {
     } else {
       for (int64_t i = 0; i < n; ++i) p[i] *= a;
     }
+  });
+}
+
+void round_bf16(const Tensor& x, Tensor& y) {
+  check_on(x, x.device(), "round_bf16", "x");
+  check_on(y, x.device(), "round_bf16", "y");
+  check_same(x, y, "round_bf16");
+  LOCKSTEP_CHECK(x.dtype() == DType::kF32,
+                 "round_bf16: expected a float32 tensor, got " << to_string(x.dtype()));
+  if (x.device() == Device::kCuda) return cuda::round_bf16(x, y);
+  const float* px = x.data<float>();
+  float* py = y.data<float>();
+  parallel_for(x.numel(), detail::kElementsPerPart, [&](int, int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) py[i] = half::from_bf16(half::to_bf16(px[i]));
   });
 }
 

@@ -1,5 +1,6 @@
 // CUDA element-wise ops (ops/elementwise.hpp); ops/elementwise.cpp is the reference.
 
+#include "core/half.hpp"
 #include "core/ops/elementwise.hpp"
 #include "core/ops/kernels.cuh"
 #include "core/rng.hpp"
@@ -15,6 +16,10 @@ struct Mul {
 };
 struct Add {
   __device__ float operator()(float u, float v) const { return u + v; }
+};
+// The conversions of core/half.hpp, so that GPU and CPU round bit for bit alike.
+struct RoundBf16 {
+  __device__ float operator()(float v) const { return half::from_bf16(half::to_bf16(v)); }
 };
 struct Scale {
   float a;
@@ -56,6 +61,10 @@ void scale(Tensor& x, double alpha) {
     return;
   }
   unary(x, x, "scale", Scale{static_cast<float>(alpha)});
+}
+
+void round_bf16(const Tensor& x, Tensor& y) {
+  unary(x, y, "round_bf16", RoundBf16{});
 }
 
 }  // namespace lockstep::ops::cuda
