@@ -20,7 +20,7 @@
 # tables; tests/cli/device_check_cpu_test.sh):
 #   DEVICE_CHECK_CPU=1 bash bench/device_check.sh
 #
-# Stages, in the default order (the figures issue 12 needs most come first):
+# Stages, in the default order (the GPU figures needed most come first):
 #   b2         B2 ConvNet: ours TF32 and bf16 vs PyTorch eager TF32 and bf16 + channels-last
 #   resnet     examples/perception_resnet.ini's model: ours bf16 (and TF32) vs PyTorch eager
 #              bf16 (channels-last, and NCHW)
@@ -345,7 +345,7 @@ pair() {
 write_results() {
   local i
   {
-    echo "## Issue 12 GPU figures, $(date -u +%Y-%m-%d) ($card)"
+    echo "## GPU figures (cuDNN, bf16, lean step), $(date -u +%Y-%m-%d) ($card)"
     echo
     if [[ $CPU == 1 ]]; then
       echo "DEVICE_CHECK_CPU=1: CPU ranks, tiny sizes; these numbers test the script, they measure nothing."

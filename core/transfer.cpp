@@ -61,4 +61,30 @@ void Upload::send(std::span<const double> values, Tensor& dst) {
   async_detail::record(slot.event.get());
 }
 
+void StreamInterval::mark_begin() {
+  open_ = last_ == 0 ? 1 : 0;  // the slot not holding the last interval
+  Marks& m = marks_[open_];
+  if (!m.begin) {
+    m.begin = async_detail::make_timing_event();
+    m.end = async_detail::make_timing_event();
+  }
+  m.recorded = false;
+  async_detail::record(m.begin.get());
+}
+
+void StreamInterval::mark_end() {
+  LOCKSTEP_CHECK(open_ >= 0, "stream interval: mark_end() without mark_begin()");
+  async_detail::record(marks_[open_].end.get());
+  marks_[open_].recorded = true;
+  last_ = open_;
+  open_ = -1;
+}
+
+double StreamInterval::previous_seconds() {
+  const int prev = last_ < 0 ? -1 : 1 - last_;
+  if (prev < 0 || !marks_[prev].recorded) return 0.0;
+  async_detail::wait(marks_[prev].end.get());
+  return async_detail::elapsed_seconds(marks_[prev].begin.get(), marks_[prev].end.get());
+}
+
 }  // namespace lockstep

@@ -29,6 +29,8 @@ struct EventDeleter {
 };
 using Event = std::unique_ptr<EventHandle, EventDeleter>;
 Event make_event();
+Event make_timing_event();  // an event that can be timed (elapsed_seconds)
+double elapsed_seconds(EventHandle* from, EventHandle* to);  // both complete
 void record(EventHandle* e);                                // on the current stream
 void wait(EventHandle* e);                                  // host wait
 bool done(EventHandle* e);                                  // completed (no wait)
@@ -77,6 +79,29 @@ class Upload {
   };
   std::vector<Slot> slots_;
   size_t next_ = 0;
+};
+
+/// How long the current stream of a GPU spends between mark_begin() and
+/// mark_end() (CUDA events), read a step later so that the host does not
+/// wait for the interval it just queued: previous_seconds() returns the
+/// interval before the last one, waiting for it if it has not yet run
+/// (normally long done), or 0 when there is none. For a stall such as the
+/// main stream waiting for the gradient all-reduce, which the host no longer
+/// sees (comm/nccl.hpp: stream-ordered waits).
+class StreamInterval {
+ public:
+  void mark_begin();
+  void mark_end();
+  double previous_seconds();
+
+ private:
+  struct Marks {
+    async_detail::Event begin, end;
+    bool recorded = false;
+  };
+  Marks marks_[2];
+  int last_ = -1;  // the slot mark_end() recorded last
+  int open_ = -1;  // the slot mark_begin() recorded into
 };
 
 /// Whether every queued operation on the current stream has run (CPU: true).

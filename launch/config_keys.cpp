@@ -12,6 +12,7 @@
 #include "comm/placement.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
+#include "core/ops/conv.hpp"
 #include "launch/config_parsers.hpp"
 
 namespace lockstep::launch {
@@ -210,6 +211,16 @@ std::vector<ConfigKey> make_keys() {
           "fp32; tf32 (GPU tensor-core GEMMs, fp32 on CPUs); bf16 (mixed precision: bf16 "
           "activations and GEMM inputs, fp32 master weights; emulated on CPUs)",
           FIELD(precision), checked_text([](const std::string& t) { device::parse_precision(t); })),
+      key("dist.conv_backend", "auto",
+          "GPU convolutions: auto (cuDNN where the build has it, else im2col), cudnn or im2col "
+          "(im2col + cuBLAS GEMMs: the fallback and reference); no effect on CPU ranks",
+          FIELD(conv_backend), checked_text([](const std::string& t) {
+            if (t != "auto" && t != "cudnn" && t != "im2col")
+              throw Error("dist.conv_backend: expected auto, cudnn or im2col, got '" + t + "'");
+            if (t == "cudnn" && !ops::cudnn_built())
+              throw Error("dist.conv_backend = cudnn: this build of lockstep has no cuDNN "
+                          "(configure with cuDNN found and LOCKSTEP_CUDNN=ON), or use auto");
+          })),
       key("dist.allow_shared_gpu", "false", "allow more ranks than GPUs on a host (testing)",
           FIELD(allow_shared_gpu), to_bool),
       key("dist.threads", "0",

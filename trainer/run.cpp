@@ -13,6 +13,7 @@
 #include "comm/placement.hpp"
 #include "comm/watchdog.hpp"
 #include "core/device.hpp"
+#include "core/ops/conv.hpp"
 #include "core/threads.hpp"
 #include "trainer/early_stop.hpp"
 #include "trainer/model_io.hpp"
@@ -186,7 +187,12 @@ RunOutcome run_training(const RunConfig& config, const std::string& config_ini,
   std::unique_ptr<comm::Communicator> nccl;
   if (place.gpu) {
     comm::check_on_all_ranks(
-        comm, [&] { device::select(place.device, device::parse_precision(cfg.precision)); });
+        comm, [&] {
+          device::select(place.device, device::parse_precision(cfg.precision));
+          if (cfg.conv_backend != "auto")
+            ops::set_conv_backend(cfg.conv_backend == "cudnn" ? ops::ConvBackend::kCudnn
+                                                              : ops::ConvBackend::kIm2col);
+        });
     nccl = comm::make_nccl_communicator(comm);
   } else {
     // CPU ranks: tf32 (a GPU tensor-core mode) computes as fp32; bf16 is

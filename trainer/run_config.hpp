@@ -54,7 +54,8 @@ struct RunConfig {
   // dist
   int threads = 0;                 // 0: cores / local ranks
   std::string device = "auto";     // auto | cpu | cuda
-  std::string precision = "fp32";  // fp32 | tf32 (GPU GEMMs)
+  std::string precision = "fp32";  // fp32 | tf32 | bf16 (core/precision.hpp)
+  std::string conv_backend = "auto";  // auto | cudnn | im2col (GPU convolutions)
   bool allow_shared_gpu = false;   // several ranks on one GPU (tests)
   double timeout_s = 600;          // collective watchdog; 0: off
   // checkpoints and logs

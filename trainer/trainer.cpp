@@ -358,8 +358,7 @@ void Trainer::queue_step(const Tensor& x_in, const Tensor& y_in) {
     graph_step(x_in, y_in, may_skip, lr);
   } else {
     forward_backward(x_in, y_in, may_skip, [this](size_t layer) { reducer_.layer_done(layer); });
-    reducer_.finalize();
-    record_communication();
+    finalize_reduction();
     optimizer_.set_inputs(lr, options_.clip_norm);
     mark_ = steady_seconds();
     device_update(may_skip);
@@ -489,8 +488,7 @@ void Trainer::graph_step(const Tensor& x_in, const Tensor& y_in, bool may_skip, 
       layer_order_.push_back(layer);
       reducer_.layer_done(layer);
     });
-    reducer_.finalize();
-    record_communication();
+    finalize_reduction();
     optimizer_.set_inputs(lr, options_.clip_norm);
     device_update(may_skip);
     return;
@@ -512,8 +510,7 @@ void Trainer::graph_step(const Tensor& x_in, const Tensor& y_in, bool may_skip, 
     capture(forward_graph_, [&] { forward_backward(graph_x_, graph_y_, may_skip, {}); });
   forward_graph_.launch();
   for (const size_t layer : layer_order_) reducer_.layer_done(layer);
-  reducer_.finalize();
-  record_communication();
+  finalize_reduction();
   optimizer_.set_inputs(lr, options_.clip_norm);
   if (!update_graph_.ready()) capture(update_graph_, [&] { device_update(may_skip); });
   update_graph_.launch();
@@ -521,10 +518,24 @@ void Trainer::graph_step(const Tensor& x_in, const Tensor& y_in, bool may_skip, 
 
 // The step's all-reduce timings (Reducer) as exposed time and overlap, and
 // on the timeline: each bucket from launch to completion, and finalize's wait.
+void Trainer::finalize_reduction() {
+  const bool device_timed = model_.device() != Device::kCpu && comm_.size() > 1;
+  if (device_timed) comm_wait_.mark_begin();
+  reducer_.finalize();
+  if (device_timed) comm_wait_.mark_end();
+  record_communication();
+}
+
+// A GPU rank's exposed time is the main stream's stall between backward's
+// last kernel and the all-reduce's completion, known a step later (the
+// previous step's figure stands for this one's); the bucket times are the
+// host's view, where completion is a lower bound (comm/reducer.hpp).
 void Trainer::record_communication() {
   const auto& times = reducer_.bucket_times();
   overlap_ = {};
-  overlap_.exposed_s = reducer_.finalize_end() - reducer_.finalize_begin();
+  overlap_.exposed_s = model_.device() != Device::kCpu && comm_.size() > 1
+                           ? comm_wait_.previous_seconds()
+                           : reducer_.finalize_end() - reducer_.finalize_begin();
   if (comm_.size() > 1 && !times.empty()) {
     overlap_.comm_s = times.back().completed - times.front().launched;
     if (overlap_.comm_s > 0)

@@ -206,6 +206,10 @@ class Trainer {
   void graph_step(const Tensor& x, const Tensor& y, bool may_skip, double lr);
   StepOutcome read_outcome();
   void trace_span(const std::string& name, const char* category, int track = 0);
+  /// The Reducer's finalize(), timed: on a GPU rank the main stream's wait for
+  /// the buckets, measured by events (StreamInterval), since the host does not
+  /// wait there (comm/nccl.hpp).
+  void finalize_reduction();
   void record_communication();
   void micro_step(const Tensor& x, const Tensor& y, int64_t first, int64_t rows, int64_t micro,
                   int64_t micro_batches, const std::function<void(size_t)>& layer_done);
@@ -244,6 +248,7 @@ class Trainer {
   Tensor grad_sum_;               // accumulate_steps > 1: the earlier micro-batches' gradients
   bool poison_ = false;           // this step injects a NaN (LOCKSTEP_FAULT)
   CommOverlap overlap_;
+  StreamInterval comm_wait_;  // GPU ranks: the main stream's wait for the buckets
   bool sharded_ = false;
   int64_t shard_lo_ = 0, shard_hi_ = 0;
   std::vector<int64_t> shard_counts_;  // every rank's slice length

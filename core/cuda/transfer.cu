@@ -23,6 +23,18 @@ Event make_event() {
   return Event(reinterpret_cast<EventHandle*>(e));
 }
 
+Event make_timing_event() {
+  cudaEvent_t e = nullptr;
+  LOCKSTEP_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDefault));
+  return Event(reinterpret_cast<EventHandle*>(e));
+}
+
+double elapsed_seconds(EventHandle* from, EventHandle* to) {
+  float ms = 0.f;
+  LOCKSTEP_CUDA_CHECK(cudaEventElapsedTime(&ms, raw(from), raw(to)));
+  return static_cast<double>(ms) * 1e-3;
+}
+
 void record(EventHandle* e) {
   LOCKSTEP_CUDA_CHECK(cudaEventRecord(raw(e), cuda::current_stream()));
 }

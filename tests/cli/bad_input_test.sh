@@ -84,6 +84,7 @@ if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
   expect_fail cuda_without_gpu 2 2 "dist.device = cuda, but (no GPU is visible|this build)" -- "${t[@]}" --dist.device cuda
 fi
 expect_fail bad_precision 2 2 "dist.precision: expected fp32, tf32 or bf16" -- "${t[@]}" --dist.precision fp16
+expect_fail bad_conv_backend 2 2 "dist.conv_backend: expected auto, cudnn or im2col" -- "${t[@]}" --dist.conv_backend winograd
 expect_fail image_too_small_for_kernel 2 2 "conv2d\(8, 5\).*too small: kernel 5" -- "${t[@]}" --model.layers "conv2d(8, 5), relu, dense(10)"
 expect_fail image_too_small_for_pool 2 2 "maxpool2d\(8\).*(too small: kernel 8|larger)" -- "${t[@]}" --model.layers "conv2d(4, 3, padding=1), maxpool2d(8), dense(10)"
 # A CNN saved for (1, 4, 4) images, evaluated on 3-channel 8x8 images.
