@@ -135,7 +135,7 @@ BD_WARMUP="${BD_WARMUP:-5}"
 BD_PRECISION="${BD_PRECISION:-bf16}"
 B5_STEPS="${B5_STEPS:-20}"
 EPOCHS="${EPOCHS:-}"
-GPU_TESTS="${GPU_TESTS:-cuda|gpu|cudnn|nccl|bf16}"
+GPU_TESTS="${GPU_TESTS:-cuda|gpu|cudnn|nccl|bf16|step_control|lean_step}"
 ALL_STAGES="b2 resnet breakdown b1 gputests b2c fashion b5"
 STAGES="${STAGES:-$ALL_STAGES}"
 mkdir -p "$OUT" || exit 1
