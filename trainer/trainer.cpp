@@ -729,6 +729,14 @@ std::vector<EpochRecord> Trainer::fit(io::BatchPipeline& input, const ShardedDat
     if (val)
       rec.val = evaluate_metrics(comm_, model_, loss_.kind(), *val, options_.eval_batch_size, 1,
                                  loss_.options());
+    if (options_.cuda_graph && (test || val)) {
+      // Evaluation sized the buffers the model and the loss keep for its own
+      // batch, so the graphs hold stale addresses: the next step runs eagerly
+      // again (resizing them) and the one after it is captured anew.
+      forward_graph_.reset();
+      update_graph_.reset();
+      layer_order_.clear();
+    }
     if (root)
       report_epoch(rec, options_.epochs, step_, schedule_.lr_at(step_ - 1), loss_.kind(), metrics);
     records.push_back(rec);

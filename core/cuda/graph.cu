@@ -1,6 +1,7 @@
 // CUDA build of core/graph.hpp.
 
 #include "core/cuda/runtime.hpp"
+#include "core/cuda/workspace.hpp"
 #include "core/graph.hpp"
 
 namespace lockstep {
@@ -9,6 +10,7 @@ struct Graph::Impl {
   cudaStream_t capturing = nullptr;  // the stream under capture, if any
   cudaGraph_t graph = nullptr;
   cudaGraphExec_t exec = nullptr;
+  uint64_t workspace_generation = 0;  // the shared conv workspace's, at capture
 };
 
 Graph::Graph() : impl_(std::make_unique<Impl>()) {}
@@ -31,6 +33,7 @@ void Graph::end() {
   impl_->capturing = nullptr;
   LOCKSTEP_CUDA_CHECK(cudaStreamEndCapture(s, &impl_->graph));
   LOCKSTEP_CUDA_CHECK(cudaGraphInstantiate(&impl_->exec, impl_->graph, 0));
+  impl_->workspace_generation = cuda::shared_workspace_generation();
 }
 
 void Graph::abort() noexcept {
@@ -42,8 +45,12 @@ void Graph::abort() noexcept {
   impl_->capturing = nullptr;
 }
 
+// A graph whose convolutions' shared workspace has moved since its capture
+// (an evaluation with a larger batch grew it) would write freed memory: it is
+// no longer ready, and the caller captures it again.
 bool Graph::ready() const {
-  return impl_->exec != nullptr;
+  return impl_->exec != nullptr &&
+         impl_->workspace_generation == cuda::shared_workspace_generation();
 }
 
 void Graph::launch() {

@@ -14,6 +14,7 @@ struct Shared {
   Tensor buffer;                // uint8 (bytes,) on the GPU
   cudaStream_t last = nullptr;  // the stream of the previous request
   Event ready;                  // recorded on `last` when another stream asks
+  uint64_t generation = 0;      // bumped each time the buffer moves
 };
 
 Shared& shared() {
@@ -44,6 +45,7 @@ void* shared_workspace(size_t bytes) {
     s.buffer = Tensor();
     const size_t grown = (bytes + kGranule - 1) / kGranule * kGranule;
     s.buffer = Tensor::empty({static_cast<int64_t>(grown)}, DType::kU8, Device::kCuda);
+    ++s.generation;
   }
   return s.buffer.data<uint8_t>();
 }
@@ -51,6 +53,10 @@ void* shared_workspace(size_t bytes) {
 size_t shared_workspace_bytes() {
   const Shared& s = shared();
   return s.buffer.defined() ? static_cast<size_t>(s.buffer.numel()) : 0;
+}
+
+uint64_t shared_workspace_generation() {
+  return shared().generation;
 }
 
 }  // namespace lockstep::cuda

@@ -14,6 +14,7 @@
 // share the cuBLAS handle.
 
 #include <cstddef>
+#include <cstdint>
 
 namespace lockstep::cuda {
 
@@ -22,5 +23,8 @@ namespace lockstep::cuda {
 void* shared_workspace(size_t bytes);
 /// Its current size in bytes (0 before the first request).
 size_t shared_workspace_bytes();
+/// Counts the buffer's moves (each growth): a CUDA graph captured while it
+/// was g holds its old address once it is no longer g (core/graph.hpp).
+uint64_t shared_workspace_generation();
 
 }  // namespace lockstep::cuda
