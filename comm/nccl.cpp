@@ -248,9 +248,16 @@ class NcclCommunicator final : public Communicator {
   std::unique_ptr<Request> end(const char* op) { return record_done(stream_.get(), op); }
   // Events come from a ring (no creation per step); an event is recorded again
   // only after kEvents more collectives, long after its wait was queued (and
-  // the in-flight list retires its collective at every launch).
+  // the in-flight list retires its collective at every launch). One whose
+  // collective is still running (more buckets in flight than the ring holds:
+  // a large model in small buckets) is left alone and the ring grows, so a
+  // query never sees a newer collective's recording.
   std::unique_ptr<Request> record_done(cudaStream_t stream, const char* op) {
     cudaEvent_t done = events_[next_event_++ % events_.size()].get();
+    if (cudaEventQuery(done) == cudaErrorNotReady) {
+      events_.push_back(cuda::make_event());
+      done = events_.back().get();
+    }
     LOCKSTEP_CUDA_CHECK(cudaEventRecord(done, stream));
     inflight_->add(op, [done] { return cudaEventQuery(done) != cudaErrorNotReady; });
     return std::make_unique<NcclRequest>(done, *inflight_);
