@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "core/ops/check.hpp"
+#include "core/ops/step_rule.hpp"
 
 namespace lockstep::ops {
 namespace {
@@ -37,16 +38,7 @@ void prepare_step(const Tensor& sum_squares, Tensor& control, double beta1, doub
   const double ss = sum_squares.dtype() == DType::kF64
                         ? sum_squares.data<double>()[0]
                         : static_cast<double>(sum_squares.data<float>()[0]);
-  const double norm = std::sqrt(ss);
-  const bool skipped = !std::isfinite(norm);
-  const double clip = c[kSlotClipNorm];
-  c[kSlotNorm] = norm;
-  c[kSlotSkipped] = skipped ? 1.0 : 0.0;
-  c[kSlotScale] = !skipped && clip > 0 && norm > clip ? clip / norm : 1.0;
-  if (skipped) return;
-  c[kSlotSteps] += 1;
-  c[kSlotBias1] = 1.0 - std::pow(beta1, c[kSlotSteps]);
-  c[kSlotBias2] = 1.0 - std::pow(beta2, c[kSlotSteps]);
+  detail::decide_step(ss, c, beta1, beta2);
 }
 
 void sgd_step(Tensor& params, const Tensor& grads, Tensor& velocity, const Tensor& control,

@@ -8,6 +8,7 @@
 
 #include "core/ops/kernels.cuh"
 #include "core/ops/optim.hpp"
+#include "core/ops/step_rule.hpp"
 
 namespace lockstep::ops::cuda {
 
@@ -17,16 +18,7 @@ namespace {
 
 template <class S>
 __global__ void prepare_step_kernel(const S* sum_squares, double* c, double beta1, double beta2) {
-  const double norm = sqrt(static_cast<double>(sum_squares[0]));
-  const bool skipped = !isfinite(norm);
-  const double clip = c[kSlotClipNorm];
-  c[kSlotNorm] = norm;
-  c[kSlotSkipped] = skipped ? 1.0 : 0.0;
-  c[kSlotScale] = !skipped && clip > 0 && norm > clip ? clip / norm : 1.0;
-  if (skipped) return;
-  c[kSlotSteps] += 1;
-  c[kSlotBias1] = 1.0 - pow(beta1, c[kSlotSteps]);
-  c[kSlotBias2] = 1.0 - pow(beta2, c[kSlotSteps]);
+  ops::detail::decide_step(static_cast<double>(sum_squares[0]), c, beta1, beta2);
 }
 
 __global__ void sgd_kernel(float* w, const float* g, float* v, int64_t n, const double* c, float mu,
