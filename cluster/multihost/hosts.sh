@@ -14,6 +14,8 @@
 #                          namespaces and the bridge (safe to call twice; call
 #                          it from a trap)
 #   mh_pids H              the processes running in host H (1..N)
+#   mh_rate RATE           caps both directions of every host's link with tc tbf
+#                          (tc syntax: 1gbit, 300mbit; burst 64 KiB)
 # TAG: a few lowercase letters and digits (unique per run: interface names
 # are at most 15 characters), e.g. "lsm$$".
 
@@ -60,6 +62,14 @@ mh_up() {
           --mca btl_tcp_if_include "$mh_subnet" --mca oob_tcp_if_include "$mh_subnet")
 }
 
+mh_rate() {
+  local i
+  for ((i = 1; i <= ${#mh_ns[@]}; i++)); do  # toward the host, and from it
+    tc qdisc add dev "${mh_bridge%br}v$i" root tbf rate "$1" burst 64kb latency 50ms
+    ip netns exec "${mh_ns[$((i - 1))]}" tc qdisc add dev eth0 root tbf rate "$1" burst 64kb latency 50ms
+  done
+}
+
 mh_pids() {
   ip netns pids "${mh_ns[$(($1 - 1))]}" 2>/dev/null
 }
@@ -79,6 +89,6 @@ mh_down() {
   done
   for ns in "${mh_ns[@]}"; do ip netns del "$ns" 2>/dev/null; done
   [[ -n $mh_bridge ]] && ip link del "$mh_bridge" 2>/dev/null
-  mh_ns=() mh_bridge=""
+  mh_ns=() mh_hosts=() mh_addrs=() mh_bridge=""
   return 0
 }

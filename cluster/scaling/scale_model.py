@@ -7,27 +7,31 @@ all-reduced. A bucket is a run of consecutive layers' gradients in reverse
 layer order, up to dist.bucket_mb (MiB of float32, as comm/reducer.cpp cuts
 them; a layer larger than the cap gets a bucket of its own). It can start once
 the backward of its last layer (the lowest index) is done (with
-dist.overlap = false: once backward has ended). A bucket's all-reduce is a
-sequence of rounds (latency + time on the wire); the link carries one round at
-a time, whichever is ready first, so the latencies of several buckets overlap.
-With an MPI backend (--progress layers) a round after the first starts during
-backward only at a layer boundary (lockstep tests the buckets in flight after
-every layer; MPI moves a nonblocking collective only inside MPI calls). So
+dist.overlap = false: once backward has ended). So
 
     step = T_other + T_backward + exposed,
-    exposed = max(0, end of the last bucket - end of backward),
+    exposed = the wait, after backward, for the last bucket,
 
 and the efficiency at N ranks (weak scaling: the batch per rank fixed) is
 step(1 rank) / step(N ranks).
 
-The cost of one bucket of B bytes (16-bit gradients: half the bytes) on N
-ranks, n per node (ranks filled node by node), alpha = per-message latency,
-beta = link bandwidth (bytes/s) inside a node (intra) or between nodes (inter):
-  binomial  (Open MPI's nonblocking in-place all-reduce, what lockstep's MPI
-            backend gets from libnbc): a binomial-tree reduce to rank 0, then
-            a binomial broadcast: 2 x ceil(log2 N) rounds, each moving the whole
-            bucket over the slowest hop of that round:
-            sum over rounds of 2 x (alpha + B / beta)
+How the buckets are all-reduced, for N ranks, n per node (ranks filled node by
+node), alpha = per-message latency, beta = link bandwidth (bytes/s) inside a
+node (intra) or between nodes (inter); 16-bit gradients move half the bytes:
+  binomial  lockstep's MPI backend (CPU ranks): Open MPI's nonblocking in-place
+            all-reduce (libnbc's binomial reduce to rank 0, then a binomial
+            broadcast), simulated message by message, rank by rank, over
+            several steps until the step period settles (simulate_binomial):
+            a message costs alpha + B / beta; messages between nodes queue for
+            the sender node's uplink and the receiver node's downlink, and one
+            rank's messages of one round to several nodes share its uplink; a
+            round after the first starts during backward only at a layer
+            boundary (MPI moves a nonblocking collective only inside MPI calls,
+            and lockstep tests the buckets in flight after every layer); a
+            rank whose last message is a send between nodes leaves its wait as
+            soon as TCP has taken the bytes (--sndbuf), so the root of the
+            broadcast starts its next step before the leaves. Each rank keeps
+            its own compute times (with --compare, the ones its trace shows).
   ring      (flat ring, NCCL on one node): 2(N-1) x (alpha + B / (N beta)),
             beta the slowest link on the ring
   hier      (NCCL across nodes): reduce-scatter inside the node over NVLink,
@@ -35,6 +39,8 @@ beta = link bandwidth (bytes/s) inside a node (intra) or between nodes (inter):
             (ring or double binary tree, whichever is faster:
              ring 2(M-1)(alpha + B/(n M beta)), tree 2 ceil(log2 M) alpha + 2 B/(n beta)),
             then an all-gather inside the node.
+  ring and hier collectives run one after another on the NCCL stream, the
+  link carrying one at a time, and progress on their own (no layer boundary).
 
 Where the compute times come from:
   --trace trace.json    measured: per-layer backward times (median over the
@@ -61,7 +67,10 @@ Examples:
       --step-ms 1.572 --ranks 8 --per-node 8 --net nvlink
   scale_model.py --gpu-table          (the 8 / 64 / 512 GPU predictions of the README)
   scale_model.py --compare runs/a runs/b --input-shape 1x28x28 --net hosts --rate 1gbit \
-      --alpha 8e-3 --per-node 2       (predicted against measured; cluster/scaling/validate_hosts.sh)
+      --calibration cal.json --per-node 2  (predicted against measured; validate_hosts.sh)
+  scale_model.py --calibrate inter.jsonl:1gbit intra.jsonl:1gbit --out cal.json
+                                      (the network's constants from `lockstep comm-bench`;
+                                       cluster/scaling/calibrate_hosts.sh)
 """
 import argparse
 import json
@@ -195,9 +204,10 @@ def read_ini(path):
 def compare(run_dir, a):
     """Predicted against measured for one run directory (run with log.trace = true and
     log.trace_steps covering its last epoch). The compute side comes from the trace,
-    means per step over the last epoch: the slowest rank's forward, loss, backward
-    (per layer), optimizer and input spans, plus the smallest time any rank spent
-    between steps (the small per-step collectives); what is predicted is the
+    means per step over the last epoch: each rank's forward, loss, backward (per
+    layer), optimizer and input spans (binomial: every rank its own; ring/hier:
+    the slowest rank's for all), plus the smallest time any rank spent between
+    steps (the small per-step collectives); what is predicted is the
     gradient all-reduce and how much of it backward hides. Measured: the last
     epoch's step time (metrics.jsonl) and the ranks' mean wait after backward."""
     import os
@@ -240,20 +250,27 @@ def compare(run_dir, a):
         profiles.append((comp, b))
         gaps.append(period - comp - wait)
         waits.append(wait)
-    # the step follows the slowest rank's compute; the per-step collectives cost at
-    # least the smallest gap any rank saw
-    comp, bwd = max(profiles, key=lambda x: x[0])
-    other = comp - sum(bwd) + max(0.0, min(gaps))
     d = cfg["dist"]
     gb = 4 if d.get("grad_dtype", "fp32") == "fp32" else 2
     overlap = d.get("overlap", "true") == "true"
+    bucket_mb = float(d.get("bucket_mb", "25"))
     net = make_net(a)
-    step, t_bwd, busy, exposed = simulate(bwd, params, other, net, ranks, a.per_node,
-                                          float(d.get("bucket_mb", "25")), gb, overlap, progress(a))
+    # the time between steps that is neither compute nor the gradients' wait (the
+    # small per-step collectives) costs at least the smallest gap any rank saw
+    between = max(0.0, min(gaps))
+    if net.algo == "binomial":  # every rank with its own compute (module doc)
+        ranked = [(c - sum(b) + between, b) for c, b in profiles]
+        step, t_bwd, exposed, _, _ = simulate_binomial(ranked, params, net, ranks, a.per_node, bucket_mb,
+                                                       gb, overlap, progress(a))
+        comp = statistics.mean(c for c, _ in profiles)
+    else:  # the slowest rank's compute for all
+        comp, bwd = max(profiles, key=lambda x: x[0])
+        step, t_bwd, _, exposed = simulate(bwd, params, comp - sum(bwd) + between, net, ranks, a.per_node,
+                                           bucket_mb, gb, overlap, progress(a))
     measured = int(cfg["train"]["batch_size"]) * ranks / last["samples_per_s"]
     return {"run": os.path.basename(run_dir.rstrip("/")), "ranks": ranks, "per_node": a.per_node,
-            "bucket_mb": float(d.get("bucket_mb", "25")), "grad_dtype": d.get("grad_dtype", "fp32"),
-            "overlap": overlap, "compute_s": comp, "between_steps_s": other - (comp - t_bwd),
+            "bucket_mb": bucket_mb, "grad_dtype": d.get("grad_dtype", "fp32"),
+            "overlap": overlap, "compute_s": comp, "between_steps_s": between,
             "predicted_exposed_s": exposed,
             "measured_exposed_s": statistics.mean(waits), "predicted_s": step,
             "measured_s": measured, "error": step / measured - 1}
@@ -269,9 +286,10 @@ def rate_bytes(text):
 
 
 class Net:
-    def __init__(self, algo, intra_bw, intra_lat, inter_bw, inter_lat, reduce_bw=0.0):
+    def __init__(self, algo, intra_bw, intra_lat, inter_bw, inter_lat, reduce_bw=0.0, sndbuf=4 << 20):
         self.algo, self.intra_bw, self.intra_lat = algo, intra_bw, intra_lat
         self.inter_bw, self.inter_lat, self.reduce_bw = inter_bw, inter_lat, reduce_bw
+        self.sndbuf = sndbuf  # bytes a TCP send buffer takes (binomial: a send between hosts ends early)
 
     def hop(self, same_node, nbytes):
         """(latency, time on the wire) of one message."""
@@ -290,14 +308,6 @@ class Net:
             return []
         per_node = max(1, min(per_node, n))
         node = lambda r: r // per_node  # noqa: E731
-        if self.algo == "binomial":
-            levels = []
-            for r in range(1, math.ceil(math.log2(n)) + 1):
-                half = 1 << (r - 1)
-                pairs = [(v, v + half) for v in range(0, n, 1 << r) if v + half < n]
-                levels.append(max((self.hop(node(a) == node(b), nbytes) for a, b in pairs),
-                                  key=sum))
-            return levels + levels[::-1]  # reduce up the tree, broadcast down
         if self.algo == "ring":
             return [(0.0, sum(self.hop(n <= per_node, nbytes / n)))] * (2 * (n - 1))
         if self.algo == "hier":
@@ -381,6 +391,236 @@ def simulate(bwd, params, t_other, net, n, per_node, bucket_mb, grad_bytes, over
     return t_other + t_bwd + exposed, t_bwd, busy, exposed
 
 
+def binomial_schedule(n):
+    """Open MPI libnbc's in-place all-reduce (allred_sched_diss: a binomial reduce
+    to rank 0, then a binomial broadcast), per rank: a list of steps, each a list
+    of (kind, peer) with kind "send" or "recv". A step is posted once the step
+    before it is complete (libnbc's barriers). In the reduce, rank v receives in
+    round r from v + 2^(r-1) while v is a multiple of 2^r, else sends to
+    v - 2^(r-1) and leaves; the broadcast's receive (from v minus its highest
+    bit) is posted together with that last send; then v sends to every
+    v + 2^r with 2^r > v, all at once (rank 0: to every power of two)."""
+    maxr = (n - 1).bit_length()
+    sched = []
+    for v in range(n):
+        steps = []
+        for r in range(1, maxr + 1):
+            if v % (1 << r) == 0:
+                if v + (1 << (r - 1)) < n:
+                    steps.append([("recv", v + (1 << (r - 1)))])
+            else:
+                steps.append([("send", v - (1 << (r - 1)))])
+                break
+        if v:
+            steps[-1].append(("recv", v - (1 << (v.bit_length() - 1))))
+        sends = [("send", v + (1 << r)) for r in range(maxr)
+                 if v + (1 << r) < n and (v < (1 << r) or v == 0)]
+        if sends:
+            steps.append(sends)
+        sched.append(steps)
+    return sched
+
+
+def simulate_binomial(profiles, params, net, n, per_node, bucket_mb, grad_bytes, overlap,
+                      progress="layers", steps=8):
+    """One rank per profile (other_s, [backward s per layer]); lockstep's MPI backend
+    over Open MPI's binomial all-reduce, simulated transfer by transfer over
+    several steps until the ranks' step period settles. Returns (step period,
+    the ranks' mean backward, the ranks' mean exposed wait, per-rank exposed).
+
+    A transfer u -> v of a bucket starts once u has posted its send and v its
+    receive, v has then made progress (matched it) and u has made progress
+    after that (the rendezvous: MPI makes progress during backward only at a
+    layer boundary, when lockstep tests the buckets in flight; after backward,
+    always), and once its links are free: between hosts u's host's uplink and
+    v's host's downlink, each carrying one transfer at a time; inside a host
+    nothing is shared. It takes alpha + bytes / beta of its kind; sends of one
+    step from one rank to several other hosts share its uplink (TCP flows:
+    they all end when all their bytes have gone). A receive is
+    complete at the transfer's end; a send between hosts once its last bytes fit
+    in the socket's send buffer (net.sndbuf: TCP takes them, the sender goes on
+    while they travel); a send inside a host at the end (the receiver copies).
+    A rank leaves its wait after backward when all its buckets are complete,
+    and its next step's backward starts its own `other` later."""
+    if n <= 1:
+        other, bwd = profiles[0]
+        return other + sum(bwd), sum(bwd), 0.0, [0.0], 0.0
+    sched = binomial_schedule(n)
+    host = [r // max(1, per_node) for r in range(n)]
+    cut = buckets(params, bucket_mb)
+    up, down = {}, {}  # a host's link: the time it is free
+    release = [0.0] * n
+    history = []
+    for _ in range(steps):
+        done, points, bwd_end, post = [], [], [], {}
+        for r, (other, bwd) in enumerate(profiles):
+            t = release[r] + other
+            d = [0.0] * len(bwd)
+            for i in range(len(bwd) - 1, -1, -1):
+                t += bwd[i]
+                d[i] = t
+            done.append(d)
+            points.append(sorted(d))
+            bwd_end.append(t)
+
+        def prog(r, t):  # the first moment >= t at which rank r's MPI makes progress
+            if progress != "layers" or t >= bwd_end[r]:
+                return t
+            return next((p for p in points[r] if p >= t), bwd_end[r])
+
+        spans = []  # (start, end) of every transfer of this step
+        complete = {}  # (rank, bucket) -> time its schedule is done
+        state = {}  # (rank, bucket) -> [step index, posted time, ops left, latest op end]
+        for b, (first, floats) in enumerate(cut):
+            for r in range(n):
+                state[(r, b)] = [0, done[r][first] if overlap else bwd_end[r],
+                                 len(sched[r][0]), 0.0]
+        nbytes = [floats * grad_bytes for _, floats in cut]
+        finished = set()  # (bucket, u, v) transfers done
+        while len(complete) < n * len(cut):
+            best = None
+            for (r, b), (k, posted, _, _) in state.items():
+                if (r, b) in complete:
+                    continue
+                for kind, peer in sched[r][k]:
+                    if kind != "send" or (b, r, peer) in finished:
+                        continue
+                    pk, pposted, _, _ = state[(peer, b)]
+                    if (peer, b) in complete or ("recv", r) not in sched[peer][pk]:
+                        continue  # the receiver has not posted this receive yet
+                    t = max(posted, pposted)  # both posted: the kernel moves the bytes
+                    inter = host[r] != host[peer]
+                    if inter:
+                        t = max(t, up.get(host[r], 0.0), down.get(host[peer], 0.0))
+                    if best is None or t < best[0]:
+                        best = (t, b, r, peer, inter)
+            if best is None:
+                raise SystemExit("scale_model.py: the binomial schedule is stuck (a bug)")
+            t, b, u, v, inter = best
+            group = [v]
+            if inter:  # u's other sends of this step over its uplink share it (TCP flows)
+                for kind, w in sched[u][state[(u, b)][0]]:
+                    if (kind == "send" and w != v and host[w] != host[u] and (b, u, w) not in finished
+                            and (w, b) not in complete and ("recv", u) in sched[w][state[(w, b)][0]]
+                            and max(state[(w, b)][1], down.get(host[w], 0.0)) <= t):
+                        group.append(w)
+            lat, wire = net.hop(not inter, nbytes[b] * len(group))
+            end = t + lat + wire
+            spans.append((t, end))
+            for w in group:
+                if inter:
+                    up[host[u]] = down[host[w]] = end
+                    send_done = min(end, t + lat + wire * max(0.0, 1 - net.sndbuf / nbytes[b]))
+                else:
+                    send_done = end
+                finished.add((b, u, w))
+                for r, when in ((u, send_done), (w, end)):
+                    s = state[(r, b)]
+                    s[2] -= 1
+                    s[3] = max(s[3], when)
+                    if s[2] == 0:  # the step is complete: post the next one
+                        s[0] += 1
+                        if s[0] == len(sched[r]):
+                            complete[(r, b)] = s[3]
+                        else:
+                            s[1], s[2] = prog(r, s[3]), len(sched[r][s[0]])
+        for r in range(n):
+            release[r] = max([bwd_end[r]] + [complete[(r, b)] for b in range(len(cut))])
+        history.append((list(release), list(bwd_end)))
+    m = max(1, min(4, steps - 1))
+    (rel_a, _), (rel_b, ends) = history[-1 - m], history[-1]
+    period = statistics.mean((rel_b[r] - rel_a[r]) / m for r in range(n))
+    exposed = [rel_b[r] - ends[r] for r in range(n)]
+    busy, reach = 0.0, float("-inf")  # the time some transfer was under way
+    for t, end in sorted(spans):
+        busy += max(0.0, end - max(t, reach))
+        reach = max(reach, end)
+    return period, statistics.mean(sum(p[1]) for p in profiles), statistics.mean(exposed), exposed, busy
+
+
+
+# ---------------------------------------------------------------- calibration
+def probe_period(net, n, per_node, floats, grad_bytes, gap):
+    """What `lockstep comm-bench` measures (a back-to-back series of all-reduces,
+    `gap` s of compute before each), as simulate_binomial predicts it."""
+    period, _, _, _, _ = simulate_binomial([(gap, [0.0])] * n, [floats], net, n, per_node, 1e9,
+                                           grad_bytes, True, "continuous", steps=6)
+    return period - gap
+
+
+def calibrate(a):
+    """Fits the hosts' network constants to comm-bench results (README "Predicting
+    scaling"). Between hosts: a 2-rank all-reduce is a send each way, so its
+    period / 2 = alpha + bytes / (eff x rate), a straight line over the sizes and
+    rates (least squares). Inside a host: the runs with several ranks per host
+    are simulated with those constants, and intra-lat and intra-bw are the
+    pair (on a grid, refined twice) with the least squared relative error."""
+    inter, intra = [], []
+    for spec in a.calibrate:
+        path, _, rate = spec.rpartition(":")
+        if not path or not rate:
+            raise SystemExit(f"scale_model.py: --calibrate takes FILE:RATE (e.g. runs/inter.jsonl:1gbit), got '{spec}'")
+        with open(path) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        if not rows:
+            raise SystemExit(f"scale_model.py: {path}: no comm-bench results")
+        for r in rows:
+            r["rate_bytes"], r["rate"] = rate_bytes(rate), rate
+            per = r["ranks"] // r["hosts"]
+            if r["ranks"] == 2 and r["hosts"] == 2:
+                inter.append(r)
+            elif per >= 2 and r["hosts"] >= 2:
+                intra.append(r)
+            else:
+                raise SystemExit(f"scale_model.py: {path}: {r['ranks']} ranks on {r['hosts']} hosts: "
+                                 "expected 2 ranks on 2 hosts, or several hosts of several ranks")
+    if len(inter) < 2:
+        raise SystemExit("scale_model.py: --calibrate needs at least two sizes of 2 ranks on 2 hosts")
+    xs = [r["bytes"] / r["rate_bytes"] for r in inter]
+    ys = [r["period_s"] / 2 for r in inter]
+    mx, my = statistics.mean(xs), statistics.mean(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    alpha, eff = max(0.0, my - slope * mx), 1 / slope
+    cal = {"alpha": alpha, "inter_eff": eff, "intra_lat": 20e-6, "intra_bw": 3e9, "sndbuf": a.sndbuf}
+
+    def net_of(lat, bw):
+        return Net("binomial", bw, lat, 0.0, alpha, sndbuf=a.sndbuf)
+
+    def predict(r, lat, bw):
+        net = net_of(lat, bw)
+        net.inter_bw = r["rate_bytes"] * eff
+        gb = r["bytes"] / r["floats"]
+        return probe_period(net, r["ranks"], r["ranks"] // r["hosts"], r["floats"], gb, r["gap_s"])
+
+    if intra:
+        lats = [i * 0.25e-3 for i in range(21)]  # 0 .. 5 ms
+        bws = [10 ** (7.5 + i * 0.125) for i in range(21)]  # 32 MB/s .. 10 GB/s
+        for _ in range(3):
+            err = lambda lb: sum((predict(r, *lb) / r["period_s"] - 1) ** 2 for r in intra)  # noqa: E731
+            best = min(((lat, bw) for lat in lats for bw in bws), key=err)
+            dl, db = lats[1] - lats[0], bws[1] / bws[0]
+            lats = [max(0.0, best[0] + dl * (i - 5) / 5) for i in range(11)]
+            bws = [best[1] * db ** ((i - 5) / 5) for i in range(11)]
+        cal["intra_lat"], cal["intra_bw"] = best
+    print("| ranks | hosts | rate | MB | grad bytes | measured (ms) | fitted (ms) | error |")
+    print("|---|---|---|---|---|---|---|---|")
+    fits = []
+    for r in inter + intra:
+        pred = predict(r, cal["intra_lat"], cal["intra_bw"])
+        fits.append({"ranks": r["ranks"], "hosts": r["hosts"], "rate": r["rate"], "bytes": r["bytes"],
+                     "measured_s": r["period_s"], "fitted_s": pred})
+        print(f"| {r['ranks']} | {r['hosts']} | {r['rate']} | {r['bytes'] / 1e6:.3f} | "
+              f"{r['bytes'] / r['floats']:g} | {r['period_s'] * 1e3:.2f} | {pred * 1e3:.2f} | "
+              f"{(pred / r['period_s'] - 1) * 100:+.1f}% |")
+    print(f"between hosts: alpha {alpha * 1e3:.3f} ms, {eff:.3f} x the link rate; inside a host: "
+          f"alpha {cal['intra_lat'] * 1e3:.3f} ms, {cal['intra_bw'] / 1e6:.0f} MB/s")
+    cal["points"] = fits
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(cal, f, indent=1)
+    return 0
+
+
 # ---------------------------------------------------------------- presets
 def progress(a):
     return a.progress or ("layers" if a.net == "hosts" else "continuous")
@@ -388,9 +628,10 @@ def progress(a):
 
 def make_net(a):
     if a.net == "hosts":
-        inter = rate_bytes(a.rate) * a.inter_eff if a.rate else a.inter_bw
+        eff = a.inter_eff if a.inter_eff is not None else 1448 / 1514
+        inter = rate_bytes(a.rate) * eff if a.rate else a.inter_bw
         return Net(a.algo or "binomial", a.intra_bw or 3e9, a.intra_lat if a.intra_lat is not None else 20e-6,
-                   inter or 1e9, a.alpha if a.alpha is not None else 100e-6)
+                   inter or 1e9, a.alpha if a.alpha is not None else 100e-6, sndbuf=a.sndbuf)
     if a.net == "nvlink":
         return Net(a.algo or "ring", a.busbw * 1e9, 2e-6, a.busbw * 1e9, 2e-6)
     if a.net == "ib":
@@ -468,8 +709,19 @@ def main():
     p.add_argument("--net", choices=["hosts", "nvlink", "ib", "custom"], default="custom")
     p.add_argument("--algo", choices=["binomial", "ring", "hier"])
     p.add_argument("--rate", help="hosts: link rate (tc syntax, e.g. 1gbit)")
-    p.add_argument("--inter-eff", type=float, default=1448 / 1514,
+    p.add_argument("--inter-eff", type=float,
                    help="hosts: share of the link rate TCP payload gets [1448/1514]")
+    p.add_argument("--sndbuf", type=float, default=4 << 20,
+                   help="hosts: bytes a TCP send buffer takes (a larger send between hosts ends "
+                        "when its rest fits) [4 MiB, Linux's tcp_wmem maximum]")
+    p.add_argument("--calibration", metavar="FILE",
+                   help="network constants from --calibrate (alpha, inter-eff, intra-lat, intra-bw); "
+                        "options given explicitly win")
+    p.add_argument("--calibrate", nargs="+", metavar="FILE:RATE",
+                   help="fit the hosts' constants to `lockstep comm-bench` results (JSON lines): "
+                        "runs of 2 ranks on 2 hosts fit alpha and inter-eff; runs with 2 ranks per "
+                        "host then fit intra-lat and intra-bw (cluster/scaling/calibrate_hosts.sh)")
+    p.add_argument("--out", help="--calibrate: write the constants to this JSON file")
     p.add_argument("--alpha", type=float, help="inter-node latency per message (s)")
     p.add_argument("--inter-bw", type=float, help="inter-node bandwidth (bytes/s)")
     p.add_argument("--intra-bw", type=float, help="intra-node bandwidth (bytes/s)")
@@ -484,6 +736,14 @@ def main():
     p.add_argument("--compare", nargs="+", metavar="RUN_DIR",
                    help="predicted against measured for these runs (same network for all)")
     a = p.parse_args()
+    if a.calibrate:
+        return calibrate(a)
+    if a.calibration:
+        with open(a.calibration) as f:
+            cal = json.load(f)
+        for key in ("alpha", "inter_eff", "intra_lat", "intra_bw"):
+            if getattr(a, key) is None:
+                setattr(a, key, cal[key])
     if a.gpu_table:
         gpu_table(a)
         return 0
@@ -516,8 +776,13 @@ def main():
         other = max(0.0, step_cal - exposed_cal - sum(bwd))
     net = make_net(a)
     gb = 4 if a.grad_dtype == "fp32" else 2
-    step, t_bwd, busy, exposed = simulate(bwd, params, other, net, a.ranks, a.per_node, a.bucket_mb,
-                                          gb, not a.no_overlap, progress(a))
+    if net.algo == "binomial":
+        step, t_bwd, exposed, _, busy = simulate_binomial([(other, bwd)] * a.ranks, params, net, a.ranks,
+                                                          a.per_node, a.bucket_mb, gb, not a.no_overlap,
+                                                          progress(a))
+    else:
+        step, t_bwd, busy, exposed = simulate(bwd, params, other, net, a.ranks, a.per_node, a.bucket_mb,
+                                              gb, not a.no_overlap, progress(a))
     one = other + t_bwd
     res = {"ranks": a.ranks, "per_node": a.per_node, "buckets": len(buckets(params, a.bucket_mb)),
            "grad_mb": sum(params) * gb / 1e6, "other_s": other, "backward_s": t_bwd,

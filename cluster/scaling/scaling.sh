@@ -104,12 +104,7 @@ if [[ $launcher == hosts ]]; then
   trap 'exit 1' INT TERM
   nhosts=$(((max_ranks + per_host - 1) / per_host))
   mh_up "$tag" "$nhosts" "$out" >/dev/null
-  if [[ -n $rate ]]; then
-    for ((i = 1; i <= nhosts; i++)); do  # both directions of every host's link
-      tc qdisc add dev "${tag}v$i" root tbf rate "$rate" burst 64kb latency 50ms
-      ip netns exec "${tag}h$i" tc qdisc add dev eth0 root tbf rate "$rate" burst 64kb latency 50ms
-    done
-  fi
+  [[ -n $rate ]] && mh_rate "$rate"
   : >"$out/hostfile"
   for a in "${mh_addrs[@]}"; do echo "$a slots=$per_host" >>"$out/hostfile"; done
   # --bind-to none: each namespace host's daemon would otherwise bind its first

@@ -6,19 +6,25 @@
 # last epoch's step from the run's compute (its trace) and the network
 # description, and prints predicted, measured and the error.
 # Usage: cluster/scaling/validate_hosts.sh LOCKSTEP_BIN FASHION_TRAIN_H5 OUT_DIR [REPEATS]
-#   REUSE=1 in the environment: no training where OUT_DIR has the runs already
-# Network description of these hosts (README "Predicting scaling"): between
-# hosts a message costs ALPHA (8 ms: the per-message floor measured across
-# namespace hosts here) + bytes / (EFF x the tbf rate), EFF = 1448/1514 (TCP
-# payload per Ethernet frame); inside a host (shared memory, more ranks than
-# cores) INTRA_ALPHA (4 ms, one scheduler tick) + bytes / INTRA_BW (1 GB/s).
+#   CALIBRATION=FILE  the network's constants, from cluster/scaling/calibrate_hosts.sh
+#                     (measured apart from these runs); without it ALPHA, EFF,
+#                     INTRA_ALPHA and INTRA_BW (seconds, share of the tbf rate,
+#                     seconds, bytes/s) or scale_model.py's defaults
+#   REUSE=1           no training where OUT_DIR has the runs already
+#   PROGRESS=continuous|layers  scale_model.py --progress [layers]
 set -euo pipefail
 bin=$1 data=$2 out=$3 repeats=${4:-1}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 py=${PYTHON:-python3}
 "$py" -c "import matplotlib" 2>/dev/null || py=/usr/bin/python3
-alpha=${ALPHA:-8e-3} eff=${EFF:-0.956} intra_alpha=${INTRA_ALPHA:-4e-3} intra_bw=${INTRA_BW:-1e9}
+net=()
+[[ -n ${CALIBRATION:-} ]] && net+=(--calibration "$CALIBRATION")
+[[ -n ${ALPHA:-} ]] && net+=(--alpha "$ALPHA")
+[[ -n ${EFF:-} ]] && net+=(--inter-eff "$EFF")
+[[ -n ${INTRA_ALPHA:-} ]] && net+=(--intra-lat "$INTRA_ALPHA")
+[[ -n ${INTRA_BW:-} ]] && net+=(--intra-bw "$INTRA_BW")
+[[ -n ${PROGRESS:-} ]] && net+=(--progress "$PROGRESS")
 cnn=(--config "$root/examples/fashion_mnist_cnn.ini" --data.train "$data" --data.test "" --dist.device cpu)
 mlp=(--config "$root/examples/fashion_mnist_mlp.ini" --data.train "$data" --data.test "" --dist.device cpu)
 mkdir -p "$out"
@@ -47,8 +53,7 @@ for c in "${configs[@]}"; do
     { echo "validate_hosts.sh: $name failed (see $out/$name.log)" >&2; tail -5 "$out/$name.log" >&2; exit 1; }
   for ((r = 1; r <= repeats; r++)); do
     "$py" "$here/scale_model.py" --compare "$out/$name/runs/$name-weak-n$n-r$r" --input-shape 1x28x28 \
-      --per-node "$per" --net hosts --rate "$rate" --inter-eff "$eff" --alpha "$alpha" \
-      --intra-lat "$intra_alpha" --intra-bw "$intra_bw" --json >"$out/$name-r$r.json"
+      --per-node "$per" --net hosts --rate "$rate" "${net[@]}" --json >"$out/$name-r$r.json"
     results+=("$out/$name-r$r.json|$rate|$model")
   done
 done
