@@ -25,7 +25,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
-#include <limits>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 #include "comm/mpi.hpp"
@@ -232,9 +236,7 @@ BenchOptions to_options(const po::variables_map& vm) {
   return o;
 }
 
-}  // namespace
-
-int run_comm_bench(int argc, char** argv, comm::MpiSession& mpi) {
+po::options_description describe_options() {
   po::options_description desc(
       "lockstep comm-bench: the cost of an all-reduce over lockstep's gradient path on CPU ranks\n"
       "(MPI_Iallreduce in place, as float32 or bf16/fp16, then a wait), over message sizes.\n"
@@ -259,6 +261,40 @@ int run_comm_bench(int argc, char** argv, comm::MpiSession& mpi) {
       "grad-dtype", po::value<std::string>()->default_value("fp32"),
       "the wire type, as dist.grad_dtype: fp32, bf16 or fp16")(
       "out", po::value<std::string>(), "write the JSON lines to this file (rank 0; atomically)");
+  return desc;
+}
+
+// A message buffer on every rank, or one error on every rank.
+std::vector<float> allocate(comm::MpiCommunicator& comm, int64_t floats) {
+  std::vector<float> buffer;
+  comm::check_on_all_ranks(comm, [&] {
+    try {
+      buffer.resize(static_cast<size_t>(floats));
+    } catch (const std::bad_alloc&) {
+      LOCKSTEP_FAIL("comm-bench --sizes: cannot allocate a message of "
+                    << floats * int64_t{sizeof(float)} << " bytes on rank " << comm.rank()
+                    << "; expected sizes that fit in memory");
+    }
+  });
+  return buffer;
+}
+
+// Every rank's figures in rank order, on every rank (doubles sent as their bits).
+std::vector<double> gather_figures(comm::MpiCommunicator& comm, const std::vector<double>& mine) {
+  std::vector<uint64_t> bits(mine.size()), all_bits(mine.size() * comm.size());
+  std::transform(mine.begin(), mine.end(), bits.begin(),
+                 [](double v) { return std::bit_cast<uint64_t>(v); });
+  comm.allgather(bits, all_bits);
+  std::vector<double> all(all_bits.size());
+  std::transform(all_bits.begin(), all_bits.end(), all.begin(),
+                 [](uint64_t v) { return std::bit_cast<double>(v); });
+  return all;
+}
+
+}  // namespace
+
+int run_comm_bench(int argc, char** argv, comm::MpiSession& mpi) {
+  const po::options_description desc = describe_options();
   po::variables_map vm;
   BenchOptions o;
   try {
@@ -294,26 +330,10 @@ int run_comm_bench(int argc, char** argv, comm::MpiSession& mpi) {
   }
   std::string lines;
   for (const int64_t floats : o.floats) {
-    std::vector<float> buffer;
-    comm::check_on_all_ranks(comm, [&] {
-      try {
-        buffer.resize(static_cast<size_t>(floats));
-      } catch (const std::bad_alloc&) {
-        LOCKSTEP_FAIL("comm-bench --sizes: cannot allocate a message of "
-                      << floats * int64_t{sizeof(float)} << " bytes on rank " << comm.rank()
-                      << "; expected sizes that fit in memory");
-      }
-    });
+    std::vector<float> buffer = allocate(comm, floats);
     check_result(comm, buffer, o.wire);
-    const std::vector<double> mine = measure(comm, buffer, o);
-    std::vector<uint64_t> bits(mine.size()), all_bits(mine.size() * comm.size());
-    std::transform(mine.begin(), mine.end(), bits.begin(),
-                   [](double v) { return std::bit_cast<uint64_t>(v); });
-    comm.allgather(bits, all_bits);
+    const std::vector<double> all = gather_figures(comm, measure(comm, buffer, o));
     if (!root) continue;
-    std::vector<double> all(all_bits.size());
-    std::transform(all_bits.begin(), all_bits.end(), all.begin(),
-                   [](uint64_t v) { return std::bit_cast<double>(v); });
     const nlohmann::ordered_json j = summarize(all, comm.size(), mpi.layout().hosts, floats, o);
     if (o.out.empty()) {
       std::printf("%s\n", j.dump().c_str());
