@@ -32,6 +32,8 @@ constexpr const char* kUsage =
     "  export    write a saved model as ONNX (--model final.h5 --out model.onnx)\n"
     "  inspect   print the schema of a dataset or saved-model file\n"
     "  datagen   write a synthetic image-classification dataset of any size and shape\n"
+    "  comm-bench time the gradient all-reduce between CPU ranks over message sizes\n"
+    "            (latency and bandwidth for the scaling model; --sizes 4K,1M --grad-dtype bf16)\n"
     "\n"
     "Every command has --help.\n";
 
@@ -98,13 +100,15 @@ int main(int argc, char** argv) {
     if (command == "inspect") return lockstep::launch::run_inspect(argc - 1, argv + 1);
     if (command == "datagen") return lockstep::launch::run_datagen(argc - 1, argv + 1);
     if (command == "train" || command == "eval" || command == "predict" || command == "sweep" ||
-        command == "cv") {
+        command == "cv" || command == "comm-bench") {
       lockstep::comm::MpiSession mpi(&argc, &argv);
       try {
         if (command == "train") return lockstep::launch::run_train(argc - 1, argv + 1, mpi);
         if (command == "sweep") return lockstep::launch::run_sweep(argc - 1, argv + 1, mpi);
         if (command == "cv") return lockstep::launch::run_cv(argc - 1, argv + 1, mpi);
         if (command == "eval") return lockstep::launch::run_eval(argc - 1, argv + 1, mpi);
+        if (command == "comm-bench")
+          return lockstep::launch::run_comm_bench(argc - 1, argv + 1, mpi);
         return lockstep::launch::run_predict(argc - 1, argv + 1, mpi);
       } catch (const lockstep::comm::CollectiveError& e) {
         // Every rank has this error: rank 0 reports it once and every rank
