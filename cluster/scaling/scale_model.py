@@ -286,15 +286,17 @@ def rate_bytes(text):
 
 
 class Net:
-    def __init__(self, algo, intra_bw, intra_lat, inter_bw, inter_lat, reduce_bw=0.0, sndbuf=4 << 20):
+    def __init__(self, algo, intra_bw, intra_lat, inter_bw, inter_lat, reduce_bw=0.0, sndbuf=4 << 20,
+                 burst=0.0):
         self.algo, self.intra_bw, self.intra_lat = algo, intra_bw, intra_lat
         self.inter_bw, self.inter_lat, self.reduce_bw = inter_bw, inter_lat, reduce_bw
         self.sndbuf = sndbuf  # bytes a TCP send buffer takes (binomial: a send between hosts ends early)
+        self.burst = burst  # bytes a rate limiter lets through at once between nodes (tc tbf's burst)
 
     def hop(self, same_node, nbytes):
         """(latency, time on the wire) of one message."""
         bw, lat = (self.intra_bw, self.intra_lat) if same_node else (self.inter_bw, self.inter_lat)
-        wire = nbytes / bw
+        wire = (nbytes if same_node else max(0.0, nbytes - self.burst)) / bw
         if self.reduce_bw > 0:
             wire += nbytes / self.reduce_bw
         return lat, wire
@@ -551,8 +553,9 @@ def probe_period(net, n, per_node, floats, grad_bytes, gap):
 def calibrate(a):
     """Fits the hosts' network constants to comm-bench results (README "Predicting
     scaling"). Between hosts: a 2-rank all-reduce is a send each way, so its
-    period / 2 = alpha + bytes / (eff x rate), a straight line over the sizes and
-    rates (least squares). Inside a host: the runs with several ranks per host
+    period / 2 = alpha + (bytes - burst) / (eff x rate), a straight line over the
+    sizes and rates (least squares of the relative error; burst: what tc tbf lets
+    through at once, --burst). Inside a host: the runs with several ranks per host
     are simulated with those constants, and intra-lat and intra-bw are the
     pair (on a grid, refined twice) with the least squared relative error."""
     inter, intra = [], []
@@ -576,15 +579,21 @@ def calibrate(a):
                                  "expected 2 ranks on 2 hosts, or several hosts of several ranks")
     if len(inter) < 2:
         raise SystemExit("scale_model.py: --calibrate needs at least two sizes of 2 ranks on 2 hosts")
-    xs = [r["bytes"] / r["rate_bytes"] for r in inter]
+    burst = a.burst if a.burst is not None else 64 * 1024
+    xs = [max(0.0, r["bytes"] - burst) / r["rate_bytes"] for r in inter]
     ys = [r["period_s"] / 2 for r in inter]
-    mx, my = statistics.mean(xs), statistics.mean(ys)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
-    alpha, eff = max(0.0, my - slope * mx), 1 / slope
-    cal = {"alpha": alpha, "inter_eff": eff, "intra_lat": 20e-6, "intra_bw": 3e9, "sndbuf": a.sndbuf}
+    # least squares of the relative error (weights 1/y^2), so that the small sizes,
+    # where alpha shows, count as much as the large ones
+    w = [1 / y ** 2 for y in ys]
+    sw, sx, sy = sum(w), sum(wi * x for wi, x in zip(w, xs)), sum(wi * y for wi, y in zip(w, ys))
+    sxx, sxy = sum(wi * x * x for wi, x in zip(w, xs)), sum(wi * x * y for wi, x, y in zip(w, xs, ys))
+    slope = (sw * sxy - sx * sy) / (sw * sxx - sx * sx)
+    alpha, eff = max(0.0, (sy - slope * sx) / sw), 1 / slope
+    cal = {"alpha": alpha, "inter_eff": eff, "intra_lat": 20e-6, "intra_bw": 3e9, "sndbuf": a.sndbuf,
+           "burst": burst}
 
     def net_of(lat, bw):
-        return Net("binomial", bw, lat, 0.0, alpha, sndbuf=a.sndbuf)
+        return Net("binomial", bw, lat, 0.0, alpha, sndbuf=a.sndbuf, burst=burst)
 
     def predict(r, lat, bw):
         net = net_of(lat, bw)
@@ -631,7 +640,8 @@ def make_net(a):
         eff = a.inter_eff if a.inter_eff is not None else 1448 / 1514
         inter = rate_bytes(a.rate) * eff if a.rate else a.inter_bw
         return Net(a.algo or "binomial", a.intra_bw or 3e9, a.intra_lat if a.intra_lat is not None else 20e-6,
-                   inter or 1e9, a.alpha if a.alpha is not None else 100e-6, sndbuf=a.sndbuf)
+                   inter or 1e9, a.alpha if a.alpha is not None else 100e-6, sndbuf=a.sndbuf,
+                   burst=a.burst if a.burst is not None else 64 * 1024)
     if a.net == "nvlink":
         return Net(a.algo or "ring", a.busbw * 1e9, 2e-6, a.busbw * 1e9, 2e-6)
     if a.net == "ib":
@@ -714,6 +724,9 @@ def main():
     p.add_argument("--sndbuf", type=float, default=4 << 20,
                    help="hosts: bytes a TCP send buffer takes (a larger send between hosts ends "
                         "when its rest fits) [4 MiB, Linux's tcp_wmem maximum]")
+    p.add_argument("--burst", type=float,
+                   help="hosts: bytes a message between hosts gets through the rate limiter at once "
+                        "(tc tbf's burst, 64 KiB as cluster/multihost/hosts.sh sets it) [65536]")
     p.add_argument("--calibration", metavar="FILE",
                    help="network constants from --calibrate (alpha, inter-eff, intra-lat, intra-bw); "
                         "options given explicitly win")
@@ -741,8 +754,8 @@ def main():
     if a.calibration:
         with open(a.calibration) as f:
             cal = json.load(f)
-        for key in ("alpha", "inter_eff", "intra_lat", "intra_bw"):
-            if getattr(a, key) is None:
+        for key in ("alpha", "inter_eff", "intra_lat", "intra_bw", "burst"):
+            if getattr(a, key) is None and key in cal:
                 setattr(a, key, cal[key])
     if a.gpu_table:
         gpu_table(a)

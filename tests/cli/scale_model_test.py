@@ -92,13 +92,14 @@ one = sm.simulate_binomial([(other, [bwd])], [B / 4], net, 1, 1, 100, 4, True)
 check(one[0] == other + bwd and one[2] == 0 and one[4] == 0, "1 rank: no communication")
 
 # calibration: comm-bench results made by the model with known constants come back
+# (a tc tbf burst of 64 KiB between hosts, as cluster/multihost/hosts.sh sets)
 with tempfile.TemporaryDirectory() as d:
     truth = {"alpha": 0.4e-3, "inter_eff": 0.93, "intra_lat": 1.5e-3, "intra_bw": 4e8}
     files = []
     for name, n, per, rate in (("inter1g", 2, 1, "1gbit"), ("inter300m", 2, 1, "300mbit"),
                                ("intra", 4, 2, "1gbit")):
         net = sm.Net("binomial", truth["intra_bw"], truth["intra_lat"],
-                     sm.rate_bytes(rate) * truth["inter_eff"], truth["alpha"])
+                     sm.rate_bytes(rate) * truth["inter_eff"], truth["alpha"], burst=64 * 1024)
         with open(os.path.join(d, name + ".jsonl"), "w") as f:
             for floats in (16384, 65536, 262144, 524288, 1048576):
                 period = sm.probe_period(net, n, per, floats, 4, 0.01)
