@@ -11,8 +11,9 @@
 #                          (the mpirun options: agent, TCP between hosts,
 #                          shared memory inside one)
 #   mh_down                kills every process left in the hosts, removes the
-#                          namespaces and the bridge (safe to call twice; call
-#                          it from a trap)
+#                          namespaces and the bridge (safe to call twice, and
+#                          under set -e: a process that ends by itself meanwhile
+#                          is no error; call it from a trap)
 #   mh_pids H              the processes running in host H (1..N)
 #   mh_rate RATE           caps both directions of every host's link with tc tbf
 #                          (tc syntax: 1gbit, 300mbit; burst 64 KiB)
@@ -77,7 +78,7 @@ mh_pids() {
 mh_down() {
   local ns pid
   for ns in "${mh_ns[@]}"; do
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
   done
   # wait (at most 5 s) until they are gone, then remove the namespaces
   local i left
@@ -87,8 +88,8 @@ mh_down() {
     ((left == 0)) && break
     sleep 0.1
   done
-  for ns in "${mh_ns[@]}"; do ip netns del "$ns" 2>/dev/null; done
-  [[ -n $mh_bridge ]] && ip link del "$mh_bridge" 2>/dev/null
+  for ns in "${mh_ns[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  if [[ -n $mh_bridge ]]; then ip link del "$mh_bridge" 2>/dev/null || true; fi
   mh_ns=() mh_hosts=() mh_addrs=() mh_bridge=""
   return 0
 }

@@ -31,10 +31,11 @@ asroot=()
 [[ $(id -u) -eq 0 ]] && asroot=(--allow-run-as-root)
 specs=()
 # name | ranks | ranks per host | rate
+k=0
 for c in "inter-1gbit|2|1|1gbit" "inter-300mbit|2|1|300mbit" "intra-1gbit|4|2|1gbit"; do
   IFS='|' read -r name n per rate <<<"$c"
-  nhosts=$(((n + per - 1) / per))
-  mh_up "lsc$$" "$nhosts" "$out" >/dev/null
+  nhosts=$(((n + per - 1) / per)) k=$((k + 1))
+  mh_up "lsc$$$k" "$nhosts" "$out" >/dev/null  # a new name: the last hosts may still be going
   mh_rate "$rate"
   : >"$out/$name.hosts"
   for a in "${mh_addrs[@]}"; do echo "$a slots=$per" >>"$out/$name.hosts"; done

@@ -11,7 +11,9 @@ prefix=$work/prefix
 cmake --install "$build" --prefix "$prefix" >"$work/install.log" 2>&1 ||
   fail "cmake --install: $(tail -n 5 "$work/install.log")"
 for f in bin/lockstep share/lockstep/cluster/mpirun/train_mpirun.sh share/lockstep/cluster/slurm/train.sbatch \
-         share/lockstep/plot_run.py; do
+         share/lockstep/plot_run.py share/lockstep/cluster/scaling/scaling.sh \
+         share/lockstep/cluster/scaling/scale_model.py share/lockstep/cluster/scaling/calibrate_hosts.sh \
+         share/lockstep/cluster/multihost/rsh.sh; do
   [[ -x $prefix/$f ]] || fail "$f is not installed as an executable: $(cd "$prefix" && find . -type f | sort | tr '\n' ' ')"
 done
 for f in share/lockstep/examples/fashion_mnist_mlp.ini share/lockstep/examples/fashion_mnist_cnn.ini \
@@ -23,9 +25,14 @@ out=$(cd / && "$prefix/bin/lockstep" --help 2>&1) || fail "installed lockstep --
 grep -q "Usage: lockstep <command>" <<<"$out" || fail "installed lockstep --help: $out"
 version=$("$prefix/bin/lockstep" --version) || fail "installed lockstep --version"
 echo "ok   the installed lockstep runs: $version"
+# the installed scaling model finds its modules beside it
+table=$(cd / && python3 "$prefix/share/lockstep/cluster/scaling/scale_model.py" --gpu-table 2>&1) ||
+  fail "installed scale_model.py --gpu-table: $table"
+grep -q "512 GPUs" <<<"$table" || fail "installed scale_model.py --gpu-table: $table"
+echo "ok   the installed scale_model.py runs"
 # DESTDIR staging (packaging) puts the same tree under DESTDIR.
 DESTDIR=$work/stage cmake --install "$build" --prefix /opt/lockstep >/dev/null 2>&1 ||
   fail "cmake --install with DESTDIR"
 [[ -x $work/stage/opt/lockstep/bin/lockstep ]] || fail "DESTDIR install: no bin/lockstep"
 echo "ok   DESTDIR=... cmake --install --prefix /opt/lockstep stages under DESTDIR"
-echo "3 passed, 0 failed"
+echo "4 passed, 0 failed"
