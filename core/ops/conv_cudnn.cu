@@ -32,10 +32,14 @@
 //   workspace (round to nearest even, core/half.hpp) and the bfloat16 result
 //   back to float32: y holds bf16 values (plus the float32 bias), dx too; dW
 //   comes out of cuDNN as bf16 (as under PyTorch's autocast) and is added to
-//   the float32 acc_dw; db is summed from the float32 dy.
+//   the float32 acc_dw; db is summed from the float32 dy. A backward's two
+//   calls share one input (dy; in a transposed backward, dy as p's x), which
+//   is converted once.
 // - Memory: descriptors are made once per shape; the algorithm workspace and
 //   the bf16 copies come from the GPU's shared workspace
-//   (core/cuda/workspace.hpp), so a step at a fixed shape allocates nothing.
+//   (core/cuda/workspace.hpp), one request per op sized for the largest
+//   algorithm workspace of its calls, so a step at a fixed shape allocates
+//   nothing.
 // - Bias: forward adds it with our kernel after the convolution; backward
 //   sums it with cudnnConvolutionBackwardBias (beta 1, float32): a reduction
 //   without atomics, not among the routines cuDNN documents as
@@ -46,6 +50,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <unordered_map>
 
@@ -78,7 +83,7 @@ size_t aligned(size_t bytes) {
   return (bytes + kAlign - 1) / kAlign * kAlign;
 }
 
-enum class Direction { kForward, kBackwardData, kBackwardFilter };
+enum class Direction { kForward, kBackwardData, kBackwardFilter };  // indexes Plan::choice
 
 struct Choice {
   bool chosen = false;
@@ -92,7 +97,7 @@ struct Plan {
   lockstep::cuda::TensorDesc x, y;  // data type of the computation (float or bfloat16)
   lockstep::cuda::FilterDesc w;
   lockstep::cuda::ConvDesc conv;
-  Choice forward, backward_data, backward_filter;
+  Choice choice[3];  // by Direction
 };
 
 struct Cache {
@@ -117,14 +122,16 @@ int to_int(int64_t v, const ConvAlgoKey& key, const char* what) {
   return static_cast<int>(v);
 }
 
+cudnnTensorFormat_t format_of(ConvLayout layout) {
+  return layout == ConvLayout::kNhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+}
+
 void set_tensor(cudnnTensorDescriptor_t d, const ConvAlgoKey& key, cudnnDataType_t type, int64_t n,
                 int64_t c, int64_t h, int64_t w) {
   to_int(n * c * h * w, key, "tensor size");
-  const cudnnTensorFormat_t format =
-      key.layout == ConvLayout::kNhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
-  LOCKSTEP_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d, format, type, static_cast<int>(n),
-                                                  static_cast<int>(c), static_cast<int>(h),
-                                                  static_cast<int>(w)));
+  LOCKSTEP_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d, format_of(key.layout), type,
+                                                  static_cast<int>(n), static_cast<int>(c),
+                                                  static_cast<int>(h), static_cast<int>(w)));
 }
 
 std::unique_ptr<Plan> make_plan(const ConvAlgoKey& k, const ConvProblem& p) {
@@ -137,10 +144,9 @@ std::unique_ptr<Plan> make_plan(const ConvAlgoKey& k, const ConvProblem& p) {
   set_tensor(plan->x.get(), k, type, p.n, p.c, p.h, p.w);
   set_tensor(plan->y.get(), k, type, p.n, p.o, p.oh, p.ow);
   to_int(p.o * p.c * p.kh * p.kw, k, "filter size");
-  LOCKSTEP_CUDNN_CHECK(cudnnSetFilter4dDescriptor(
-      plan->w.get(), type, k.layout == ConvLayout::kNhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW,
-      static_cast<int>(p.o), static_cast<int>(p.c), static_cast<int>(p.kh),
-      static_cast<int>(p.kw)));
+  LOCKSTEP_CUDNN_CHECK(cudnnSetFilter4dDescriptor(plan->w.get(), type, format_of(k.layout),
+                                                  static_cast<int>(p.o), static_cast<int>(p.c),
+                                                  static_cast<int>(p.kh), static_cast<int>(p.kw)));
   LOCKSTEP_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
       plan->conv.get(), to_int(p.pad, k, "padding"), to_int(p.pad, k, "padding"),
       to_int(p.stride, k, "stride"), to_int(p.stride, k, "stride"), 1, 1, CUDNN_CROSS_CORRELATION,
@@ -161,44 +167,34 @@ cudnnMathType_t requested_math(Precision p) {
   return p == Precision::kFp32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
 }
 
-// The first acceptable candidate ("Note: cuDNN convolutions"), or -1.
+// The first acceptable candidate ("Note: cuDNN convolutions"), or none
+// (chosen false).
 template <class Perf>
-int pick(const Perf* perf, int count) {
+Choice pick(const Perf* perf, int count) {
   for (int i = 0; i < count; ++i) {
     const Perf& c = perf[i];
     if (c.status == CUDNN_STATUS_SUCCESS && c.determinism == CUDNN_DETERMINISTIC &&
         c.memory <= kAlgoWorkspaceCap)
-      return i;
+      return {true, static_cast<int>(c.algo), c.mathType, c.memory};
   }
-  return -1;
+  return {};
 }
 
-const char* direction_name(Direction d) {
-  switch (d) {
-    case Direction::kForward:
-      return "forward";
-    case Direction::kBackwardData:
-      return "backward data";
-    case Direction::kBackwardFilter:
-      return "backward filter";
-  }
-  return "?";
-}
+constexpr const char* kDirectionName[] = {"forward", "backward data", "backward filter"};
 
 // Asks cuDNN's heuristics for the direction's candidates and keeps the first
 // acceptable one, with its workspace size under its math type.
 Choice search(cudnnHandle_t h, Plan& plan, const ConvAlgoKey& key, Direction d) {
   LOCKSTEP_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv.get(), requested_math(key.precision)));
   Choice ch;
-  int count = 0, at = -1;
+  int count = 0;
   switch (d) {
     case Direction::kForward: {
       cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
       LOCKSTEP_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
           h, plan.x.get(), plan.w.get(), plan.conv.get(), plan.y.get(),
           CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf));
-      at = pick(perf, count);
-      if (at >= 0) ch = {true, static_cast<int>(perf[at].algo), perf[at].mathType, perf[at].memory};
+      ch = pick(perf, count);
       break;
     }
     case Direction::kBackwardData: {
@@ -206,8 +202,7 @@ Choice search(cudnnHandle_t h, Plan& plan, const ConvAlgoKey& key, Direction d) 
       LOCKSTEP_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
           h, plan.w.get(), plan.y.get(), plan.conv.get(), plan.x.get(),
           CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, perf));
-      at = pick(perf, count);
-      if (at >= 0) ch = {true, static_cast<int>(perf[at].algo), perf[at].mathType, perf[at].memory};
+      ch = pick(perf, count);
       break;
     }
     case Direction::kBackwardFilter: {
@@ -215,13 +210,12 @@ Choice search(cudnnHandle_t h, Plan& plan, const ConvAlgoKey& key, Direction d) 
       LOCKSTEP_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
           h, plan.x.get(), plan.y.get(), plan.conv.get(), plan.w.get(),
           CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, perf));
-      at = pick(perf, count);
-      if (at >= 0) ch = {true, static_cast<int>(perf[at].algo), perf[at].mathType, perf[at].memory};
+      ch = pick(perf, count);
       break;
     }
   }
   LOCKSTEP_CHECK(ch.chosen, "cuDNN convolution " << to_string(key) << ": none of cuDNN's " << count
-                                                 << " " << direction_name(d)
+                                                 << " " << kDirectionName[static_cast<int>(d)]
                                                  << " algorithms is deterministic, within "
                                                  << (kAlgoWorkspaceCap >> 20)
                                                  << " MiB of workspace; select the im2col "
@@ -255,37 +249,6 @@ Choice search(cudnnHandle_t h, Plan& plan, const ConvAlgoKey& key, Direction d) 
 ConvAlgoKey key_of(const ConvProblem& p) {
   return {p.n,  p.c,      p.h,   p.w,      p.o,         p.kh,
           p.kw, p.stride, p.pad, p.layout, DType::kF32, compute_precision()};
-}
-
-// The plan of `p` with the direction's algorithm chosen, and its convolution
-// descriptor set to that algorithm's math type.
-struct Ready {
-  cudnnHandle_t handle;
-  Plan& plan;
-  const Choice& choice;
-  bool bf16;
-};
-
-Ready prepare(const ConvProblem& p, Direction d) {
-  const ConvAlgoKey key = key_of(p);
-  Cache& c = cache();
-  const cudnnHandle_t h = cudnn();
-  auto it = c.plans.find(key);
-  if (it == c.plans.end()) {
-    it = c.plans.emplace(key, make_plan(key, p)).first;
-    ++c.stats.plans;
-  }
-  Plan& plan = *it->second;
-  Choice& choice = d == Direction::kForward        ? plan.forward
-                   : d == Direction::kBackwardData ? plan.backward_data
-                                                   : plan.backward_filter;
-  ++c.stats.lookups;
-  if (!choice.chosen) {
-    choice = search(h, plan, key, d);
-    ++c.stats.searches;
-  }
-  LOCKSTEP_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv.get(), choice.math));
-  return {h, plan, choice, bf16(key.precision)};
 }
 
 // ---- kernels -------------------------------------------------------------
@@ -330,101 +293,142 @@ void add_bias(float* y, const float* bias, int64_t n, int64_t channels, int64_t 
   LOCKSTEP_CUDA_CHECK_LAUNCH();
 }
 
-// ---- the three directions on raw pointers ----------------------------------
+// ---- one op's cuDNN calls -------------------------------------------------
 //
-// Each takes float32 operands and converts them to bf16 copies itself when
-// the precision asks for it. Sizes: x n c h w, w o c kh kw, y n o oh ow.
-
-struct Sizes {
-  int64_t x, w, y;
-};
-Sizes sizes(const ConvProblem& p) {
-  return {p.n * p.c * p.h * p.w, p.o * p.c * p.kh * p.kw, p.n * p.o * p.oh * p.ow};
-}
-
-// y = conv(x, w) (+ bias when non-null), overwritten.
-void run_forward(const ConvProblem& p, const float* x, const float* w, const float* bias,
-                 float* y) {
-  const Ready r = prepare(p, Direction::kForward);
-  const auto algo = static_cast<cudnnConvolutionFwdAlgo_t>(r.choice.algo);
-  const Sizes s = sizes(p);
-  const float one = 1.f, zero = 0.f;
-  const bool nhwc = p.layout == ConvLayout::kNhwc;
-  if (!r.bf16) {
-    void* ws = lockstep::cuda::shared_workspace(r.choice.workspace);
-    LOCKSTEP_CUDNN_CHECK(cudnnConvolutionForward(r.handle, &one, r.plan.x.get(), x, r.plan.w.get(),
-                                                 w, r.plan.conv.get(), algo, ws, r.choice.workspace,
-                                                 &zero, r.plan.y.get(), y));
-    if (bias) add_bias(y, bias, s.y, p.o, p.oh * p.ow, nhwc);
-    return;
+// The cuDNN calls of one public op on the plan of its problem. The algorithms
+// of its directions are chosen up front, so that one shared-workspace request
+// (valid until the next: a Calls lives for one op) holds the operands and the
+// largest algorithm workspace. Operands are float32, in the plan's roles x
+// (n c h w), w (o c kh kw), y (n o oh ow). In bf16 each role has a bfloat16
+// slot (x, w, y, then the algorithm workspace, kAlign-aligned): a call stages
+// its inputs into their slots, cuDNN writes the output's slot, and unstage
+// converts it back. A slot remembers which tensor it holds a copy of, so an
+// input both calls of a backward read is converted once (an op's outputs
+// never alias its inputs).
+class Calls {
+ public:
+  Calls(const ConvProblem& p, std::initializer_list<Direction> directions)
+      : p_(p),
+        handle_(cudnn()),
+        elems_{p.n * p.c * p.h * p.w, p.o * p.c * p.kh * p.kw, p.n * p.o * p.oh * p.ow} {
+    const ConvAlgoKey key = key_of(p);
+    Cache& c = cache();
+    auto it = c.plans.find(key);
+    if (it == c.plans.end()) {
+      it = c.plans.emplace(key, make_plan(key, p)).first;
+      ++c.stats.plans;
+    }
+    plan_ = it->second.get();
+    bf16_ = bf16(key.precision);
+    size_t algo_workspace = 0;
+    for (Direction d : directions) {
+      Choice& choice = plan_->choice[static_cast<int>(d)];
+      ++c.stats.lookups;
+      if (!choice.chosen) {
+        choice = search(handle_, *plan_, key, d);
+        ++c.stats.searches;
+      }
+      algo_workspace = std::max(algo_workspace, choice.workspace);
+    }
+    size_t slots = 0, offset[3];
+    for (int r = kX; r <= kY; ++r) {
+      offset[r] = slots;
+      if (bf16_) slots += aligned(elems_[r] * 2);
+    }
+    auto* base = static_cast<char*>(lockstep::cuda::shared_workspace(slots + algo_workspace));
+    if (bf16_)
+      for (int r = kX; r <= kY; ++r) slot_[r] = reinterpret_cast<uint16_t*>(base + offset[r]);
+    workspace_ = base + slots;
   }
-  const size_t bx = aligned(s.x * 2), bw = aligned(s.w * 2), by = aligned(s.y * 2);
-  auto* base =
-      static_cast<char*>(lockstep::cuda::shared_workspace(bx + bw + by + r.choice.workspace));
-  auto* xb = reinterpret_cast<uint16_t*>(base);
-  auto* wb = reinterpret_cast<uint16_t*>(base + bx);
-  auto* yb = reinterpret_cast<uint16_t*>(base + bx + bw);
-  to_bf16(x, xb, s.x);
-  to_bf16(w, wb, s.w);
-  LOCKSTEP_CUDNN_CHECK(cudnnConvolutionForward(r.handle, &one, r.plan.x.get(), xb, r.plan.w.get(),
-                                               wb, r.plan.conv.get(), algo, base + bx + bw + by,
-                                               r.choice.workspace, &zero, r.plan.y.get(), yb));
-  from_bf16(yb, y, s.y, bias, p.o, p.oh * p.ow, nhwc, false);
-}
 
-// dx = the data gradient of conv(., w) at dy, overwritten.
-void run_backward_data(const ConvProblem& p, const float* w, const float* dy, float* dx) {
-  const Ready r = prepare(p, Direction::kBackwardData);
-  const auto algo = static_cast<cudnnConvolutionBwdDataAlgo_t>(r.choice.algo);
-  const Sizes s = sizes(p);
-  const float one = 1.f, zero = 0.f;
-  if (!r.bf16) {
-    void* ws = lockstep::cuda::shared_workspace(r.choice.workspace);
+  // y = conv(x, w) (+ bias when non-null), overwritten.
+  void forward(const float* x, const float* w, const float* bias, float* y) {
+    const Choice& choice = use(Direction::kForward);
+    const void* xs = stage(kX, x);
+    const void* ws = stage(kW, w);
+    void* ys = output(kY, y);
+    LOCKSTEP_CUDNN_CHECK(cudnnConvolutionForward(
+        handle_, &kOne, plan_->x.get(), xs, plan_->w.get(), ws, plan_->conv.get(),
+        static_cast<cudnnConvolutionFwdAlgo_t>(choice.algo), workspace_, choice.workspace, &kZero,
+        plan_->y.get(), ys));
+    unstage(kY, y, bias, false);
+  }
+
+  // dx = the data gradient of conv(., w) at dy, overwritten.
+  void backward_data(const float* w, const float* dy, float* dx) {
+    const Choice& choice = use(Direction::kBackwardData);
+    const void* ws = stage(kW, w);
+    const void* dys = stage(kY, dy);
+    void* dxs = output(kX, dx);
     LOCKSTEP_CUDNN_CHECK(cudnnConvolutionBackwardData(
-        r.handle, &one, r.plan.w.get(), w, r.plan.y.get(), dy, r.plan.conv.get(), algo, ws,
-        r.choice.workspace, &zero, r.plan.x.get(), dx));
-    return;
+        handle_, &kOne, plan_->w.get(), ws, plan_->y.get(), dys, plan_->conv.get(),
+        static_cast<cudnnConvolutionBwdDataAlgo_t>(choice.algo), workspace_, choice.workspace,
+        &kZero, plan_->x.get(), dxs));
+    unstage(kX, dx, nullptr, false);
   }
-  const size_t bw = aligned(s.w * 2), by = aligned(s.y * 2), bx = aligned(s.x * 2);
-  auto* base =
-      static_cast<char*>(lockstep::cuda::shared_workspace(bw + by + bx + r.choice.workspace));
-  auto* wb = reinterpret_cast<uint16_t*>(base);
-  auto* dyb = reinterpret_cast<uint16_t*>(base + bw);
-  auto* dxb = reinterpret_cast<uint16_t*>(base + bw + by);
-  to_bf16(w, wb, s.w);
-  to_bf16(dy, dyb, s.y);
-  LOCKSTEP_CUDNN_CHECK(cudnnConvolutionBackwardData(
-      r.handle, &one, r.plan.w.get(), wb, r.plan.y.get(), dyb, r.plan.conv.get(), algo,
-      base + bw + by + bx, r.choice.workspace, &zero, r.plan.x.get(), dxb));
-  from_bf16(dxb, dx, s.x, nullptr, 0, 1, false, false);
-}
 
-// acc_dw += the filter gradient of conv(x, .) at dy.
-void run_backward_filter(const ConvProblem& p, const float* x, const float* dy, float* acc_dw) {
-  const Ready r = prepare(p, Direction::kBackwardFilter);
-  const auto algo = static_cast<cudnnConvolutionBwdFilterAlgo_t>(r.choice.algo);
-  const Sizes s = sizes(p);
-  const float one = 1.f, zero = 0.f;
-  if (!r.bf16) {
-    void* ws = lockstep::cuda::shared_workspace(r.choice.workspace);
+  // acc_dw += the filter gradient of conv(x, .) at dy: in float32 cuDNN adds
+  // (beta 1); in bf16 it overwrites the slot, which unstage adds in float32.
+  void backward_filter(const float* x, const float* dy, float* acc_dw) {
+    const Choice& choice = use(Direction::kBackwardFilter);
+    const void* xs = stage(kX, x);
+    const void* dys = stage(kY, dy);
+    void* dws = output(kW, acc_dw);
     LOCKSTEP_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
-        r.handle, &one, r.plan.x.get(), x, r.plan.y.get(), dy, r.plan.conv.get(), algo, ws,
-        r.choice.workspace, &one, r.plan.w.get(), acc_dw));
-    return;
+        handle_, &kOne, plan_->x.get(), xs, plan_->y.get(), dys, plan_->conv.get(),
+        static_cast<cudnnConvolutionBwdFilterAlgo_t>(choice.algo), workspace_, choice.workspace,
+        bf16_ ? &kZero : &kOne, plan_->w.get(), dws));
+    unstage(kW, acc_dw, nullptr, true);
   }
-  const size_t bx = aligned(s.x * 2), by = aligned(s.y * 2), bw = aligned(s.w * 2);
-  auto* base =
-      static_cast<char*>(lockstep::cuda::shared_workspace(bx + by + bw + r.choice.workspace));
-  auto* xb = reinterpret_cast<uint16_t*>(base);
-  auto* dyb = reinterpret_cast<uint16_t*>(base + bx);
-  auto* dwb = reinterpret_cast<uint16_t*>(base + bx + by);
-  to_bf16(x, xb, s.x);
-  to_bf16(dy, dyb, s.y);
-  LOCKSTEP_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
-      r.handle, &one, r.plan.x.get(), xb, r.plan.y.get(), dyb, r.plan.conv.get(), algo,
-      base + bx + by + bw, r.choice.workspace, &zero, r.plan.w.get(), dwb));
-  from_bf16(dwb, acc_dw, s.w, nullptr, 0, 1, false, true);
-}
+
+ private:
+  enum Role { kX, kW, kY };
+  static constexpr float kOne = 1.f, kZero = 0.f;  // cuDNN's alpha and beta
+
+  // The direction's algorithm, with the convolution descriptor (which the
+  // directions share) set to its math type.
+  const Choice& use(Direction d) {
+    const Choice& choice = plan_->choice[static_cast<int>(d)];
+    LOCKSTEP_CUDNN_CHECK(cudnnSetConvolutionMathType(plan_->conv.get(), choice.math));
+    return choice;
+  }
+
+  // The operand cuDNN reads for the input t in role r.
+  const void* stage(Role r, const float* t) {
+    if (!bf16_) return t;
+    if (holds_[r] != t) {
+      to_bf16(t, slot_[r], elems_[r]);
+      holds_[r] = t;
+    }
+    return slot_[r];
+  }
+
+  // The operand cuDNN writes for the output t in role r.
+  void* output(Role r, float* t) {
+    if (!bf16_) return t;
+    holds_[r] = nullptr;
+    return slot_[r];
+  }
+
+  // The output t in role r as float32: t = the slot (+ bias per channel of y
+  // when non-null), or t += the slot when `accumulate`.
+  void unstage(Role r, float* t, const float* bias, bool accumulate) {
+    const bool nhwc = p_.layout == ConvLayout::kNhwc;
+    if (bf16_)
+      from_bf16(slot_[r], t, elems_[r], bias, p_.o, p_.oh * p_.ow, nhwc, accumulate);
+    else if (bias)
+      add_bias(t, bias, elems_[r], p_.o, p_.oh * p_.ow, nhwc);
+  }
+
+  const ConvProblem p_;
+  const cudnnHandle_t handle_;
+  const int64_t elems_[3];  // by Role
+  Plan* plan_ = nullptr;
+  bool bf16_ = false;
+  uint16_t* slot_[3] = {};
+  const float* holds_[3] = {};  // the tensor each slot holds a bf16 copy of
+  void* workspace_ = nullptr;   // the algorithm workspace
+};
 
 // acc_db (channels) += the sum of dy (n, channels, oh, ow in `layout`) over
 // everything but channels. Its descriptors are cached by that shape.
@@ -458,29 +462,33 @@ void run_bias_grad(int64_t n, int64_t channels, int64_t oh, int64_t ow, ConvLayo
 
 void cudnn_conv2d_forward(const ConvProblem& p, const Tensor& x, const Tensor& w,
                           const Tensor& bias, Tensor& y) {
-  run_forward(p, cf(x), cf(w), bias.defined() ? cf(bias) : nullptr, f(y));
+  Calls(p, {Direction::kForward}).forward(cf(x), cf(w), bias.defined() ? cf(bias) : nullptr, f(y));
 }
 
 void cudnn_conv2d_backward(const ConvProblem& p, const Tensor& x, const Tensor& w, const Tensor& dy,
                            Tensor* dx, Tensor& acc_dw, Tensor* acc_db) {
   if (acc_db) run_bias_grad(p.n, p.o, p.oh, p.ow, p.layout, cf(dy), f(*acc_db));
-  run_backward_filter(p, cf(x), cf(dy), f(acc_dw));
-  if (dx) run_backward_data(p, cf(w), cf(dy), f(*dx));
+  Calls calls = dx ? Calls(p, {Direction::kBackwardFilter, Direction::kBackwardData})
+                   : Calls(p, {Direction::kBackwardFilter});
+  calls.backward_filter(cf(x), cf(dy), f(acc_dw));
+  if (dx) calls.backward_data(cf(w), cf(dy), f(*dx));  // dy staged once
 }
 
 // Transposed: p's x is our y, p's y is our x ("ops/conv_cudnn.hpp").
 void cudnn_conv_transpose2d_forward(const ConvProblem& p, const Tensor& x, const Tensor& w,
                                     const Tensor& bias, Tensor& y) {
-  run_backward_data(p, cf(w), cf(x), f(y));
+  Calls(p, {Direction::kBackwardData}).backward_data(cf(w), cf(x), f(y));
   if (bias.defined()) add_bias(f(y), cf(bias), y.numel(), p.c, p.h * p.w, false);
 }
 
 void cudnn_conv_transpose2d_backward(const ConvProblem& p, const Tensor& x, const Tensor& w,
                                      const Tensor& dy, Tensor* dx, Tensor& acc_dw, Tensor* acc_db) {
   if (acc_db) run_bias_grad(p.n, p.c, p.h, p.w, p.layout, cf(dy), f(*acc_db));  // dy as p's x
+  Calls calls = dx ? Calls(p, {Direction::kBackwardFilter, Direction::kForward})
+                   : Calls(p, {Direction::kBackwardFilter});
   // dW (C, O, k, k) as p's filter: x plays p's dy, dy plays p's x.
-  run_backward_filter(p, cf(dy), cf(x), f(acc_dw));
-  if (dx) run_forward(p, cf(dy), cf(w), nullptr, f(*dx));
+  calls.backward_filter(cf(dy), cf(x), f(acc_dw));
+  if (dx) calls.forward(cf(dy), cf(w), nullptr, f(*dx));  // dy staged once
 }
 
 }  // namespace cuda
