@@ -173,7 +173,7 @@ inline Breakdown measure_breakdown(Model& model, Loss& loss, Optimizer& optimize
     clock.mark();
     const Tensor out = model.forward(x, ctx);
     ensure_shape(dout, out.shape(), out.dtype(), out.device());
-    // The rank's share of the global loss weight (trainer.cpp loss_mean_over).
+    // The rank's share of the global loss weight (trainer/step.cpp loss_mean_over).
     double mean_over = loss.local_weight(out, y);
     if (loss.weight_varies(out)) {
       if (comm.size() > 1) comm.allreduce(std::span<double>(&mean_over, 1), comm::ReduceOp::kSum);

@@ -52,16 +52,16 @@ struct TrainOptions {
   // When set, polled after every step: a signal number (> 0) asks the run to
   // stop there (preemption); the ranks agree on it before stopping.
   std::function<int()> stop_signal = nullptr;
-  FaultPlan fault = {};  // a fault to inject (tests; launch/ parses LOCKSTEP_FAULT into it)
+  FaultPlan fault = {};          // a fault to inject (tests; launch/ parses LOCKSTEP_FAULT into it)
   int64_t accumulate_steps = 1;  // micro-batches per optimizer step (one all-reduce)
-  bool overlap = true;  // test the all-reduce buckets in flight between backward's layers
+  bool overlap = true;           // test the all-reduce buckets in flight between backward's layers
   comm::WireType grad_dtype = comm::WireType::kF32;  // how gradients travel in the all-reduce
   // ZeRO-1: gradients reduce-scattered, each rank updates its slice of the
   // parameters (the optimizer must be built over shard_bounds' slice), then
   // the parameters are all-gathered.
   bool shard_optimizer = false;
   // dist.cuda_graph: replay each step's forward + backward and its update as
-  // two CUDA graphs (trainer.cpp "Note: CUDA graph steps"); GPU ranks only.
+  // two CUDA graphs (trainer/step.cpp "Note: CUDA graph steps"); GPU ranks only.
   bool cuda_graph = false;
 };
 
@@ -199,20 +199,21 @@ class Trainer {
 
  private:
   int agreed_stop_signal(bool wait_now);
+  // One step (trainer/step.cpp).
+  StepOutcome read_outcome();
   void queue_step(const Tensor& x, const Tensor& y);
   void forward_backward(const Tensor& x, const Tensor& y, bool may_skip,
                         const std::function<void(size_t)>& reduce_layer);
+  void micro_step(const Tensor& x, const Tensor& y, int64_t first, int64_t rows, int64_t micro,
+                  int64_t micro_batches, const std::function<void(size_t)>& layer_done);
   void device_update(bool may_skip);
   void graph_step(const Tensor& x, const Tensor& y, bool may_skip, double lr);
-  StepOutcome read_outcome();
-  void trace_span(const std::string& name, const char* category, int track = 0);
   /// The Reducer's finalize(), timed: on a GPU rank the main stream's wait for
   /// the buckets, measured by events (StreamInterval), since the host does not
   /// wait there (comm/nccl.hpp).
   void finalize_reduction();
   void record_communication();
-  void micro_step(const Tensor& x, const Tensor& y, int64_t first, int64_t rows, int64_t micro,
-                  int64_t micro_batches, const std::function<void(size_t)>& layer_done);
+  void trace_span(const std::string& name, const char* category, int track = 0);
 
   comm::Communicator& comm_;
   Model& model_;
@@ -231,13 +232,13 @@ class Trainer {
   int stop_signal_ = 0;
   size_t first_param_layer_ = 0;  // the layer holding slab element 0
   Tensor buffers_backup_;         // kSkip: the buffers before the step
-  Tensor totals_;                 // (ops::kLossTotals,) float64: the step's loss sums, on the device
-  Tensor sum_squares_;            // (1,) the gradient's sum of squares, on the device
+  Tensor totals_;       // (ops::kLossTotals,) float64: the step's loss sums, on the device
+  Tensor sum_squares_;  // (1,) the gradient's sum of squares, on the device
   Tensor sum_squares_scratch_;
   Readback totals_back_, control_back_;  // the pending step's sums and decisions
   bool pending_ = false;                 // a queued step whose outcome is not read yet
   int64_t pending_step_ = 0, pending_rows_ = 0;
-  int64_t stop_value_ = 0;               // the stop signal all-reduce's buffer
+  int64_t stop_value_ = 0;  // the stop signal all-reduce's buffer
   std::unique_ptr<comm::Request> stop_request_;
   // dist.cuda_graph ("Note: CUDA graph steps")
   Graph forward_graph_, update_graph_;
@@ -245,8 +246,8 @@ class Trainer {
   Shape graph_shape_;                // the batch shape they were captured for
   std::vector<size_t> layer_order_;  // the warm-up's order of layer_done calls
   bool capturing_ = false;
-  Tensor grad_sum_;               // accumulate_steps > 1: the earlier micro-batches' gradients
-  bool poison_ = false;           // this step injects a NaN (LOCKSTEP_FAULT)
+  Tensor grad_sum_;      // accumulate_steps > 1: the earlier micro-batches' gradients
+  bool poison_ = false;  // this step injects a NaN (LOCKSTEP_FAULT)
   CommOverlap overlap_;
   StreamInterval comm_wait_;  // GPU ranks: the main stream's wait for the buckets
   bool sharded_ = false;
@@ -256,7 +257,7 @@ class Trainer {
   Trace* trace_ = nullptr;
   bool tracing_ = false;  // this step is recorded
   int64_t trace_step_ = 0;
-  double mark_ = 0.0;     // tracing: when the last span ended
+  double mark_ = 0.0;  // tracing: when the last span ended
 };
 
 }  // namespace lockstep::trainer

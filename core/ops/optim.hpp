@@ -69,7 +69,7 @@ void sum_squares(const Tensor& x, Tensor& out, Tensor& scratch);
 /// on a skipped step), decided on the device.
 void restore_if_skipped(Tensor& dst, const Tensor& src, const Tensor& control);
 /// x[0] = NaN when flag[slot] is not finite (a non-finite loss marks the
-/// gradients, trainer.cpp "Note: non-finite steps"). flag: float64.
+/// gradients, trainer/step.cpp "Note: non-finite steps"). flag: float64.
 void poison_if_nonfinite(Tensor& x, const Tensor& flag, int64_t slot);
 
 namespace cuda {
