@@ -159,13 +159,16 @@ def simulate_binomial(profiles, params, net, n, per_node, bucket_mb, grad_bytes,
     """One rank per profile (other_s, [backward s per layer]); lockstep's MPI backend
     over Open MPI's binomial all-reduce, simulated transfer by transfer over
     several steps until the ranks' step period settles. Returns (step period,
-    the ranks' mean backward, the ranks' mean exposed wait, per-rank exposed).
+    the ranks' mean backward, the ranks' mean exposed wait, per-rank exposed,
+    the time in the last step some transfer was under way).
 
-    A transfer u -> v of a bucket starts once u has posted its send and v its
-    receive, v has then made progress (matched it) and u has made progress
-    after that (the rendezvous: MPI makes progress during backward only at a
-    layer boundary, when lockstep tests the buckets in flight; after backward,
-    always), and once its links are free: between hosts u's host's uplink and
+    A rank posts the first round of a bucket's schedule when backward has
+    produced the bucket (dist.overlap = false: when backward has ended), and
+    each later round when it next makes progress after the round before it is
+    complete: MPI makes progress during backward only at a layer boundary
+    (lockstep tests the buckets in flight after every layer), after backward
+    always. A transfer u -> v starts once u has posted its send and v its
+    receive (the kernel then moves the bytes) and once its links are free: between hosts u's host's uplink and
     v's host's downlink, each carrying one transfer at a time; inside a host
     nothing is shared. It takes alpha + bytes / beta of its kind; sends of one
     step from one rank to several other hosts share its uplink (TCP flows:
@@ -185,7 +188,7 @@ def simulate_binomial(profiles, params, net, n, per_node, bucket_mb, grad_bytes,
     release = [0.0] * n
     history = []
     for _ in range(steps):
-        done, points, bwd_end, post = [], [], [], {}
+        done, points, bwd_end = [], [], []
         for r, (other, bwd) in enumerate(profiles):
             t = release[r] + other
             d = [0.0] * len(bwd)
