@@ -24,50 +24,25 @@
 
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <limits>
 
-#include "core/half.hpp"
 #include "core/layers/registry.hpp"
 #include "core/model.hpp"
 #include "core/ops/elementwise.hpp"
 #include "core/optimizer.hpp"
-#include "core/precision.hpp"
 #include "core/rng.hpp"
+#include "tests/core/bf16_test_util.hpp"
 
 namespace lockstep {
 namespace {
 
-// Sets the process's compute precision for one scope.
-class PrecisionScope {
- public:
-  explicit PrecisionScope(Precision p) : previous_(compute_precision()) {
-    set_compute_precision(p);
-  }
-  ~PrecisionScope() { set_compute_precision(previous_); }
-  PrecisionScope(const PrecisionScope&) = delete;
-  PrecisionScope& operator=(const PrecisionScope&) = delete;
-
- private:
-  Precision previous_;
-};
-
-uint32_t bits(float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, sizeof u);
-  return u;
-}
-float from_bits(uint32_t u) {
-  float v;
-  std::memcpy(&v, &u, sizeof v);
-  return v;
-}
-float bf16(float v) {
-  return half::from_bf16(half::to_bf16(v));
-}
-bool is_bf16(float v) {
-  return (bits(v) & 0xffffu) == 0 || std::isnan(v);
-}
+using test::bf16;
+using test::bits;
+using test::from_bits;
+using test::is_bf16;
+using test::PrecisionScope;
+using test::rel_l2;
+using test::rounded;
 
 Tensor random_f32(const Shape& shape, uint64_t seed, float scale = 1.0f) {
   Tensor t = Tensor::empty(shape, DType::kF32);
@@ -87,12 +62,6 @@ Tensor as_f64(const Tensor& t) {
   Tensor d = Tensor::empty(t.shape(), DType::kF64);
   for (int64_t i = 0; i < t.numel(); ++i) d.data<double>()[i] = t.data<float>()[i];
   return d;
-}
-
-Tensor rounded(const Tensor& t) {
-  Tensor r = copy_of(t);
-  ops::round_bf16(r);
-  return r;
 }
 
 Tensor absolute(const Tensor& t) {
@@ -437,16 +406,6 @@ TEST(Bf16Model, NeedsAFloat32Model) {
   PrecisionScope scope(Precision::kBf16);
   const Tensor x = Tensor::zeros({1, 3}, DType::kF64);
   EXPECT_THROW(m.forward(x, RunContext(Mode::kTrain)), Error);
-}
-
-double rel_l2(const Tensor& a, const Tensor& b) {
-  double d = 0, n = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    const double u = a.data<float>()[i], v = b.data<float>()[i];
-    d += (u - v) * (u - v);
-    n += v * v;
-  }
-  return std::sqrt(d / n);
 }
 
 // Whole models, composites and named outputs included: bf16 follows fp32

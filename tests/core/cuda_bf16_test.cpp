@@ -18,48 +18,24 @@
 #include <cstdio>
 #include <cstring>
 
-#include "core/half.hpp"
 #include "core/model.hpp"
 #include "core/ops/dense.hpp"
 #include "core/ops/elementwise.hpp"
-#include "core/precision.hpp"
+#include "tests/core/bf16_test_util.hpp"
 #include "tests/core/cuda_test_util.hpp"
 
 namespace lockstep {
 namespace {
 
+using test::bits;
 using test::expect_close;
+using test::PrecisionScope;
 using test::random_host;
+using test::rel_l2;
+using test::rounded;
 using test::to_gpu;
 using test::to_host;
 using Cuda = test::CudaTest;
-
-// Sets the process's compute precision for one scope (the GPU is selected).
-class PrecisionScope {
- public:
-  explicit PrecisionScope(Precision p) : previous_(compute_precision()) {
-    set_compute_precision(p);
-  }
-  ~PrecisionScope() { set_compute_precision(previous_); }
-  PrecisionScope(const PrecisionScope&) = delete;
-  PrecisionScope& operator=(const PrecisionScope&) = delete;
-
- private:
-  Precision previous_;
-};
-
-uint32_t bits(float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, sizeof u);
-  return u;
-}
-
-Tensor rounded(const Tensor& t) {
-  Tensor r = Tensor::empty(t.shape(), t.dtype());
-  r.copy_from(t);
-  ops::round_bf16(r);
-  return r;
-}
 
 TEST_F(Cuda, RoundBf16IsBitIdenticalToTheCpu) {
   constexpr int64_t n = (1 << 20) + 17;
@@ -100,17 +76,6 @@ TEST_F(Cuda, Bf16GemmMatchesTheCpuEmulation) {
   }
 }
 
-double rel_l2(const Tensor& cpu, const Tensor& gpu) {
-  const Tensor g = to_host(gpu);
-  double d = 0, n = 0;
-  for (int64_t i = 0; i < cpu.numel(); ++i) {
-    const double u = cpu.data<float>()[i], v = g.data<float>()[i];
-    d += (u - v) * (u - v);
-    n += u * u;
-  }
-  return std::sqrt(d / n);
-}
-
 // Forward and backward of whole models in bf16 on both devices.
 TEST_F(Cuda, Bf16ModelsMatchTheCpuEmulation) {
   PrecisionScope scope(Precision::kBf16);
@@ -139,7 +104,7 @@ TEST_F(Cuda, Bf16ModelsMatchTheCpuEmulation) {
     const Tensor dy = random_host(yc.shape(), 52, 0.05f);
     cpu.backward(dy);
     gpu.backward(to_gpu(dy));
-    const double ry = rel_l2(yc, yg), rg = rel_l2(cpu.grads(), gpu.grads());
+    const double ry = rel_l2(to_host(yg), yc), rg = rel_l2(to_host(gpu.grads()), cpu.grads());
     std::printf("[ info ] %s: GPU vs CPU bf16, relative L2: output %.3g, gradients %.3g\n", c.spec,
                 ry, rg);
     EXPECT_LT(ry, 1e-2);
