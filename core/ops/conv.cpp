@@ -68,6 +68,11 @@ struct ConvGeom {
   }
 };
 
+// The checked geometry as the GPU backends take it.
+cuda::ConvProblem problem_of(const ConvGeom& g) {
+  return {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.s, g.p, g.oh, g.ow, g.layout};
+}
+
 // The geometry of x and w in `layout` (ops/conv.hpp), checked.
 ConvGeom conv_geom(const Tensor& x, const Tensor& w, int64_t stride, int64_t pad, ConvLayout layout,
                    const char* op) {
@@ -292,7 +297,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int64_
     check_shape(bias, {g.o}, x.dtype(), op, "bias");
   }
   if (g.n == 0 || g.o == 0) return;
-  if (x.device() == Device::kCuda) return cuda::conv2d_forward(x, w, bias, stride, pad, layout, y);
+  if (x.device() == Device::kCuda) return cuda::conv2d_forward(problem_of(g), x, w, bias, y);
   dispatch_real(x.dtype(), op,
                 [&]<class T>() { conv_forward_cpu<T>(x, w, bias, g, y, workspace); });
 }
@@ -316,7 +321,7 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int64_t
   }
   if (g.n == 0) return;
   if (x.device() == Device::kCuda)
-    return cuda::conv2d_backward(x, w, dy, stride, pad, layout, dx, acc_dw, acc_db);
+    return cuda::conv2d_backward(problem_of(g), x, w, dy, dx, acc_dw, acc_db);
   dispatch_real(x.dtype(), op, [&]<class T>() {
     conv_backward_cpu<T>(x, w, dy, g, dx, acc_dw, acc_db, workspace);
   });

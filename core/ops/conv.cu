@@ -137,24 +137,6 @@ Geom geom_of(const ConvProblem& p) {
   return {p.n, p.c, p.h, p.w, p.o, p.kh, p.kw, p.stride, p.pad, p.oh, p.ow};
 }
 
-ConvProblem problem_of(const Tensor& x, const Tensor& w, int64_t stride, int64_t pad,
-                       ConvLayout layout) {
-  const bool nhwc = layout == ConvLayout::kNhwc;
-  const int c = nhwc ? 3 : 1, h = nhwc ? 1 : 2, wd = nhwc ? 2 : 3;
-  return {x.dim(0),
-          x.dim(c),
-          x.dim(h),
-          x.dim(wd),
-          w.dim(0),
-          w.dim(h),
-          w.dim(wd),
-          stride,
-          pad,
-          conv_out_size(x.dim(h), w.dim(h), stride, pad),
-          conv_out_size(x.dim(wd), w.dim(wd), stride, pad),
-          layout};
-}
-
 bool use_cudnn(ConvLayout layout, const char* op) {
   if (conv_backend() == ConvBackend::kCudnn) return true;
   LOCKSTEP_CHECK(layout == ConvLayout::kNchw,
@@ -272,19 +254,17 @@ void im2col_backward(const Geom& g, const Tensor& x, const Tensor& w, const Tens
 
 }  // namespace
 
-void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride,
-                    int64_t pad, ConvLayout layout, Tensor& y) {
+void conv2d_forward(const ConvProblem& p, const Tensor& x, const Tensor& w, const Tensor& bias,
+                    Tensor& y) {
   require_f32(x, "conv2d_forward");
-  const ConvProblem p = problem_of(x, w, stride, pad, layout);
-  if (use_cudnn(layout, "conv2d_forward")) return cudnn_conv2d_forward(p, x, w, bias, y);
+  if (use_cudnn(p.layout, "conv2d_forward")) return cudnn_conv2d_forward(p, x, w, bias, y);
   im2col_forward(geom_of(p), x, w, bias, y);
 }
 
-void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int64_t stride,
-                     int64_t pad, ConvLayout layout, Tensor* dx, Tensor& acc_dw, Tensor* acc_db) {
+void conv2d_backward(const ConvProblem& p, const Tensor& x, const Tensor& w, const Tensor& dy,
+                     Tensor* dx, Tensor& acc_dw, Tensor* acc_db) {
   require_f32(x, "conv2d_backward");
-  const ConvProblem p = problem_of(x, w, stride, pad, layout);
-  if (use_cudnn(layout, "conv2d_backward"))
+  if (use_cudnn(p.layout, "conv2d_backward"))
     return cudnn_conv2d_backward(p, x, w, dy, dx, acc_dw, acc_db);
   im2col_backward(geom_of(p), x, w, dy, dx, acc_dw, acc_db);
 }

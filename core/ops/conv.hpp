@@ -82,10 +82,17 @@ struct ConvAlgoStats {
 ConvAlgoStats conv_algo_stats();
 
 namespace cuda {
-void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride,
-                    int64_t pad, ConvLayout layout, Tensor& y);
-void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int64_t stride,
-                     int64_t pad, ConvLayout layout, Tensor* dx, Tensor& acc_dw, Tensor* acc_db);
+/// A convolution x (n, c, h, w) -> y (n, o, oh, ow) with filter (o, c, kh, kw),
+/// stride and symmetric padding, in `layout`: the geometry the public ops
+/// above have checked, handed to the GPU backends (ops/conv.cu, ops/conv_cudnn.hpp).
+struct ConvProblem {
+  int64_t n, c, h, w, o, kh, kw, stride, pad, oh, ow;
+  ConvLayout layout;
+};
+void conv2d_forward(const ConvProblem& p, const Tensor& x, const Tensor& w, const Tensor& bias,
+                    Tensor& y);
+void conv2d_backward(const ConvProblem& p, const Tensor& x, const Tensor& w, const Tensor& dy,
+                     Tensor* dx, Tensor& acc_dw, Tensor* acc_db);
 }  // namespace cuda
 
 }  // namespace lockstep::ops

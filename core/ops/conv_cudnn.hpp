@@ -12,13 +12,7 @@
 
 namespace lockstep::ops::cuda {
 
-/// A convolution x (n, c, h, w) -> y (n, o, oh, ow) with filter (o, c, kh, kw),
-/// stride and symmetric padding, in `layout` (ops/conv.hpp).
-struct ConvProblem {
-  int64_t n, c, h, w, o, kh, kw, stride, pad, oh, ow;
-  ConvLayout layout;
-};
-
+// ConvProblem: ops/conv.hpp.
 void cudnn_conv2d_forward(const ConvProblem& p, const Tensor& x, const Tensor& w,
                           const Tensor& bias, Tensor& y);
 void cudnn_conv2d_backward(const ConvProblem& p, const Tensor& x, const Tensor& w, const Tensor& dy,

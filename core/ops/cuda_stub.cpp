@@ -93,12 +93,11 @@ void restore_if_skipped(Tensor&, const Tensor&, const Tensor&) {
 void poison_if_nonfinite(Tensor&, const Tensor&, int64_t) {
   no_cuda("poison_if_nonfinite");
 }
-void conv2d_forward(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, ConvLayout,
-                    Tensor&) {
+void conv2d_forward(const ConvProblem&, const Tensor&, const Tensor&, const Tensor&, Tensor&) {
   no_cuda("conv2d_forward");
 }
-void conv2d_backward(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, ConvLayout,
-                     Tensor*, Tensor&, Tensor*) {
+void conv2d_backward(const ConvProblem&, const Tensor&, const Tensor&, const Tensor&, Tensor*,
+                     Tensor&, Tensor*) {
   no_cuda("conv2d_backward");
 }
 void maxpool2d_forward(const Tensor&, int64_t, int64_t, int64_t, Tensor&, Tensor&) {
