@@ -11,15 +11,8 @@
 # Usage: bf16_test.sh LOCKSTEP_BIN SOURCE_DIR
 set -euo pipefail
 bin=$1 src=$2
-data=/usr/share/datasets/fashion-mnist
-if [[ ! -f $data/train-images-idx3-ubyte.gz ]]; then
-  echo "dataset-fashion-mnist is not installed: cannot run (install_deps.sh installs it)"
-  exit 1
-fi
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-
-"$bin" import idx --images $data/train-images-idx3-ubyte.gz --labels $data/train-labels-idx1-ubyte.gz --out "$work/train.h5"
-"$bin" import idx --images $data/t10k-images-idx3-ubyte.gz --labels $data/t10k-labels-idx1-ubyte.gz --out "$work/test.h5"
+fashion_mnist_h5 "$bin" "$work"
 
 for p in fp32 bf16; do
   timeout 600 "${mpi[@]}" -np 2 "$bin" train --config "$src/examples/fashion_mnist_mlp.ini" \

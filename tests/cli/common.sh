@@ -5,6 +5,8 @@
 #   ok / bad     print a passed / failed check and count it ($passed, $failed)
 #   fail         print "FAIL: ..." and the closing "0 passed, 1 failed", exit 1
 #   error_ranks  the distinct ranks named in error lines (error_ranks.sh)
+#   fashion_mnist_h5 BIN DIR  Debian's Fashion-MNIST imported with lockstep BIN
+#                as DIR/train.h5 and DIR/test.h5 (fails when it is not installed)
 # shellcheck shell=bash
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -20,3 +22,12 @@ fail() {
 }
 # shellcheck source=tests/cli/error_ranks.sh
 source "$(dirname "${BASH_SOURCE[0]}")/error_ranks.sh"
+fashion_mnist_h5() {
+  local data=/usr/share/datasets/fashion-mnist
+  [[ -f $data/train-images-idx3-ubyte.gz ]] ||
+    fail "dataset-fashion-mnist is not installed: cannot run (install_deps.sh installs it)"
+  "$1" import idx --images $data/train-images-idx3-ubyte.gz --labels $data/train-labels-idx1-ubyte.gz \
+    --out "$2/train.h5" >/dev/null || fail "import of the Fashion-MNIST training set"
+  "$1" import idx --images $data/t10k-images-idx3-ubyte.gz --labels $data/t10k-labels-idx1-ubyte.gz \
+    --out "$2/test.h5" >/dev/null || fail "import of the Fashion-MNIST test set"
+}

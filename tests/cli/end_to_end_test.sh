@@ -7,21 +7,14 @@
 # Usage: end_to_end_test.sh LOCKSTEP_BIN SOURCE_DIR
 set -euo pipefail
 bin=$1 src=$2
-data=/usr/share/datasets/fashion-mnist
 # Floors a little under the measured figures (2026-11-29, x86-64, OpenBLAS
 # default, Haswell and SandyBridge kernels): after 2 epochs 0.8495-0.8498
 # (the first epoch alone: 0.8194-0.8209, so a second epoch that does not train
 # fails); the streaming run 0.7648-0.7651 (0.7522 without shuffling).
 floor=0.84
 stream_floor=0.755
-if [[ ! -f $data/train-images-idx3-ubyte.gz ]]; then
-  echo "dataset-fashion-mnist is not installed: cannot run (install_deps.sh installs it)"
-  exit 1
-fi
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-
-"$bin" import idx --images $data/train-images-idx3-ubyte.gz --labels $data/train-labels-idx1-ubyte.gz --out "$work/train.h5"
-"$bin" import idx --images $data/t10k-images-idx3-ubyte.gz --labels $data/t10k-labels-idx1-ubyte.gz --out "$work/test.h5"
+fashion_mnist_h5 "$bin" "$work"
 "$bin" inspect "$work/train.h5" | grep -q "60000" || { echo "inspect: expected 60000 samples"; exit 1; }
 
 # A 20,000-image subset: the model trains on rows [0, 20000) only.

@@ -19,15 +19,10 @@
 # Usage: multihost_test.sh LOCKSTEP_BIN EQUIVALENCE_TEST_BIN SOURCE_DIR
 set -uo pipefail
 bin=$1 equiv=$2 src=$3
-data=/usr/share/datasets/fashion-mnist
 source "$src/cluster/multihost/hosts.sh"
 if ! why=$(mh_check); then
   echo "SKIP: several hosts on one machine need network namespaces: $why"
   exit 77
-fi
-if [[ ! -f $data/train-images-idx3-ubyte.gz ]]; then
-  echo "dataset-fashion-mnist is not installed: cannot run (install_deps.sh installs it)"
-  exit 1
 fi
 source "$src/tests/cli/common.sh"
 tag="lsm$$"
@@ -53,10 +48,7 @@ else
 fi
 
 # (c) Fashion-MNIST MLP, 1 epoch on 6,000 images, then (b) its placement lines
-"$bin" import idx --images $data/train-images-idx3-ubyte.gz --labels $data/train-labels-idx1-ubyte.gz \
-  --out "$work/train.h5" >/dev/null || fail "import of the training set"
-"$bin" import idx --images $data/t10k-images-idx3-ubyte.gz --labels $data/t10k-labels-idx1-ubyte.gz \
-  --out "$work/test.h5" >/dev/null || fail "import of the test set"
+fashion_mnist_h5 "$bin" "$work"
 t0=$(date +%s)
 timeout 300 "${mpi[@]}" "$bin" train --config "$src/examples/fashion_mnist_mlp.ini" \
   --data.train "$work/train.h5" --data.test "$work/test.h5" --data.limit 6000 --train.epochs 1 \
