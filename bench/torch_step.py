@@ -51,26 +51,12 @@ import torch.nn as nn
 
 PRECISIONS = ("fp32", "tf32", "bf16")
 
+# the layer-spec splitter the scaling model uses (commas outside parentheses)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster", "scaling"))
+from scaling_layers import split_top  # noqa: E402
+
 
 # ------------------------------------------------------------------ the model
-def split_top(text: str) -> list:
-    """Splits a layer spec at the commas outside parentheses."""
-    parts, depth, cur = [], 0, []
-    for ch in text:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(ch)
-    if "".join(cur).strip():
-        parts.append("".join(cur).strip())
-    return parts
-
-
 def parse_call(token: str):
     """'conv2d(64, 3, stride=2, padding=1)' -> ('conv2d', [64, 3], {'stride': 2, 'padding': 1}, inner)."""
     token = token.strip()
